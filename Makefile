@@ -104,7 +104,7 @@ bench: all
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 
 rd: all
-	sh tools/rd.sh
+	/usr/bin/python3 tools/rd.py
 
 # libFuzzer targets: clang only, built against the library sources directly with sanitizers.
 FUZZ_CC ?= clang
