@@ -1,0 +1,382 @@
+"""nvc frame-pair codec (float model for training; the int8 engine runs the same graphs).
+
+Conventions
+- A YUV420 frame of luma size HxW (H, W multiples of 64 inside the network; the codec pads) is packed as a
+  6-channel tensor at (H/2, W/2): channels 0..3 = luma phases (dy, dx) = (0,0), (0,1), (1,0), (1,1)
+  (= torch.pixel_unshuffle(Y, 2)), channel 4 = U, channel 5 = V. Values are sample/255 (uint8 input, scale 1/255,
+  zero point 0 in the int8 engine).
+- depth_to_space(r) = torch.pixel_shuffle (output channel c takes input channels c*r*r + dy*r + dx);
+  space_to_depth(r) = torch.pixel_unshuffle (the inverse).
+- conv kxk stride s uses zero padding k//2 on each side (output size ceil(in/s)).
+- Every sub-network below is a separate graph the C engine runs; see docs/model.md for inputs/outputs.
+"""
+import math
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+NQ = 64                      # quality indices 0..63
+ANCHORS = [0, 21, 42, 63]    # qualities with learned gain vectors (interpolated in the log domain)
+LMB_MIN, LMB_MAX = 0.0018, 0.12   # lambda(q) log-spaced: loss = bpp + lambda * 255^2 * MSE(Y,U,V 4:1:1)
+NSCALES = 64                 # Gaussian scale table: s_k = SMIN * (SMAX/SMIN)^(k/63), k = 0..63
+SMIN, SMAX = 0.11, 64.0
+LOG_STEP = math.log(SMAX / SMIN) / (NSCALES - 1)
+MV_MAX = 31.75               # motion in luma pels, quarter-pel grid (int8 activation, scale 1/4, zp 128)
+
+
+def lmb(q):
+    return LMB_MIN * (LMB_MAX / LMB_MIN) ** (q / (NQ - 1))
+
+
+def scale_of_index(t):
+    return torch.exp(math.log(SMIN) + t * LOG_STEP)
+
+
+def pack(y, u, v):
+    return torch.cat([F.pixel_unshuffle(y, 2), u, v], 1)
+
+
+def unpack(x):
+    return F.pixel_shuffle(x[:, :4], 2), x[:, 4:5], x[:, 5:6]
+
+
+def ste_round(x):
+    return x + (torch.round(x) - x).detach()
+
+
+def conv(cin, cout, k=3, s=1):
+    return nn.Conv2d(cin, cout, k, s, padding=k // 2)
+
+
+class D2S(nn.Module):
+    def __init__(self, r=2):
+        super().__init__()
+        self.r = r
+
+    def forward(self, x):
+        return F.pixel_shuffle(x, self.r)
+
+
+def relu():
+    return nn.ReLU(inplace=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entropy models
+# ---------------------------------------------------------------------------------------------------------------
+class FactorizedPrior(nn.Module):
+    """Ballé 2018 factorized density, one learned CDF per channel (the C decoder gets tables at export)."""
+
+    def __init__(self, ch, filters=(3, 3, 3), init_scale=10.0):
+        super().__init__()
+        f = (1,) + tuple(filters) + (1,)
+        scale = init_scale ** (1 / (len(filters) + 1))
+        self.mats, self.biases, self.factors = nn.ParameterList(), nn.ParameterList(), nn.ParameterList()
+        for i in range(len(filters) + 1):
+            init = math.log(math.expm1(1 / scale / f[i + 1]))
+            self.mats.append(nn.Parameter(torch.full((ch, f[i + 1], f[i]), init)))
+            self.biases.append(nn.Parameter(torch.rand(ch, f[i + 1], 1) - 0.5))
+            if i < len(filters):
+                self.factors.append(nn.Parameter(torch.zeros(ch, f[i + 1], 1)))
+
+    def logits_cdf(self, x):  # x: (C, 1, N)
+        for i in range(len(self.mats)):
+            x = torch.matmul(F.softplus(self.mats[i]), x) + self.biases[i]
+            if i < len(self.factors):
+                x = x + torch.tanh(self.factors[i]) * torch.tanh(x)
+        return x
+
+    def likelihood(self, z):  # z: (B, C, H, W) (already quantised or noisy)
+        B, C, H, W = z.shape
+        x = z.permute(1, 0, 2, 3).reshape(C, 1, -1)
+        lo = self.logits_cdf(x - 0.5)
+        up = self.logits_cdf(x + 0.5)
+        sign = -torch.sign(lo + up).detach()
+        lik = torch.abs(torch.sigmoid(sign * up) - torch.sigmoid(sign * lo))
+        lik = lik.reshape(C, B, H, W).permute(1, 0, 2, 3)
+        return lik.clamp_min(1e-9)
+
+    @torch.no_grad()
+    def cdf_table(self, lo=-128, hi=127):
+        """Per-channel pmf over integers lo..hi (export builds the rANS tables from it)."""
+        C = self.mats[0].shape[0]
+        v = torch.arange(lo, hi + 1, dtype=torch.float32).view(1, 1, -1).expand(C, 1, -1)
+        lower = torch.sigmoid(self.logits_cdf(v - 0.5))
+        upper = torch.sigmoid(self.logits_cdf(v + 0.5))
+        return (upper - lower).squeeze(1)
+
+
+def gaussian_likelihood(sym, scale):
+    """P(integer symbol) under N(0, scale) discretised to unit bins; sym = y - mean."""
+    s = scale.clamp_min(SMIN)
+    up = 0.5 * torch.erfc(-(0.5 - sym.abs()) / (s * math.sqrt(2)))
+    lo = 0.5 * torch.erfc(-(-0.5 - sym.abs()) / (s * math.sqrt(2)))
+    return (up - lo).clamp_min(1e-9)
+
+
+class QualityGain(nn.Module):
+    """Per-channel gains selected by quality q in 0..63: learned log-gain vectors at ANCHORS, linear
+    interpolation in the log domain. Encoder gain (applied before rounding) and decoder inverse gain."""
+
+    def __init__(self, ch):
+        super().__init__()
+        init = torch.tensor([0.5 * math.log(lmb(a) / lmb(32)) for a in ANCHORS]).view(-1, 1).repeat(1, ch)
+        self.log_g = nn.Parameter(init.clone())
+        self.log_ig = nn.Parameter(-init.clone())
+
+    @staticmethod
+    def _interp(table, q):  # q: (B,) long
+        a = torch.tensor(ANCHORS, dtype=torch.float32, device=table.device)
+        qf = q.float().to(table.device)
+        i = torch.clamp(torch.searchsorted(a, qf, right=True) - 1, 0, len(ANCHORS) - 2)
+        t = (qf - a[i]) / (a[i + 1] - a[i])
+        return table[i] * (1 - t).unsqueeze(1) + table[i + 1] * t.unsqueeze(1)
+
+    def gain(self, q):
+        return torch.exp(self._interp(self.log_g, q))[:, :, None, None]
+
+    def inv_gain(self, q):
+        return torch.exp(self._interp(self.log_ig, q))[:, :, None, None]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sub-network builders
+# ---------------------------------------------------------------------------------------------------------------
+def analysis(cin, cy):
+    # packed (1/2) -> 1/4 -> 1/8 -> 1/16 luma
+    return nn.Sequential(conv(cin, 32, 3, 2), relu(), conv(32, 32), relu(),
+                         conv(32, 64, 3, 2), relu(), conv(64, 64), relu(),
+                         conv(64, 96, 3, 2), relu(), conv(96, cy))
+
+
+def hyper_enc(cy, cz):
+    # 1/16 -> 1/64
+    return nn.Sequential(conv(cy, 64), relu(), conv(64, 64, 3, 2), relu(), conv(64, cz, 3, 2))
+
+
+def hyper_dec(cz, cy):
+    # 1/64 -> 1/16; outputs 2*cy channels: [mean (latent units) | scale index (0..63)]
+    return nn.Sequential(conv(cz, 64), relu(), conv(64, 256, 1), D2S(), relu(),
+                         conv(64, 64), relu(), conv(64, 128, 1), D2S(), relu(),
+                         conv(32, 2 * cy))
+
+
+def synthesis(cy, c8, c4, cout=6):
+    # 1/16 -> 1/8 -> 1/4 -> 1/2 (packed)
+    return nn.Sequential(conv(cy, 4 * c8), D2S(), relu(), conv(c8, c8), relu(),
+                         conv(c8, 4 * c4, 1), D2S(), relu(), conv(c4, c4), relu(),
+                         conv(c4, 4 * cout), D2S())
+
+
+class HyperLatentCodec(nn.Module):
+    """Latent y (gained) + hyperprior: returns y_hat and rate in bits."""
+
+    def __init__(self, cy, cz):
+        super().__init__()
+        self.h_enc = hyper_enc(cy, cz)
+        self.h_dec = hyper_dec(cz, cy)
+        self.prior = FactorizedPrior(cz)
+        self.cy = cy
+
+    def entropy_params(self, z_hat):
+        p = self.h_dec(z_hat)
+        mean, idx = p[:, :self.cy], p[:, self.cy:]
+        return mean, idx.clamp(0, NSCALES - 1)
+
+    def forward(self, y, quant_params=False):
+        z = self.h_enc(y)
+        if self.training:
+            z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+            z_hat = ste_round(z)
+        else:
+            z_noisy = z_hat = torch.round(z)
+        bits_z = -torch.log2(self.prior.likelihood(z_noisy)).sum((1, 2, 3))
+        mean, idx = self.entropy_params(z_hat)
+        if quant_params:   # integer mean and index as the int8 decoder produces them
+            mean, idx = ste_round(mean), ste_round(idx)
+        scale = scale_of_index(idx)
+        if self.training:
+            sym_noisy = y - mean + torch.empty_like(y).uniform_(-0.5, 0.5)
+            y_hat = ste_round(y - mean) + mean
+        else:
+            sym_noisy = torch.round(y - mean)
+            y_hat = sym_noisy + mean
+        bits_y = -torch.log2(gaussian_likelihood(sym_noisy, scale)).sum((1, 2, 3))
+        return y_hat, bits_y, bits_z
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Warp (float version of the engine's integer bilinear warp; edge-clamped)
+# ---------------------------------------------------------------------------------------------------------------
+def warp_plane(p, fx, fy):
+    """p: (B,1,H,W); fx, fy: (B,1,H,W) displacement in pixels of this plane. Sample at (x+fx, y+fy), clamped."""
+    B, _, H, W = p.shape
+    ys = torch.arange(H, device=p.device, dtype=p.dtype).view(1, H, 1)
+    xs = torch.arange(W, device=p.device, dtype=p.dtype).view(1, 1, W)
+    gx = (xs + fx[:, 0]).clamp(0, W - 1) * (2.0 / max(W - 1, 1)) - 1
+    gy = (ys + fy[:, 0]).clamp(0, H - 1) * (2.0 / max(H - 1, 1)) - 1
+    grid = torch.stack([gx, gy], -1)
+    return F.grid_sample(p, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def warp_packed(x, flow4):
+    """x: packed frame (B,6,H/2,W/2); flow4: (B,2,H/4,W/4) luma displacement (dx, dy) in luma pels, one vector per
+    4x4 luma block (nearest upsampling x4 for luma, x2 for chroma where the vector is halved)."""
+    y, u, v = unpack(x)
+    fl = F.interpolate(flow4, scale_factor=4, mode="nearest")
+    fc = F.interpolate(flow4, scale_factor=2, mode="nearest") * 0.5
+    y = warp_plane(y, fl[:, 0:1], fl[:, 1:2])
+    u = warp_plane(u, fc[:, 0:1], fc[:, 1:2])
+    v = warp_plane(v, fc[:, 0:1], fc[:, 1:2])
+    return pack(y, u, v)
+
+
+@torch.no_grad()
+def block_motion_search(cur, ref, R=8):
+    """Encoder-side integer motion search (not a network): luma averaged to half resolution (mean of the 4
+    phases), 4x4 blocks at half resolution (= 8x8 luma), full search +-R half-res pels (+-2R luma), SAD.
+    Returns (B,2,H/8,W/8) luma displacement in luma pels."""
+    c = cur[:, :4].mean(1, keepdim=True)
+    r = ref[:, :4].mean(1, keepdim=True)
+    B, _, H, W = c.shape
+    rp = F.pad(r, (R, R, R, R), mode="replicate")
+    best = torch.full((B, 1, H // 4, W // 4), float("inf"), device=cur.device)
+    bmv = torch.zeros(B, 2, H // 4, W // 4, device=cur.device)
+    for dy in range(-R, R + 1):
+        for dx in range(-R, R + 1):
+            sh = rp[:, :, R + dy:R + dy + H, R + dx:R + dx + W]
+            sad = F.avg_pool2d((c - sh).abs(), 4) + 1e-4 * (abs(dx) + abs(dy))
+            m = sad < best
+            best = torch.where(m, sad, best)
+            bmv[:, 0:1] = torch.where(m, torch.full_like(sad, 2.0 * dx), bmv[:, 0:1])
+            bmv[:, 1:2] = torch.where(m, torch.full_like(sad, 2.0 * dy), bmv[:, 1:2])
+    return bmv
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The codec
+# ---------------------------------------------------------------------------------------------------------------
+CY, CZ = 64, 32     # I latent / hyper-latent channels
+CM, CZM = 32, 16    # motion latent / hyper-latent
+CR, CZR = 64, 32    # residual latent / hyper-latent
+
+
+class MvSynth(nn.Module):
+    """p_mv_synth: motion latent (1/16) -> motion field (B,2,H/4,W/4) in luma pels; the graph then warps prev."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(conv(CM, 48), relu(), conv(48, 4 * 32), D2S(), relu(),
+                                 conv(32, 2 * 4), D2S())
+
+    def forward(self, m_hat):
+        return (self.net(m_hat) * 4.0).clamp(-MV_MAX, MV_MAX)
+
+
+class NVC(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # I-frame
+        self.i_analysis = analysis(6, CY)
+        self.i_gain = QualityGain(CY)
+        self.i_hyper = HyperLatentCodec(CY, CZ)        # i_hyper_enc, i_hyper_dec, z prior
+        self.i_synth = synthesis(CY, 48, 24)
+        # P-frame: motion
+        self.p_mv_enc = nn.Sequential(conv(6 + 6 + 2, 32, 3, 2), relu(), conv(32, 48, 3, 2), relu(),
+                                      conv(48, 64), relu(), conv(64, CM, 3, 2))
+        self.p_mv_gain = QualityGain(CM)
+        self.p_mv_hyper = HyperLatentCodec(CM, CZM)
+        self.p_mv_synth = MvSynth()
+        # P-frame: residual
+        self.p_res_enc = analysis(12, CR)
+        self.p_res_gain = QualityGain(CR)
+        self.p_res_hyper = HyperLatentCodec(CR, CZR)
+        self.p_res_synth = synthesis(CR, 32, 24)
+
+    # -- I ----------------------------------------------------------------------------------------------------
+    def code_i(self, x, q, quant_params=False):
+        y = self.i_analysis(x) * self.i_gain.gain(q)
+        y_hat, by, bz = self.i_hyper(y, quant_params)
+        xr = self.i_synth(y_hat * self.i_gain.inv_gain(q)) + 0.5
+        return xr.clamp(0, 1), by + bz
+
+    # -- P ----------------------------------------------------------------------------------------------------
+    def code_p(self, x, prev, q, me=None, quant_params=False):
+        if me is None:
+            me = block_motion_search(x, prev)
+        me2 = F.interpolate(me, scale_factor=2, mode="nearest") / 8.0   # to 1/4 luma res, normalised
+        m = self.p_mv_enc(torch.cat([x, prev, F.interpolate(me2, scale_factor=2, mode="nearest")], 1))
+        m = m * self.p_mv_gain.gain(q)
+        m_hat, bm, bzm = self.p_mv_hyper(m, quant_params)
+        flow = self.p_mv_synth(m_hat * self.p_mv_gain.inv_gain(q))
+        pred = warp_packed(prev, flow)
+        r = self.p_res_enc(torch.cat([x, pred], 1)) * self.p_res_gain.gain(q)
+        r_hat, br, bzr = self.p_res_hyper(r, quant_params)
+        xr = (pred + self.p_res_synth(r_hat * self.p_res_gain.inv_gain(q))).clamp(0, 1)
+        return xr, bm + bzm + br + bzr, {"flow": flow, "me": me, "pred": pred, "bits_mv": bm + bzm}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Decoder graphs and cost
+# ---------------------------------------------------------------------------------------------------------------
+def graphs(model):
+    """name -> (module, input shapes at luma HxW as lambda H,W -> list of (C,h,w), decoder-side?)."""
+    m = model
+    return {
+        "i_analysis": (m.i_analysis, lambda H, W: [(6, H // 2, W // 2)], False),
+        "i_hyper_enc": (m.i_hyper.h_enc, lambda H, W: [(CY, H // 16, W // 16)], False),
+        "i_hyper_dec": (m.i_hyper.h_dec, lambda H, W: [(CZ, H // 64, W // 64)], True),
+        "i_synth": (m.i_synth, lambda H, W: [(CY, H // 16, W // 16)], True),
+        "p_mv_enc": (m.p_mv_enc, lambda H, W: [(14, H // 2, W // 2)], False),
+        "p_mv_hyper_enc": (m.p_mv_hyper.h_enc, lambda H, W: [(CM, H // 16, W // 16)], False),
+        "p_mv_hyper_dec": (m.p_mv_hyper.h_dec, lambda H, W: [(CZM, H // 64, W // 64)], True),
+        "p_mv_synth": (m.p_mv_synth.net, lambda H, W: [(CM, H // 16, W // 16)], True),
+        "p_res_enc": (m.p_res_enc, lambda H, W: [(12, H // 2, W // 2)], False),
+        "p_res_hyper_enc": (m.p_res_hyper.h_enc, lambda H, W: [(CR, H // 16, W // 16)], False),
+        "p_res_hyper_dec": (m.p_res_hyper.h_dec, lambda H, W: [(CZR, H // 64, W // 64)], True),
+        "p_res_synth": (m.p_res_synth, lambda H, W: [(CR, H // 16, W // 16)], True),
+    }
+
+
+def count_macs(module, shape):
+    macs = [0]
+
+    def hook(mod, inp, out):
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
+            macs[0] += out.numel() * k
+    hs = [mm.register_forward_hook(hook) for mm in module.modules() if isinstance(mm, nn.Conv2d)]
+    with torch.no_grad():
+        out = module(torch.zeros(1, *shape))
+    for h in hs:
+        h.remove()
+    return macs[0], tuple(out.shape[1:])
+
+
+def report_macs(model, H=720, W=1280):
+    # the network pads to a multiple of 64
+    Hp, Wp = (H + 63) // 64 * 64, (W + 63) // 64 * 64
+    lines, tot = [], {"I": 0, "P": 0}
+    for name, (mod, shp, dec) in graphs(model).items():
+        mac, oshape = count_macs(mod, shp(Hp, Wp)[0])
+        extra = 0
+        if name == "p_mv_synth":
+            extra = 4 * H * W * 3 // 2   # bilinear warp: 4 MACs per output sample (Y + U + V)
+        mac += extra
+        lines.append(f"{name:16s} {'dec' if dec else 'enc'}  in {shp(Hp, Wp)[0]} out {oshape}  "
+                     f"{mac / 1e9:7.3f} GMAC  {mac / (H * W):7.0f} MAC/px")
+        if dec:
+            tot["I" if name.startswith("i_") else "P"] += mac
+    lines.append(f"decoder total I: {tot['I'] / 1e9:.3f} GMAC ({tot['I'] / (H * W):.0f} MAC/luma px)   "
+                 f"P: {tot['P'] / 1e9:.3f} GMAC ({tot['P'] / (H * W):.0f} MAC/luma px)   at {W}x{H} "
+                 f"(padded {Wp}x{Hp})")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    net = NVC()
+    print(report_macs(net))
+    n = sum(p.numel() for p in net.parameters())
+    print(f"parameters: {n} ({n / 1e6:.2f} M)")
+    for name, (mod, _, _) in graphs(net).items():
+        print(f"  {name:16s} {sum(p.numel() for p in mod.parameters()):8d} params")
