@@ -221,10 +221,12 @@ def warp_plane(p, fx, fy):
 
 def warp_packed(x, flow4):
     """x: packed frame (B,6,H/2,W/2); flow4: (B,2,H/4,W/4) luma displacement (dx, dy) in luma pels, one vector per
-    4x4 luma block (nearest upsampling x4 for luma, x2 for chroma where the vector is halved)."""
+    4x4 luma block. As the engine's warp op (docs/engine.md, r = 4): the field is upsampled bilinearly
+    (half-pixel centres) to full luma resolution; chroma sample (cy, cx) uses the luma vector at (2cy, 2cx)
+    halved (the engine's `>> 1` of the 1/16-pel value)."""
     y, u, v = unpack(x)
-    fl = F.interpolate(flow4, scale_factor=4, mode="nearest")
-    fc = F.interpolate(flow4, scale_factor=2, mode="nearest") * 0.5
+    fl = F.interpolate(flow4, scale_factor=4, mode="bilinear", align_corners=False)
+    fc = fl[:, :, ::2, ::2] * 0.5
     y = warp_plane(y, fl[:, 0:1], fl[:, 1:2])
     u = warp_plane(u, fc[:, 0:1], fc[:, 1:2])
     v = warp_plane(v, fc[:, 0:1], fc[:, 1:2])

@@ -6,7 +6,7 @@
 Usage (from the repository root):
   nice -n 10 setsid nohup /usr/bin/python3 tools/train/train.py --resume > tools/train/logs/train.log 2>&1 &
 """
-import argparse, glob, json, math, os, random, sys, time
+import argparse, glob, json, math, os, random, signal, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -225,6 +225,9 @@ def main():
     print(f"train: {len(train.photos)} photo files, {len(train.clips)} clip segments; "
           f"val: {len(val.photos)} photo files, {len(val.clips)} clip segments", flush=True)
 
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))   # kill <pid>: checkpoint, then exit
+    signal.signal(signal.SIGINT, lambda *a: stop.append(1))
     last_ck = time.time()
     t0 = time.time()
     acc = {}
@@ -288,7 +291,7 @@ def main():
                   " ".join(f"{k} {v / n:.4f}" for k, v in acc.items()) +
                   f" | {(time.time() - t0) / args.log_every:.3f} s/step", flush=True)
             acc, t0 = {}, time.time()
-        if time.time() - last_ck > args.ckpt_min * 60 or step == total or step == args.i_steps:
+        if stop or time.time() - last_ck > args.ckpt_min * 60 or step == total or step == args.i_steps:
             extra = {"rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "stage": stage,
                      "args": vars(args)}
             save_ckpt(latest, net, opt, step, extra)
@@ -300,6 +303,9 @@ def main():
                 print(f"val step {step} {line}", flush=True)
             last_ck = time.time()
             t0 = time.time()
+            if stop:
+                print(f"stopped by signal at step {step} (checkpoint written)", flush=True)
+                return
     print("done", flush=True)
 
 
