@@ -245,8 +245,10 @@ def _rand_conv(g, rng, x, cout, k, stride=1, depthwise=False, relu=False, extrem
     if extreme:
         bias[0] = bound
         bias[-1] = -bound
-    S = rng.integers(12, 24, size=cout)
-    M = rng.integers(0, 1 << 30, size=cout) >> (30 - S + rng.integers(1, 10, size=cout)).clip(0, 29)
+    # multipliers that map the typical accumulator spread onto ~100 output steps, times a random factor
+    S = rng.integers(16, 40, size=cout)
+    scale = rng.uniform(0.3, 3.0, size=cout) / (np.sqrt(kk) * 64 * 128 * 0.3)
+    M = np.minimum(np.round(scale * 2.0 ** S), (1 << 30) - 1).astype(np.int64)
     zp_out = 0 if relu else int(rng.integers(0, 256))
     lo, hi = (zp_out, 255) if relu else (int(rng.integers(0, 40)), int(rng.integers(200, 256)))
     return g.conv2d(x, w, bias, M, S, zp_out, lo, hi, stride, depthwise)
@@ -277,7 +279,7 @@ def make_case(outdir, seed):
               int(rng.integers(10, 20)), 77, 5, 250)
     lu = g.upsample(lat, 2, "bilinear")
     ln = g.upsample(lat, 2, "nearest")
-    wp = g.warp(pic, mot, 4, int(rng.integers(1, 1 << 16)), 12, int(rng.integers(1, 1 << 16)), 12)
+    wp = g.warp(pic, mot, 4, int(rng.integers(1, 1 << 13)), 12, int(rng.integers(1, 1 << 13)), 12)
     g.output("warped", wp)
     g.output("sum", e)
     g.output("up_bilinear", lu)

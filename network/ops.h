@@ -1,0 +1,92 @@
+/* Ops of the int8 engine as the loader stores them and the kernels run them (semantics: docs/engine.md),
+ * and the kernel table ("DSP table", one per backend) the interpreter calls through. */
+#ifndef NVC_NETWORK_OPS_H
+#define NVC_NETWORK_OPS_H
+
+#include <stdint.h>
+
+#include "network/tensor.h"
+
+enum nvc_op_type {
+    NVC_OP_CONV2D = 1,
+    NVC_OP_ADD = 2,
+    NVC_OP_SCALE_CHANNELS = 3,
+    NVC_OP_CONCAT = 4,
+    NVC_OP_SLICE = 5,
+    NVC_OP_DEPTH_TO_SPACE = 6,
+    NVC_OP_SPACE_TO_DEPTH = 7,
+    NVC_OP_CLAMP = 8,
+    NVC_OP_UPSAMPLE = 9,
+    NVC_OP_WARP = 10,
+    NVC_OP_COUNT
+};
+
+#define NVC_OP_MAX_IN 16
+#define NVC_OP_MAX_PARAMS 8
+
+/* Weights of a dense conv2d rearranged for the SIMD kernels (made at load, see conv_pack.c):
+ * for each block of 16 output channels, each tap (ky, kx), each group of 4 input channels: 16 x 4
+ * int8 (output channel major), i.e. two 32-byte vectors per group. Output channels beyond c_out and
+ * input channels beyond c_in have weight 0 (and bias 0, M 0). */
+typedef struct nvc_conv_packed {
+    int8_t *w;           /* [c_out16 / 16][k*k][c_in4 / 4][16][4] */
+    int32_t *bias, *M, *S;/* [c_out16], padded */
+    int c_out16, c_in4;  /* c_out rounded up to 16, c_in rounded up to 4 */
+} nvc_conv_packed;
+
+typedef struct nvc_net_op {
+    int type;
+    int n_in;
+    int in[NVC_OP_MAX_IN];      /* tensor ids */
+    int c_out, zp_out;          /* of the tensor this op makes */
+    int n_params;
+    int32_t p[NVC_OP_MAX_PARAMS];/* as in docs/nvm.md */
+    int lo, hi;                 /* output clamp (0, 255 for ops without one) */
+    /* conv2d */
+    int k, stride, depthwise, c_in;
+    const int8_t *w;            /* [c_out][c_in or 1][k][k] */
+    const int32_t *bias, *M, *S;
+    nvc_conv_packed packed;
+    /* scale_channels */
+    int nq;
+    const int32_t *tab_M, *tab_S;/* [nq][c_out] */
+} nvc_net_op;
+
+/* What a kernel needs to compute output rows [y0, y1) of one op. */
+typedef struct nvc_op_args {
+    const nvc_net_op *op;
+    const nvc_tensor *in[NVC_OP_MAX_IN];
+    nvc_tensor *out;
+    int quality;
+    const int32_t *motion; /* warp: motion in 1/16 pel at the motion tensor's resolution, [2][h][w] */
+} nvc_op_args;
+
+typedef void (*nvc_op_rows_fn)(const nvc_op_args *a, int y0, int y1);
+
+/* A backend: one kernel per op type. Every backend gives bit-identical results. */
+typedef struct nvc_net_dsp {
+    const char *name;
+    nvc_op_rows_fn rows[NVC_OP_COUNT];
+} nvc_net_dsp;
+
+/* The table for the current nvc_cpu_flags() (re-read each call, so nvc_cpu_set_mask takes effect). */
+const nvc_net_dsp *nvc_net_dsp_get(void);
+void nvc_net_dsp_init_c(nvc_net_dsp *dsp);
+void nvc_net_dsp_init_avx2(nvc_net_dsp *dsp); /* network/x86/ops_avx2.c: overrides some of the C ones */
+
+/* Exact requantisation of docs/engine.md: clamp(zp + ((acc*M + 2^(S-1)) >> S), lo, hi). */
+static inline int nvc_requant(int64_t acc, int32_t M, int S, int zp, int lo, int hi)
+{
+    const int64_t v = ((acc * M + ((int64_t)1 << (S - 1))) >> S) + zp;
+    return v < lo ? lo : v > hi ? hi : (int)v;
+}
+
+/* Builds op->packed from op->w/bias/M/S (dense conv2d only). Returns 0 or NVC_ENOMEM. */
+int nvc_conv_pack(nvc_net_op *op);
+void nvc_conv_pack_free(nvc_net_op *op);
+
+/* Warp helper shared by backends: motion[2][mh][mw] (1/16 pel, before upsampling) from the uint8
+ * motion tensor. */
+void nvc_warp_motion(const nvc_net_op *op, const nvc_tensor *motion, int32_t *out);
+
+#endif

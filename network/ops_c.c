@@ -1,0 +1,302 @@
+/* Scalar reference kernels of every op (docs/engine.md). They define the results; the SIMD kernels in
+ * network/x86/ must match them bit for bit (tests/test_checkasm_network.c). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/cpu.h"
+#include "network/ops.h"
+#include "nvc/nvc.h"
+
+static inline int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Division rounding towards minus infinity, b > 0. */
+static inline int floor_div(int a, int b)
+{
+    const int q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+static void conv2d_rows(const nvc_op_args *a, int y0, int y1)
+{
+    const nvc_net_op *op = a->op;
+    const nvc_tensor *in = a->in[0];
+    nvc_tensor *out = a->out;
+    const int k = op->k, pad = k / 2, s = op->stride, cin = op->c_in;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < out->w; x++) {
+            uint8_t *dst = nvc_tensor_px(out, y, x);
+            for (int o = 0; o < op->c_out; o++) {
+                int32_t acc = op->bias[o];
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        const uint8_t *src = nvc_tensor_px(in, y * s + ky - pad, x * s + kx - pad);
+                        if (op->depthwise) {
+                            acc += op->w[(o * k + ky) * k + kx] * src[o];
+                            continue;
+                        }
+                        const int8_t *w = op->w + (size_t)o * cin * k * k + ky * k + kx;
+                        for (int i = 0; i < cin; i++)
+                            acc += w[i * k * k] * src[i];
+                    }
+                dst[o] = (uint8_t)nvc_requant(acc, op->M[o], op->S[o], op->zp_out, op->lo, op->hi);
+            }
+        }
+}
+
+static void add_rows(const nvc_op_args *a, int y0, int y1)
+{
+    const nvc_net_op *op = a->op;
+    const int Ma = op->p[0], Mb = op->p[1], S = op->p[2];
+    const int zpa = a->in[0]->zp, zpb = a->in[1]->zp;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < a->out->w; x++) {
+            const uint8_t *pa = nvc_tensor_px(a->in[0], y, x), *pb = nvc_tensor_px(a->in[1], y, x);
+            uint8_t *dst = nvc_tensor_px(a->out, y, x);
+            for (int c = 0; c < op->c_out; c++)
+                dst[c] = (uint8_t)nvc_requant((pa[c] - zpa) * Ma + (pb[c] - zpb) * Mb, 1, S, op->zp_out, op->lo,
+                                              op->hi);
+        }
+}
+
+static void scale_channels_rows(const nvc_op_args *a, int y0, int y1)
+{
+    const nvc_net_op *op = a->op;
+    const int row = op->nq == 1 ? 0 : a->quality; /* validated by the interpreter */
+    const int32_t *M = op->tab_M + (size_t)row * op->c_out, *S = op->tab_S + (size_t)row * op->c_out;
+    const int zp = a->in[0]->zp;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < a->out->w; x++) {
+            const uint8_t *src = nvc_tensor_px(a->in[0], y, x);
+            uint8_t *dst = nvc_tensor_px(a->out, y, x);
+            for (int c = 0; c < op->c_out; c++)
+                dst[c] = (uint8_t)nvc_requant(src[c] - zp, M[c], S[c], op->zp_out, op->lo, op->hi);
+        }
+}
+
+static void concat_rows(const nvc_op_args *a, int y0, int y1)
+{
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < a->out->w; x++) {
+            uint8_t *dst = nvc_tensor_px(a->out, y, x);
+            for (int i = 0; i < a->op->n_in; i++) {
+                memcpy(dst, nvc_tensor_px(a->in[i], y, x), (size_t)a->in[i]->c);
+                dst += a->in[i]->c;
+            }
+        }
+}
+
+static void slice_rows(const nvc_op_args *a, int y0, int y1)
+{
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < a->out->w; x++)
+            memcpy(nvc_tensor_px(a->out, y, x), nvc_tensor_px(a->in[0], y, x) + a->op->p[0], (size_t)a->out->c);
+}
+
+static void depth_to_space_rows(const nvc_op_args *a, int y0, int y1)
+{
+    const int r = a->op->p[0];
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < a->out->w; x++) {
+            const uint8_t *src = nvc_tensor_px(a->in[0], y / r, x / r) + (y % r) * r + x % r;
+            uint8_t *dst = nvc_tensor_px(a->out, y, x);
+            for (int c = 0; c < a->out->c; c++)
+                dst[c] = src[c * r * r];
+        }
+}
+
+static void space_to_depth_rows(const nvc_op_args *a, int y0, int y1)
+{
+    const int r = a->op->p[0], cin = a->in[0]->c;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < a->out->w; x++) {
+            uint8_t *dst = nvc_tensor_px(a->out, y, x);
+            for (int i = 0; i < r; i++)
+                for (int j = 0; j < r; j++) {
+                    const uint8_t *src = nvc_tensor_px(a->in[0], y * r + i, x * r + j);
+                    for (int c = 0; c < cin; c++)
+                        dst[c * r * r + i * r + j] = src[c];
+                }
+        }
+}
+
+static void clamp_rows(const nvc_op_args *a, int y0, int y1)
+{
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < a->out->w; x++) {
+            const uint8_t *src = nvc_tensor_px(a->in[0], y, x);
+            uint8_t *dst = nvc_tensor_px(a->out, y, x);
+            for (int c = 0; c < a->out->c; c++)
+                dst[c] = (uint8_t)clampi(src[c], a->op->lo, a->op->hi);
+        }
+}
+
+/* Bilinear taps along one axis (docs/engine.md, upsample): output coordinate o of an input of n
+ * samples upsampled by r -> indices i0, i1 and weights w0, w1 (sum 2r). */
+static inline void bilinear_taps(int o, int n, int r, int *i0, int *i1, int *w0, int *w1)
+{
+    const int d = 2 * r, t = 2 * o + 1 - r, x0 = floor_div(t, d), f = t - x0 * d;
+    *i0 = clampi(x0, 0, n - 1);
+    *i1 = clampi(x0 + 1, 0, n - 1);
+    *w0 = d - f;
+    *w1 = f;
+}
+
+static void upsample_rows(const nvc_op_args *a, int y0, int y1)
+{
+    const nvc_tensor *in = a->in[0];
+    const int r = a->op->p[0], bilinear = a->op->p[1], d2 = 4 * r * r;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < a->out->w; x++) {
+            uint8_t *dst = nvc_tensor_px(a->out, y, x);
+            if (!bilinear) {
+                memcpy(dst, nvc_tensor_px(in, y / r, x / r), (size_t)in->c);
+                continue;
+            }
+            int ya, yb, wya, wyb, xa, xb, wxa, wxb;
+            bilinear_taps(y, in->h, r, &ya, &yb, &wya, &wyb);
+            bilinear_taps(x, in->w, r, &xa, &xb, &wxa, &wxb);
+            const uint8_t *p00 = nvc_tensor_px(in, ya, xa), *p01 = nvc_tensor_px(in, ya, xb);
+            const uint8_t *p10 = nvc_tensor_px(in, yb, xa), *p11 = nvc_tensor_px(in, yb, xb);
+            for (int c = 0; c < in->c; c++) {
+                const int s = wya * (wxa * p00[c] + wxb * p01[c]) + wyb * (wxa * p10[c] + wxb * p11[c]);
+                dst[c] = (uint8_t)((s + d2 / 2) / d2);
+            }
+        }
+}
+
+void nvc_warp_motion(const nvc_net_op *op, const nvc_tensor *motion, int32_t *out)
+{
+    const size_t plane = (size_t)motion->h * motion->w;
+    for (int c = 0; c < 2; c++)
+        for (int y = 0; y < motion->h; y++)
+            for (int x = 0; x < motion->w; x++) {
+                const int v = nvc_requant(nvc_tensor_px(motion, y, x)[c] - motion->zp, op->p[1 + 2 * c],
+                                          op->p[2 + 2 * c], 0, -32768, 32767);
+                out[c * plane + (size_t)y * motion->w + x] = v;
+            }
+}
+
+/* Motion vector component c at full luma resolution (y, x): bilinear upsampling of the low-resolution
+ * field m[2][mh][mw] by r, rounding down (docs/engine.md, warp step 2). */
+static inline int warp_mv(const int32_t *m, int mh, int mw, int r, int c, int y, int x)
+{
+    int ya, yb, wya, wyb, xa, xb, wxa, wxb;
+    bilinear_taps(y, mh, r, &ya, &yb, &wya, &wyb);
+    bilinear_taps(x, mw, r, &xa, &xb, &wxa, &wxb);
+    const int32_t *p = m + (size_t)c * mh * mw;
+    const int s = wya * (wxa * p[ya * mw + xa] + wxb * p[ya * mw + xb]) +
+                  wyb * (wxa * p[yb * mw + xa] + wxb * p[yb * mw + xb]);
+    const int d2 = 4 * r * r;
+    return floor_div(s + d2 / 2, d2);
+}
+
+/* Integer bilinear sample of a plane given by `at(yy, xx)` (clamped to h x w) at (y, x) + mv/16. */
+#define WARP_SAMPLE(at, h, w, y, x, mx, my)                                                              \
+    ({                                                                                                   \
+        const int x0_ = (x) + ((mx) >> 4), y0_ = (y) + ((my) >> 4), fx_ = (mx)&15, fy_ = (my)&15;     \
+        const int xa_ = clampi(x0_, 0, (w)-1), xb_ = clampi(x0_ + 1, 0, (w)-1);                        \
+        const int ya_ = clampi(y0_, 0, (h)-1), yb_ = clampi(y0_ + 1, 0, (h)-1);                        \
+        ((16 - fx_) * (16 - fy_) * at(ya_, xa_) + fx_ * (16 - fy_) * at(ya_, xb_) +                     \
+         (16 - fx_) * fy_ * at(yb_, xa_) + fx_ * fy_ * at(yb_, xb_) + 128) >> 8;                        \
+    })
+
+static void warp_rows(const nvc_op_args *a, int y0, int y1)
+{
+    const nvc_tensor *ref = a->in[0], *motion = a->in[1];
+    const int r = a->op->p[0], mh = motion->h, mw = motion->w;
+    const int lh = 2 * ref->h, lw = 2 * ref->w; /* luma size */
+#define LUMA(yy, xx) nvc_tensor_px(ref, (yy) >> 1, (xx) >> 1)[2 * ((yy)&1) + ((xx)&1)]
+#define CHROMA(yy, xx) nvc_tensor_px(ref, yy, xx)[plane]
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < ref->w; x++) {
+            uint8_t *dst = nvc_tensor_px(a->out, y, x);
+            for (int ph = 0; ph < 4; ph++) {
+                const int ly = 2 * y + (ph >> 1), lx = 2 * x + (ph & 1);
+                const int mx = warp_mv(a->motion, mh, mw, r, 0, ly, lx);
+                const int my = warp_mv(a->motion, mh, mw, r, 1, ly, lx);
+                dst[ph] = (uint8_t)WARP_SAMPLE(LUMA, lh, lw, ly, lx, mx, my);
+            }
+            const int cmx = warp_mv(a->motion, mh, mw, r, 0, 2 * y, 2 * x) >> 1;
+            const int cmy = warp_mv(a->motion, mh, mw, r, 1, 2 * y, 2 * x) >> 1;
+            for (int plane = 4; plane < 6; plane++)
+                dst[plane] = (uint8_t)WARP_SAMPLE(CHROMA, ref->h, ref->w, y, x, cmx, cmy);
+        }
+#undef LUMA
+#undef CHROMA
+}
+
+void nvc_net_dsp_init_c(nvc_net_dsp *dsp)
+{
+    dsp->name = "c";
+    dsp->rows[NVC_OP_CONV2D] = conv2d_rows;
+    dsp->rows[NVC_OP_ADD] = add_rows;
+    dsp->rows[NVC_OP_SCALE_CHANNELS] = scale_channels_rows;
+    dsp->rows[NVC_OP_CONCAT] = concat_rows;
+    dsp->rows[NVC_OP_SLICE] = slice_rows;
+    dsp->rows[NVC_OP_DEPTH_TO_SPACE] = depth_to_space_rows;
+    dsp->rows[NVC_OP_SPACE_TO_DEPTH] = space_to_depth_rows;
+    dsp->rows[NVC_OP_CLAMP] = clamp_rows;
+    dsp->rows[NVC_OP_UPSAMPLE] = upsample_rows;
+    dsp->rows[NVC_OP_WARP] = warp_rows;
+}
+
+static nvc_net_dsp dsp_c, dsp_avx2;
+static pthread_once_t dsp_once = PTHREAD_ONCE_INIT;
+
+static void dsp_init_all(void)
+{
+    nvc_net_dsp_init_c(&dsp_c);
+    dsp_avx2 = dsp_c;
+    nvc_net_dsp_init_avx2(&dsp_avx2);
+}
+
+const nvc_net_dsp *nvc_net_dsp_get(void)
+{
+    pthread_once(&dsp_once, dsp_init_all);
+    return (nvc_cpu_flags() & NVC_CPU_AVX2) ? &dsp_avx2 : &dsp_c;
+}
+
+int nvc_conv_pack(nvc_net_op *op)
+{
+    nvc_conv_packed *p = &op->packed;
+    const int k2 = op->k * op->k;
+    p->c_out16 = (op->c_out + 15) & ~15;
+    p->c_in4 = (op->c_in + 3) & ~3;
+    const size_t n = (size_t)p->c_out16 * k2 * p->c_in4;
+    p->w = aligned_alloc(64, (n + 63) & ~(size_t)63);
+    p->bias = calloc((size_t)p->c_out16, sizeof(int32_t));
+    p->M = calloc((size_t)p->c_out16, sizeof(int32_t));
+    p->S = calloc((size_t)p->c_out16, sizeof(int32_t));
+    if (!p->w || !p->bias || !p->M || !p->S) {
+        nvc_conv_pack_free(op);
+        return NVC_ENOMEM;
+    }
+    memset(p->w, 0, n);
+    for (int o = 0; o < p->c_out16; o++) {
+        p->S[o] = 1; /* padded channels: M = 0 -> value zp_out */
+        if (o >= op->c_out)
+            continue;
+        p->bias[o] = op->bias[o];
+        p->M[o] = op->M[o];
+        p->S[o] = op->S[o];
+        for (int t = 0; t < k2; t++)
+            for (int i = 0; i < op->c_in; i++) {
+                const size_t dst = ((((size_t)(o / 16) * k2 + t) * (p->c_in4 / 4) + i / 4) * 16 + o % 16) * 4 + i % 4;
+                p->w[dst] = op->w[((size_t)o * op->c_in + i) * k2 + t];
+            }
+    }
+    return 0;
+}
+
+void nvc_conv_pack_free(nvc_net_op *op)
+{
+    free(op->packed.w);
+    free(op->packed.bias);
+    free(op->packed.M);
+    free(op->packed.S);
+    memset(&op->packed, 0, sizeof(op->packed));
+}

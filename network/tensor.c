@@ -1,0 +1,103 @@
+#include "network/tensor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvc/nvc.h"
+
+int nvc_tensor_alloc(nvc_tensor *t, int c, int h, int w, int zp)
+{
+    if (c < 1 || c > 4096 || h < 1 || w < 1 || h > NVC_TENSOR_MAX_DIM || w > NVC_TENSOR_MAX_DIM || zp < 0 ||
+        zp > 255)
+        return NVC_EINVAL;
+    const int cstride = (c + 15) & ~15;
+    const size_t rstride = (size_t)(w + 2 * NVC_TENSOR_BORDER) * (size_t)cstride;
+    const size_t rows = (size_t)h + 2 * NVC_TENSOR_BORDER;
+    if (rstride > NVC_TENSOR_MAX_BYTES / rows)
+        return NVC_ENOMEM;
+    /* 64 spare bytes: SIMD kernels may load a full vector at the last pixel's channels */
+    const size_t size = ((rows * rstride + 64) + 63) & ~(size_t)63;
+    if (!t->buf || t->buf_size < size) {
+        nvc_tensor_release(t);
+        t->buf = aligned_alloc(64, size);
+        if (!t->buf)
+            return NVC_ENOMEM;
+        t->buf_size = size;
+    }
+    memset(t->buf, zp, size);
+    t->c = c;
+    t->h = h;
+    t->w = w;
+    t->zp = zp;
+    t->cstride = cstride;
+    t->rstride = (ptrdiff_t)rstride;
+    t->data = t->buf + NVC_TENSOR_BORDER * rstride + NVC_TENSOR_BORDER * (size_t)cstride;
+    return 0;
+}
+
+void nvc_tensor_release(nvc_tensor *t)
+{
+    free(t->buf);
+    memset(t, 0, sizeof(*t));
+}
+
+void nvc_tensor_from_chw(nvc_tensor *t, const uint8_t *chw)
+{
+    for (int c = 0; c < t->c; c++)
+        for (int y = 0; y < t->h; y++)
+            for (int x = 0; x < t->w; x++)
+                nvc_tensor_px(t, y, x)[c] = chw[((size_t)c * t->h + y) * t->w + x];
+}
+
+void nvc_tensor_to_chw(const nvc_tensor *t, uint8_t *chw)
+{
+    for (int c = 0; c < t->c; c++)
+        for (int y = 0; y < t->h; y++)
+            for (int x = 0; x < t->w; x++)
+                chw[((size_t)c * t->h + y) * t->w + x] = nvc_tensor_px(t, y, x)[c];
+}
+
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+int nvc_net_pack_yuv420(nvc_tensor *t, const uint8_t *const planes[3], const ptrdiff_t strides[3], int w,
+                        int h, int wp, int hp)
+{
+    if (w < 2 || h < 2 || (w | h | wp | hp) & 1 || wp < w || hp < h)
+        return NVC_EINVAL;
+    int err = nvc_tensor_alloc(t, 6, hp / 2, wp / 2, 128);
+    if (err)
+        return err;
+    for (int y = 0; y < hp / 2; y++)
+        for (int x = 0; x < wp / 2; x++) {
+            uint8_t *px = nvc_tensor_px(t, y, x);
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    const int yy = clampi(2 * y + a, 0, h - 1), xx = clampi(2 * x + b, 0, w - 1);
+                    px[2 * a + b] = planes[0][(ptrdiff_t)yy * strides[0] + xx];
+                }
+            const int cy = clampi(y, 0, h / 2 - 1), cx = clampi(x, 0, w / 2 - 1);
+            px[4] = planes[1][(ptrdiff_t)cy * strides[1] + cx];
+            px[5] = planes[2][(ptrdiff_t)cy * strides[2] + cx];
+        }
+    return 0;
+}
+
+int nvc_net_unpack_yuv420(const nvc_tensor *t, uint8_t *const planes[3], const ptrdiff_t strides[3], int w,
+                          int h)
+{
+    if (t->c != 6 || w < 2 || h < 2 || (w | h) & 1 || w > 2 * t->w || h > 2 * t->h)
+        return NVC_EINVAL;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            planes[0][(ptrdiff_t)y * strides[0] + x] = nvc_tensor_px(t, y >> 1, x >> 1)[2 * (y & 1) + (x & 1)];
+    for (int y = 0; y < h / 2; y++)
+        for (int x = 0; x < w / 2; x++) {
+            const uint8_t *px = nvc_tensor_px(t, y, x);
+            planes[1][(ptrdiff_t)y * strides[1] + x] = px[4];
+            planes[2][(ptrdiff_t)y * strides[2] + x] = px[5];
+        }
+    return 0;
+}
