@@ -265,8 +265,8 @@ int nvc_conv_pack(nvc_net_op *op)
     nvc_conv_packed *p = &op->packed;
     const int k2 = op->k * op->k;
     p->c_out16 = (op->c_out + 15) & ~15;
-    p->c_in4 = (op->c_in + 3) & ~3;
-    const size_t n = (size_t)p->c_out16 * k2 * p->c_in4;
+    p->c_in8 = (op->c_in + 7) & ~7;
+    const size_t n = (size_t)p->c_out16 * k2 * p->c_in8;
     p->w = aligned_alloc(64, (n + 63) & ~(size_t)63);
     p->bias = calloc((size_t)p->c_out16, sizeof(int32_t));
     p->M = calloc((size_t)p->c_out16, sizeof(int32_t));
@@ -285,10 +285,18 @@ int nvc_conv_pack(nvc_net_op *op)
         p->S[o] = op->S[o];
         for (int t = 0; t < k2; t++)
             for (int i = 0; i < op->c_in; i++) {
-                const size_t dst = ((((size_t)(o / 16) * k2 + t) * (p->c_in4 / 4) + i / 4) * 16 + o % 16) * 4 + i % 4;
+                const size_t dst = ((((size_t)(o / 16) * k2 + t) * (p->c_in8 / 4) + i / 4) * 16 + o % 16) * 4 + i % 4;
                 p->w[dst] = op->w[((size_t)o * op->c_in + i) * k2 + t];
             }
     }
+    p->pair_sum_exact = 1;
+    for (size_t v = 0; v < n; v += 128) /* two groups: [16 oc][4 ic] twice */
+        for (int o = 0; o < 16; o++)
+            for (int j = 0; j < 4; j += 2) {
+                const int8_t *a = p->w + v + o * 4 + j, *b = a + 64;
+                if (abs(a[0]) + abs(a[1]) + abs(b[0]) + abs(b[1]) > 128)
+                    p->pair_sum_exact = 0;
+            }
     return 0;
 }
 

@@ -73,16 +73,17 @@ static inline __m256i bcast4(const uint8_t *p)
     return _mm256_set1_epi32(v);
 }
 
-/* Output pixels x .. x+P-1 of row y, output channels 16*ob .. 16*ob+15. */
+/* Output pixels x .. x+P-1 of row y, output channels 16*ob .. 16*ob+15. PAIRED: add the int16
+ * products of two input-channel groups before widening (only when pk->pair_sum_exact). */
 static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *op, const nvc_tensor *in,
                                                              nvc_tensor *out, int y, int x, int ob, const int P,
-                                                             const requant_consts q[2])
+                                                             const int PAIRED, const requant_consts q[2])
 {
     const nvc_conv_packed *pk = &op->packed;
-    const int k = op->k, pad = k / 2, s = op->stride, groups = pk->c_in4 / 4;
+    const int k = op->k, pad = k / 2, s = op->stride, groups = pk->c_in8 / 4;
     const ptrdiff_t step = (ptrdiff_t)s * in->cstride;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc[4][2];
+    __m256i acc[6][2];
     const __m256i b0 = _mm256_loadu_si256((const __m256i *)(pk->bias + 16 * ob));
     const __m256i b1 = _mm256_loadu_si256((const __m256i *)(pk->bias + 16 * ob + 8));
     for (int j = 0; j < P; j++) {
@@ -93,6 +94,22 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
     for (int ky = 0; ky < k; ky++)
         for (int kx = 0; kx < k; kx++) {
             const uint8_t *src = nvc_tensor_px(in, y * s + ky - pad, x * s + kx - pad);
+            if (PAIRED) {
+                for (int g = 0; g < groups; g += 2, wp += 128, src += 8) {
+                    const __m256i w00 = _mm256_load_si256((const __m256i *)wp);
+                    const __m256i w01 = _mm256_load_si256((const __m256i *)(wp + 32));
+                    const __m256i w10 = _mm256_load_si256((const __m256i *)(wp + 64));
+                    const __m256i w11 = _mm256_load_si256((const __m256i *)(wp + 96));
+                    for (int j = 0; j < P; j++) {
+                        const __m256i v0 = bcast4(src + j * step), v1 = bcast4(src + j * step + 4);
+                        const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(v0, w00), _mm256_maddubs_epi16(v1, w10));
+                        const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(v0, w01), _mm256_maddubs_epi16(v1, w11));
+                        acc[j][0] = _mm256_add_epi32(acc[j][0], _mm256_madd_epi16(p0, ones));
+                        acc[j][1] = _mm256_add_epi32(acc[j][1], _mm256_madd_epi16(p1, ones));
+                    }
+                }
+                continue;
+            }
             for (int g = 0; g < groups; g++, wp += 64, src += 4) {
                 const __m256i w0 = _mm256_load_si256((const __m256i *)wp);
                 const __m256i w1 = _mm256_load_si256((const __m256i *)(wp + 32));
@@ -107,6 +124,20 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
         store16(nvc_tensor_px(out, y, x + j) + 16 * ob, requant8(acc[j][0], &q[0]), requant8(acc[j][1], &q[1]));
 }
 
+#define CONV_BLOCK_PIXELS 4
+
+/* One row of one output-channel block; PAIRED is a constant so each variant is compiled separately. */
+static inline __attribute__((always_inline)) void conv_row(const nvc_op_args *a, int y, int ob, const int PAIRED,
+                                                           const requant_consts q[2])
+{
+    const int w = a->out->w;
+    int x = 0;
+    for (; x + CONV_BLOCK_PIXELS <= w; x += CONV_BLOCK_PIXELS)
+        conv_block(a->op, a->in[0], a->out, y, x, ob, CONV_BLOCK_PIXELS, PAIRED, q);
+    for (; x < w; x++)
+        conv_block(a->op, a->in[0], a->out, y, x, ob, 1, PAIRED, q);
+}
+
 static nvc_op_rows_fn depthwise_rows_c; /* the reference serves depthwise convolutions for now */
 
 static void conv2d_rows_avx2(const nvc_op_args *a, int y0, int y1)
@@ -117,17 +148,15 @@ static void conv2d_rows_avx2(const nvc_op_args *a, int y0, int y1)
         return;
     }
     const nvc_conv_packed *pk = &op->packed;
-    const int w = a->out->w;
     for (int ob = 0; ob < pk->c_out16 / 16; ob++) {
         requant_consts q[2];
         requant_setup(&q[0], pk->M + 16 * ob, pk->S + 16 * ob, op->zp_out, op->lo, op->hi);
         requant_setup(&q[1], pk->M + 16 * ob + 8, pk->S + 16 * ob + 8, op->zp_out, op->lo, op->hi);
         for (int y = y0; y < y1; y++) {
-            int x = 0;
-            for (; x + 4 <= w; x += 4)
-                conv_block(op, a->in[0], a->out, y, x, ob, 4, q);
-            for (; x < w; x++)
-                conv_block(op, a->in[0], a->out, y, x, ob, 1, q);
+            if (pk->pair_sum_exact)
+                conv_row(a, y, ob, 1, q);
+            else
+                conv_row(a, y, ob, 0, q);
         }
     }
 }
