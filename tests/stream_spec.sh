@@ -1,0 +1,51 @@
+#!/bin/sh
+# An independent reading of docs/bitstream.md: a Python parser written from the specification's tables (zlib's
+# CRC-32) must accept the streams the C writer produces, field by field, including the index and trailer.
+BUILD=${BUILD:-build}
+command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+"$BUILD/tests/test_stream" --write-corpus "$tmp" || exit 1
+python3 - "$tmp"/seed0.nvc "$tmp"/seed1.nvc "$tmp"/seed2.nvc <<'PY'
+import struct, sys, zlib
+
+def u(fmt, b, off):
+    return struct.unpack_from('<' + fmt, b, off)
+
+for path in sys.argv[1:]:
+    b = open(path, 'rb').read()
+    assert b[:8] == bytes([0x8A, 0x4E, 0x56, 0x43, 0x0D, 0x0A, 0x1A, 0x0A]), 'magic'
+    major, minor, hsize, flags, w, h, fn, fd = u('HHHHHHII', b, 8)
+    assert (major, minor, hsize, flags) == (1, 0, 64, 0), 'version/size/flags'
+    assert zlib.crc32(b[:hsize - 4]) == u('I', b, hsize - 4)[0], 'header crc'
+    assert w % 2 == 0 and h % 2 == 0 and 2 <= w <= 8192 and 2 <= h <= 8192 and fn >= 1 and fd >= 1
+    prim, trc, mat, rng, chroma, depth, gop, count, model = u('BBBBBBHII', b, 28)
+    assert chroma == 1 and depth == 8 and rng in (0, 1)
+    name = b[44:60].rstrip(b'\0')
+    assert all(0x20 <= c <= 0x7E for c in name), 'model name'
+    pos, frames, iframes, last = hsize, 0, [], -1
+    while b[pos:pos + 4] == b'NVCF':
+        fhs, ftype, q, num, psize, pcrc, nseg, fflags = u('HBBIIIBB', b, pos + 4)
+        subs = u('%dH' % nseg, b, pos + 22)
+        S = sum(subs)
+        sizes = u('%dI' % S, b, pos + 22 + 2 * nseg)
+        assert fhs == 26 + 2 * nseg + 4 * S, 'frame header size'
+        assert ftype in (0, 1) and q <= 63 and 1 <= nseg <= 8 and fflags == 0
+        assert all(1 <= s <= 1024 for s in subs) and S <= 2048 and sum(sizes) == psize
+        assert zlib.crc32(b[pos:pos + fhs - 4]) == u('I', b, pos + fhs - 4)[0], 'frame header crc'
+        assert zlib.crc32(b[pos + fhs:pos + fhs + psize]) == pcrc, 'payload crc'
+        assert num > last and (frames > 0 or ftype == 0), 'frame order'
+        if ftype == 0:
+            iframes.append((num, pos))
+        last, frames, pos = num, frames + 1, pos + fhs + psize
+    assert b[pos:pos + 4] == b'NVCI', 'index marker'
+    n = u('I', b, pos + 4)[0]
+    entries = [u('IQ', b, pos + 8 + 12 * i) for i in range(n)]
+    assert zlib.crc32(b[pos:pos + 8 + 12 * n]) == u('I', b, pos + 8 + 12 * n)[0], 'index crc'
+    assert entries == iframes, 'index entries'
+    trailer = b[-16:]
+    assert u('Q', trailer, 0)[0] == pos and zlib.crc32(trailer[:8]) == u('I', trailer, 8)[0]
+    assert trailer[12:] == b'NVCE' and pos + 12 + 12 * n + 16 == len(b), 'trailer'
+    assert count == frames, 'frame count'
+    print('%s: %d frames, %d I-frames: conforms' % (path, frames, n))
+PY
