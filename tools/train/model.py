@@ -255,6 +255,9 @@ def block_motion_search(cur, ref, R=8):
     return bmv
 
 
+XC = 128.0 / 255.0   # encoders see x - XC: the int8 engine's picture tensors have zp 128, so conv zero padding of
+                     # a picture input is the value 128 (real zero of the shifted domain) in float and int alike
+
 # ---------------------------------------------------------------------------------------------------------------
 # The codec
 # ---------------------------------------------------------------------------------------------------------------
@@ -297,7 +300,7 @@ class NVC(nn.Module):
 
     # -- I ----------------------------------------------------------------------------------------------------
     def code_i(self, x, q, quant_params=False):
-        y = self.i_analysis(x) * self.i_gain.gain(q)
+        y = self.i_analysis(x - XC) * self.i_gain.gain(q)
         y_hat, by, bz = self.i_hyper(y, quant_params)
         xr = self.i_synth(y_hat * self.i_gain.inv_gain(q)) + 0.5
         return xr.clamp(0, 1), by + bz
@@ -307,12 +310,12 @@ class NVC(nn.Module):
         if me is None:
             me = block_motion_search(x, prev)
         me2 = F.interpolate(me, scale_factor=2, mode="nearest") / 8.0   # to 1/4 luma res, normalised
-        m = self.p_mv_enc(torch.cat([x, prev, F.interpolate(me2, scale_factor=2, mode="nearest")], 1))
+        m = self.p_mv_enc(torch.cat([x - XC, prev - XC, F.interpolate(me2, scale_factor=2, mode="nearest")], 1))
         m = m * self.p_mv_gain.gain(q)
         m_hat, bm, bzm = self.p_mv_hyper(m, quant_params)
         flow = self.p_mv_synth(m_hat * self.p_mv_gain.inv_gain(q))
         pred = warp_packed(prev, flow)
-        r = self.p_res_enc(torch.cat([x, pred], 1)) * self.p_res_gain.gain(q)
+        r = self.p_res_enc(torch.cat([x - XC, pred - XC], 1)) * self.p_res_gain.gain(q)
         r_hat, br, bzr = self.p_res_hyper(r, quant_params)
         xr = (pred + self.p_res_synth(r_hat * self.p_res_gain.inv_gain(q))).clamp(0, 1)
         return xr, bm + bzm + br + bzr, {"flow": flow, "me": me, "pred": pred, "bits_mv": bm + bzm}

@@ -1,0 +1,401 @@
+#!/usr/bin/python3
+"""Export a trained nvc checkpoint to the int8 engine's .nvm format (docs/nvm.md, docs/engine.md).
+
+    /usr/bin/python3 tools/train/export.py [--ckpt tools/train/checkpoints/weights.pt] [--out models/default.nvm]
+                                           [--check N]
+
+Post-training quantisation (per-output-channel int8 weights in [-64, 64], per-tensor uint8 activations calibrated
+on training crops, integer requantisation) of every sub-network into its own graph, plus entropy tables as blobs.
+With --check N it then runs the exported graphs with the exact integer mirror (nvcint.py) on N validation crops
+(I and P) and prints bpp (from the integer entropy parameters) and PSNR next to the float model's.
+Quantisation-aware fine-tuning (QAT) is the next step (see README.md); this exporter is also what QAT will use.
+"""
+import argparse, hashlib, json, math, os, struct, sys
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import model as M      # noqa: E402
+import nvm             # noqa: E402
+import nvcint          # noqa: E402
+import train as T      # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+PIC_S = 1.0 / 255.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def requant_params(ratio):
+    """M, S with M / 2^S ~= ratio, M in [0, 2^30), S in [1, 62]."""
+    ratio = np.asarray(ratio, dtype=np.float64)
+    Ms, Ss = np.zeros(ratio.shape, np.int64), np.zeros(ratio.shape, np.int64)
+    for i, r in np.ndenumerate(ratio):
+        if r <= 0:
+            Ms[i], Ss[i] = 0, 1
+            continue
+        S = int(min(62, max(1, math.floor(math.log2((2 ** 30 - 1) / r)))))
+        Mv = int(round(r * 2 ** S))
+        while Mv >= 2 ** 30:
+            S -= 1
+            Mv = int(round(r * 2 ** S))
+        Ms[i], Ss[i] = Mv, S
+    return Ms, Ss
+
+
+def amax(t, q=0.9999):
+    v = t.detach().flatten().abs()
+    if v.numel() > 2_000_000:
+        v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[:2_000_000]]
+    k = max(1, int(q * v.numel()))
+    return float(v.kthvalue(k).values) if v.numel() > 1 else float(v.max())
+
+
+class Act:
+    """An exported tensor with its float scale per channel (scalar for most) and its float calibration data."""
+
+    def __init__(self, t, scale, data):
+        self.t, self.scale, self.data = t, scale, data
+
+
+def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0):
+    """x: Act. Returns (tensor, s_out, float output). out_spec: dict(scale, zp, lo, hi) or None (auto)."""
+    w = conv.weight.detach().double() * w_mul
+    b = (conv.bias.detach().double() * w_mul + bias_offset) if conv.bias is not None else torch.zeros(w.shape[0])
+    y = F.conv2d(x.data, conv.weight.detach() * w_mul, (conv.bias.detach() * w_mul + bias_offset),
+                 conv.stride, conv.padding)
+    if relu:
+        y = F.relu(y)
+    s_in = torch.as_tensor(x.scale, dtype=torch.float64).reshape(-1)
+    if s_in.numel() == 1:
+        s_in = s_in.expand(w.shape[1])
+    w_eff = w * s_in.view(1, -1, 1, 1)                      # weights acting on raw (q - zp)
+    s_w = w_eff.abs().amax((1, 2, 3)) / nvm.WEIGHT_MAX
+    s_w = torch.where(s_w > 0, s_w, torch.ones_like(s_w))
+    wq = torch.round(w_eff / s_w.view(-1, 1, 1, 1)).clamp(-64, 64).to(torch.int64)
+    if out_spec is None:
+        if relu:
+            out_spec = dict(scale=max(amax(y), 1e-6) / 255.0, zp=0, lo=0, hi=255)
+        else:
+            out_spec = dict(scale=max(amax(y), 1e-6) / 127.0, zp=128, lo=0, hi=255)
+    if relu:
+        out_spec = dict(out_spec, lo=out_spec["zp"])
+    bias = torch.round(b / s_w) - x.t.zp * wq.sum((1, 2, 3))
+    K = wq.shape[1] * wq.shape[2] * wq.shape[3]
+    bound = 2 ** 31 - 1 - K * 255 * 64
+    bias = bias.clamp(-bound, bound).to(torch.int64)
+    Mq, Sq = requant_params((s_w / out_spec["scale"]).numpy())
+    t = g.conv2d(x.t, wq.numpy(), bias.numpy(), Mq, Sq, out_spec["zp"], out_spec["lo"], out_spec["hi"],
+                 stride=conv.stride[0])
+    # float data as the int tensor will hold it (clamped to its range)
+    lo_r = (out_spec["lo"] - out_spec["zp"]) * out_spec["scale"]
+    hi_r = (out_spec["hi"] - out_spec["zp"]) * out_spec["scale"]
+    return Act(t, out_spec["scale"], y.clamp(lo_r, hi_r))
+
+
+def export_seq(g, x, seq, last_spec=None, last_bias_offset=0.0, last_w_mul=1.0, stop_before_last=False):
+    """Sequential of Conv2d / ReLU / D2S. Returns the output Act (or, with stop_before_last, the Act feeding the
+    last conv and that conv)."""
+    layers = list(seq)
+    convs = [i for i, l in enumerate(layers) if isinstance(l, nn.Conv2d)]
+    i = 0
+    while i < len(layers):
+        l = layers[i]
+        if isinstance(l, nn.Conv2d):
+            last = i == convs[-1]
+            if last and stop_before_last:
+                return x, l
+            nxt = layers[i + 1:i + 3]
+            relu = any(isinstance(n, nn.ReLU) for n in nxt[:1]) or (
+                len(nxt) == 2 and isinstance(nxt[0], M.D2S) and isinstance(nxt[1], nn.ReLU))
+            x = quant_conv(g, x, l, relu, last_spec if last else None,
+                           last_bias_offset if last else 0.0, last_w_mul if last else 1.0)
+        elif isinstance(l, M.D2S):
+            x = Act(g.depth_to_space(x.t, l.r), x.scale, F.pixel_shuffle(x.data, l.r))
+        elif isinstance(l, nn.ReLU):
+            pass   # folded into the producing conv
+        i += 1
+    return x
+
+
+def gains(qg):
+    qs = torch.arange(M.NQ)
+    with torch.no_grad():
+        return qg.gain(qs)[:, :, 0, 0].double(), qg.inv_gain(qs)[:, :, 0, 0].double()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def build(net, calib):
+    """calib: dict of float calibration inputs (real domain of the float model)."""
+    m = nvm.Model(0)
+    # ---- encoder-side latent graphs: analysis -> scale_channels(gain) -> latent (scale 1, zp 128)
+    def enc_graph(name, seq, inputs, qg, data):
+        g = m.graph(name)
+        ts = [g.input(n, c, zp) for n, c, zp, _ in inputs]
+        if len(ts) > 1:
+            x = g.concat(ts)
+        else:
+            x = ts[0]
+        scale = torch.cat([torch.full((c,), s, dtype=torch.float64) for _, c, _, s in inputs])
+        a = export_seq(g, Act(x, scale, data), seq)
+        gn, _ = gains(qg)
+        Mq, Sq = requant_params((a.scale * gn).numpy())
+        g.output(name.split("_")[-1] if False else "latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
+        return g
+
+    def hyper_enc_graph(name, seq, c, data):
+        g = m.graph(name)
+        x = g.input("latent", c, 128)
+        a = export_seq(g, Act(x, 1.0, data), seq, last_spec=dict(scale=1.0, zp=128, lo=0, hi=255))
+        g.output("hyper_latent", a.t)
+
+    def hyper_dec_graph(name, seq, cz, cy, data):
+        g = m.graph(name)
+        x = g.input("hyper_latent", cz, 128)
+        a, last = export_seq(g, Act(x, 1.0, data), seq, stop_before_last=True)
+        mean_c = nn.Conv2d(last.in_channels, cy, last.kernel_size, last.stride, last.padding)
+        idx_c = nn.Conv2d(last.in_channels, cy, last.kernel_size, last.stride, last.padding)
+        with torch.no_grad():
+            mean_c.weight.copy_(last.weight[:cy]); mean_c.bias.copy_(last.bias[:cy])
+            idx_c.weight.copy_(last.weight[cy:]); idx_c.bias.copy_(last.bias[cy:])
+        mt = quant_conv(g, a, mean_c, False, dict(scale=1.0, zp=128, lo=0, hi=255))
+        it = quant_conv(g, a, idx_c, False, dict(scale=1.0, zp=0, lo=0, hi=M.NSCALES - 1))
+        g.output("mean", mt.t)
+        g.output("scale_idx", it.t)
+
+    def dec_input(g, x, qg, data):
+        """latent input tensor (zp 128, scale 1) -> scale_channels(inverse gain) -> Act"""
+        _, ig = gains(qg)
+        s = max(amax(data), 1e-3) / 127.0
+        Mq, Sq = requant_params((ig / s).numpy())
+        return Act(g.scale_channels(x, Mq, Sq, 128, 0, 255), s, data)
+
+    # I
+    enc_graph("i_analysis", net.i_analysis, [("picture", 6, 128, PIC_S)], net.i_gain, calib["i_analysis"])
+    hyper_enc_graph("i_hyper_enc", net.i_hyper.h_enc, M.CY, calib["i_hyper_enc"])
+    hyper_dec_graph("i_hyper_dec", net.i_hyper.h_dec, M.CZ, M.CY, calib["i_hyper_dec"])
+    g = m.graph("i_synth")
+    a = dec_input(g, g.input("latent", M.CY, 128), net.i_gain, calib["i_synth"])
+    out = export_seq(g, a, net.i_synth, last_spec=dict(scale=PIC_S, zp=128, lo=0, hi=255),
+                     last_bias_offset=0.5 - M.XC)
+    g.output("picture", out.t)
+    # P motion
+    g = m.graph("p_mv_enc")
+    cur, prev, me = g.input("picture", 6, 128), g.input("prev", 6, 128), g.input("search_mv", 2, 128)
+    meu = g.upsample(me, 4, "nearest")
+    x = g.concat([cur, prev, meu])
+    scale = torch.cat([torch.full((12,), PIC_S, dtype=torch.float64), torch.full((2,), 1 / 8.0, dtype=torch.float64)])
+    a = export_seq(g, Act(x, scale, calib["p_mv_enc"]), net.p_mv_enc)
+    gn, _ = gains(net.p_mv_gain)
+    Mq, Sq = requant_params((a.scale * gn).numpy())
+    g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
+    hyper_enc_graph("p_mv_hyper_enc", net.p_mv_hyper.h_enc, M.CM, calib["p_mv_hyper_enc"])
+    hyper_dec_graph("p_mv_hyper_dec", net.p_mv_hyper.h_dec, M.CZM, M.CM, calib["p_mv_hyper_dec"])
+    g = m.graph("p_mv_synth")
+    lat, prev = g.input("latent", M.CM, 128), g.input("prev", 6, 128)
+    a = dec_input(g, lat, net.p_mv_gain, calib["p_mv_synth"])
+    # motion: float flow = 4 * conv_out, clamped to +-31.75 luma pel; tensor scale 1/4 pel, zp 128
+    mo = export_seq(g, a, net.p_mv_synth.net, last_spec=dict(scale=0.25, zp=128, lo=1, hi=255), last_w_mul=4.0)
+    pred = g.warp(prev, mo.t, 4, 8, 1, 8, 1)   # 1/4 pel -> 1/16 pel: (q-128)*8 >> 1
+    g.output("pred", pred)
+    g.output("motion", mo.t)
+    # P residual
+    enc_graph("p_res_enc", net.p_res_enc, [("picture", 6, 128, PIC_S), ("pred", 6, 128, PIC_S)], net.p_res_gain,
+              calib["p_res_enc"])
+    hyper_enc_graph("p_res_hyper_enc", net.p_res_hyper.h_enc, M.CR, calib["p_res_hyper_enc"])
+    hyper_dec_graph("p_res_hyper_dec", net.p_res_hyper.h_dec, M.CZR, M.CR, calib["p_res_hyper_dec"])
+    g = m.graph("p_res_synth")
+    lat, pred = g.input("latent", M.CR, 128), g.input("pred", 6, 128)
+    a = dec_input(g, lat, net.p_res_gain, calib["p_res_synth"])
+    res = export_seq(g, a, net.p_res_synth)
+    S = 14
+    mb = int(round(res.scale / PIC_S * 2 ** S))
+    while abs(mb) > 32767:
+        S -= 1
+        mb = int(round(res.scale / PIC_S * 2 ** S))
+    g.output("picture", g.add(pred, res.t, 2 ** S if 2 ** S <= 32767 else 32767, mb, S, 128, 0, 255))
+    return m
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def freq_table(pmf, total=1 << 16):
+    """pmf over 256 symbols -> integer frequencies, each >= 1, summing to exactly `total` (deterministic)."""
+    p = np.maximum(np.asarray(pmf, np.float64), 0)
+    p = p / p.sum()
+    f = np.maximum(1, np.round(p * (total - 256))).astype(np.int64)
+    f[np.argmax(f)] += total - f.sum()
+    assert f.min() >= 1 and f.sum() == total
+    return f
+
+
+def gauss_pmf(s):
+    k = torch.arange(-128, 128, dtype=torch.float64)
+    return M.gaussian_likelihood(k, torch.full_like(k, s)).numpy()
+
+
+def add_blobs(m, net):
+    scales = [math.exp(math.log(M.SMIN) + k * M.LOG_STEP) for k in range(M.NSCALES)]
+    g = np.stack([freq_table(gauss_pmf(s)) for s in scales]).astype("<u2")
+    m.add_blob("gauss_freq", g.tobytes())
+    for name, hyp in (("i", net.i_hyper), ("p_mv", net.p_mv_hyper), ("p_res", net.p_res_hyper)):
+        pm = hyp.prior.cdf_table(-128, 127).double().numpy()
+        m.add_blob(f"{name}_z_freq", np.stack([freq_table(r) for r in pm]).astype("<u2").tobytes())
+    meta = {
+        "format": "nvc model v1", "qualities": M.NQ, "luma_alignment": 64,
+        "latents": {"i": [M.CY, M.CZ], "p_mv": [M.CM, M.CZM], "p_res": [M.CR, M.CZR]},
+        "gauss_scales": scales,
+        "tables": "gauss_freq: uint16 LE [64 scale idx][256 symbols -128..127], sum 65536 each, symbol = latent - "
+                  "mean; <x>_z_freq: uint16 LE [C][256] for hyper-latent q-128, sum 65536 each",
+        "graphs": {g.name: {"inputs": [[n, c, zp] for n, c, zp in g.inputs],
+                            "outputs": [[n, g.tensors[i].c, g.tensors[i].zp] for n, i in g.outputs]}
+                   for g in m.graphs},
+    }
+    m.add_blob("meta", json.dumps(meta, indent=1).encode())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def calibration(net, data, n=8, s=256, seed=7):
+    rng = np.random.default_rng(seed)
+    xs = data.i_batch(rng, n, s, p_video=0.3)
+    qs = torch.from_numpy(np.linspace(0, 63, n).round().astype(np.int64))
+    c = {}
+    c["i_analysis"] = xs - M.XC
+    y = net.i_analysis(xs - M.XC) * net.i_gain.gain(qs)
+    yq = torch.round(y).clamp(-128, 127)
+    c["i_hyper_enc"] = yq
+    z = torch.round(net.i_hyper.h_enc(yq)).clamp(-128, 127)
+    c["i_hyper_dec"] = z
+    c["i_synth"] = yq * net.i_gain.inv_gain(qs)
+    # P: short clip/synthetic sequences, previous frame = float I reconstruction
+    seq = data.p_batch(rng, n, 2, s)
+    prev, _ = net.code_i(seq[:, 0], qs)
+    cur = seq[:, 1]
+    me = M.block_motion_search(cur, prev)
+    me2 = F.interpolate(me, scale_factor=4, mode="nearest") / 8.0
+    c["p_mv_enc"] = torch.cat([cur - M.XC, prev - M.XC, me2], 1)
+    mm = torch.round(net.p_mv_enc(c["p_mv_enc"]) * net.p_mv_gain.gain(qs)).clamp(-128, 127)
+    c["p_mv_hyper_enc"] = mm
+    c["p_mv_hyper_dec"] = torch.round(net.p_mv_hyper.h_enc(mm)).clamp(-128, 127)
+    c["p_mv_synth"] = mm * net.p_mv_gain.inv_gain(qs)
+    pred = M.warp_packed(prev, net.p_mv_synth(c["p_mv_synth"]))
+    c["p_res_enc"] = torch.cat([cur - M.XC, pred - M.XC], 1)
+    rr = torch.round(net.p_res_enc(c["p_res_enc"]) * net.p_res_gain.gain(qs)).clamp(-128, 127)
+    c["p_res_hyper_enc"] = rr
+    c["p_res_hyper_dec"] = torch.round(net.p_res_hyper.h_enc(rr)).clamp(-128, 127)
+    c["p_res_synth"] = rr * net.p_res_gain.inv_gain(qs)
+    return c
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Integer pipeline (encoder + decoder through nvcint) for the check
+def bits_latent(sym_lat, mean, idx, gtab):
+    """sym_lat: latent uint8 (zp 128); mean uint8 (zp 128); idx uint8 -> bits with the integer tables."""
+    s = np.clip(sym_lat.astype(np.int64) - mean.astype(np.int64), -128, 127) + 128
+    f = gtab[idx.astype(np.int64), s]
+    return float(-np.log2(f / 65536.0).sum())
+
+
+def bits_z(z, ztab):
+    c = np.arange(z.shape[0])[:, None, None]
+    return float(-np.log2(ztab[c, z.astype(np.int64)] / 65536.0).sum())
+
+
+def int_latent(m, prefix, lat, tabs, q):
+    """hyper path: latent -> (decoded latent y_hat as the decoder sees it, bits)"""
+    z = nvcint.run_graph(m.get_graph(prefix + "_hyper_enc"), {"latent": lat}, q)["hyper_latent"]
+    hp = nvcint.run_graph(m.get_graph(prefix + "_hyper_dec"), {"hyper_latent": z}, q)
+    b = bits_latent(lat, hp["mean"], hp["scale_idx"], tabs["gauss"]) + bits_z(z, tabs[prefix])
+    return lat, b   # y_hat = sym + mean = latent itself (means are integers)
+
+
+def to_u8(x):
+    return np.clip(np.round(x.numpy() * 255), 0, 255).astype(np.uint8)
+
+
+def check(m, net, data, n, q_list=(8, 24, 40, 56), s=256):
+    tabs = {"gauss": np.frombuffer(m.blob("gauss_freq"), "<u2").reshape(M.NSCALES, 256).astype(np.int64)}
+    for p, c in (("i", M.CZ), ("p_mv", M.CZM), ("p_res", M.CZR)):
+        tabs[p] = np.frombuffer(m.blob(p + "_z_freq"), "<u2").reshape(c, 256).astype(np.int64)
+    rng = np.random.default_rng(4321)
+    seqs = torch.stack([data.clip_seq(rng, 3, s) for _ in range(n)])
+    seqs = torch.round(seqs * 255) / 255
+    npx = s * s
+    for q in q_list:
+        fr = {"ib": 0, "ip": 0, "pb": 0, "pp": 0}
+        it = {"ib": 0, "ip": 0, "pb": 0, "pp": 0}
+        for k in range(n):
+            qq = torch.tensor([q])
+            # float
+            with torch.no_grad():
+                x0 = seqs[k:k + 1, 0]
+                r0, b0 = net.code_i(x0, qq)
+                fr["ib"] += b0.item() / npx
+                fr["ip"] += T.psnr(T.dist(x0, r0)[0]).item()
+                prev = r0
+                for t in (1, 2):
+                    xr, b, _ = net.code_p(seqs[k:k + 1, t], prev, qq)
+                    fr["pb"] += b.item() / npx / 2
+                    fr["pp"] += T.psnr(T.dist(seqs[k:k + 1, t], xr)[0]).item() / 2
+                    prev = xr
+            # integer
+            pic = to_u8(seqs[k, 0])
+            lat = nvcint.run_graph(m.get_graph("i_analysis"), {"picture": pic}, q)["latent"]
+            yh, b = int_latent(m, "i", lat, tabs, q)
+            rec = nvcint.run_graph(m.get_graph("i_synth"), {"latent": yh}, q)["picture"]
+            it["ib"] += b / npx
+            it["ip"] += T.psnr(T.dist(seqs[k:k + 1, 0], torch.from_numpy(rec[None]).float() / 255)[0]).item()
+            for t in (1, 2):
+                cur = to_u8(seqs[k, t])
+                with torch.no_grad():
+                    me = M.block_motion_search(torch.from_numpy(cur[None]).float() / 255,
+                                               torch.from_numpy(rec[None]).float() / 255)
+                me_u8 = (me[0].numpy().round() + 128).clip(0, 255).astype(np.uint8)
+                ml = nvcint.run_graph(m.get_graph("p_mv_enc"), {"picture": cur, "prev": rec, "search_mv": me_u8},
+                                      q)["latent"]
+                mh, bm = int_latent(m, "p_mv", ml, tabs, q)
+                pred = nvcint.run_graph(m.get_graph("p_mv_synth"), {"latent": mh, "prev": rec}, q)["pred"]
+                rl = nvcint.run_graph(m.get_graph("p_res_enc"), {"picture": cur, "pred": pred}, q)["latent"]
+                rh, br = int_latent(m, "p_res", rl, tabs, q)
+                rec = nvcint.run_graph(m.get_graph("p_res_synth"), {"latent": rh, "pred": pred}, q)["picture"]
+                it["pb"] += (bm + br) / npx / 2
+                it["pp"] += T.psnr(T.dist(seqs[k:k + 1, t], torch.from_numpy(rec[None]).float() / 255)[0]).item() / 2
+        f = {k: v / n for k, v in fr.items()}
+        i = {k: v / n for k, v in it.items()}
+        print(f"q{q:2d}  float: I {f['ib']:.4f} bpp {f['ip']:.2f} dB, P {f['pb']:.4f} bpp {f['pp']:.2f} dB"
+              f"   int8: I {i['ib']:.4f} bpp {i['ip']:.2f} dB, P {i['pb']:.4f} bpp {i['pp']:.2f} dB", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", default=os.path.join(HERE, "checkpoints", "weights.pt"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "models", "default.nvm"))
+    ap.add_argument("--data", default=os.path.join(ROOT, "data"))
+    ap.add_argument("--check", type=int, default=0, help="validation sequences for the int8 check (0: none)")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    net = M.NVC()
+    ck = torch.load(a.ckpt, map_location="cpu")
+    net.load_state_dict(ck["model"])
+    net.eval()
+    train = T.Data(a.data, "train")
+    cal = calibration(net, train)
+    m = build(net, cal)
+    add_blobs(m, net)
+    blob = nvm.serialize(m)
+    m.model_id = int.from_bytes(hashlib.sha256(blob[64:]).digest()[:8], "little")
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    nvm.write_nvm(a.out, m)
+    print(f"wrote {a.out}: model id {m.model_id:016x}, {os.path.getsize(a.out)} bytes, "
+          f"checkpoint step {ck.get('step')} stage {ck.get('stage')}")
+    if a.check:
+        m2 = nvm.read_nvm(a.out)
+        check(m2, net, T.Data(a.data, "val"), a.check)
+
+
+if __name__ == "__main__":
+    main()
