@@ -108,15 +108,20 @@ rd: all
 
 # libFuzzer targets: clang only, built against the library sources directly with sanitizers.
 FUZZ_CC ?= clang
-FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I. -D_GNU_SOURCE -pthread
+FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -I. -D_GNU_SOURCE -pthread
 fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # (the fuzz build assumes an AVX2 machine: the x86 files need their flags and clang takes one set per command)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SIMD_SRCS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(SIMDFLAGS) -o $@ $< $(LIB_SRCS) $(SIMD_SRCS) $(LDLIBS_CORE)
+# New inputs go to $(BUILD)/fuzz/corpus/NAME (the checked-in seeds in tests/fuzz/corpus/NAME are only read),
+# findings to $(BUILD)/fuzz/artifacts/; an input running over 10 s counts as a hang.
 fuzz-run: fuzz
-	@for f in $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%); do echo "== $$f"; \
-	  $$f -max_total_time=$${FUZZ_SECONDS:-20} -rss_limit_mb=1024 tests/fuzz/corpus/$$(basename $$f) || exit 1; done
+	@for f in $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%); do n=$$(basename $$f); echo "== $$f"; \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$n $(BUILD)/fuzz/artifacts; \
+	  $$f -max_total_time=$${FUZZ_SECONDS:-20} -rss_limit_mb=1024 -timeout=10 \
+	    -artifact_prefix=$(BUILD)/fuzz/artifacts/$$n- $(BUILD)/fuzz/corpus/$$n \
+	    $$(test -d tests/fuzz/corpus/$$n && echo tests/fuzz/corpus/$$n) || exit 1; done
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/nvc $(DESTDIR)$(PREFIX)/lib/pkgconfig
