@@ -82,13 +82,13 @@ static uint32_t u32(reader *r)
     return v;
 }
 
-/* u32 in [lo, hi] or failure naming `what`. */
+/* u32 in [lo, hi], or failure naming `what` (and lo, so that a caller may use the value safely). */
 static uint32_t u32_in(reader *r, uint32_t lo, uint32_t hi, const char *what)
 {
     const uint32_t v = u32(r);
     if (!r->failed && (v < lo || v > hi))
         fail(r, "model: %s = %u outside [%u, %u]", what, v, lo, hi);
-    return v;
+    return r->failed ? lo : v;
 }
 
 static void name(reader *r, char out[NVC_NVM_MAX_NAME + 1])
@@ -404,7 +404,7 @@ static int load(const uint8_t *buf, size_t size, nvc_model *m, reader *r)
     for (int i = 40; i < HEADER_SIZE; i++)
         if (buf[i])
             return fail(r, "model: reserved header bytes are not zero");
-    if (nvc_crc32(0, buf + HEADER_SIZE, size - HEADER_SIZE) != crc)
+    if (nvc_crc32(nvc_crc32(0, buf, 36), buf + 40, size - 40) != crc)
         return fail(r, "model: checksum mismatch (corrupt file)");
     const uint8_t *comp = buf + HEADER_SIZE + glen;
     const unsigned long long content = ZSTD_getFrameContentSize(comp, clen);
@@ -539,6 +539,16 @@ const nvc_net_graph *nvc_model_graph(const nvc_model *m, const char *gname)
         if (!strcmp(m->graphs[i].name, gname))
             return &m->graphs[i];
     return NULL;
+}
+
+int nvc_model_num_graphs(const nvc_model *m)
+{
+    return m->n_graphs;
+}
+
+const nvc_net_graph *nvc_model_graph_at(const nvc_model *m, int i)
+{
+    return i >= 0 && i < m->n_graphs ? &m->graphs[i] : NULL;
 }
 
 const uint8_t *nvc_model_blob(const nvc_model *m, const char *bname, size_t *size)

@@ -52,6 +52,8 @@ void nvc_model_free(nvc_model *m);
 
 uint64_t nvc_model_id(const nvc_model *m);
 const nvc_net_graph *nvc_model_graph(const nvc_model *m, const char *name); /* NULL if absent */
+int nvc_model_num_graphs(const nvc_model *m);
+const nvc_net_graph *nvc_model_graph_at(const nvc_model *m, int i); /* 0 <= i < nvc_model_num_graphs */
 /* A metadata blob by name (NULL if absent); *size gets its length. */
 const uint8_t *nvc_model_blob(const nvc_model *m, const char *name, size_t *size);
 
@@ -74,7 +76,8 @@ int nvc_net_run_op(const nvc_net_op *op, const nvc_tensor *const *in, nvc_tensor
 int nvc_net_op_conv2d(nvc_net_op *op, int c_in, int c_out, int k, int stride, int depthwise, const int8_t *w,
                       const int32_t *bias, const int32_t *M, const int32_t *S, int zp_out, int lo, int hi);
 
-/* Multiply-accumulates of one run of g at these input sizes (for benchmarks); -1 if they don't fit. */
-int64_t nvc_net_graph_macs(const nvc_net_graph *g, const int *in_h, const int *in_w);
+/* Multiply-accumulates of one run of g at these input sizes, -1 if the graph cannot take them; *bytes
+ * (if not NULL) gets the sum of all its tensors' sizes, a bound on the memory a run needs. */
+int64_t nvc_net_graph_cost(const nvc_net_graph *g, const int *in_h, const int *in_w, int64_t *bytes);
 
 #endif

@@ -52,25 +52,32 @@ static int64_t op_macs(const nvc_net_op *op, int h, int w)
     return (int64_t)h * w * op->c_out * (op->depthwise ? 1 : op->c_in) * op->k * op->k;
 }
 
-int64_t nvc_net_graph_macs(const nvc_net_graph *g, const int *in_h, const int *in_w)
+int64_t nvc_net_graph_cost(const nvc_net_graph *g, const int *in_h, const int *in_w, int64_t *bytes)
 {
     int *th = malloc(sizeof(int) * (size_t)g->n_tensors), *tw = malloc(sizeof(int) * (size_t)g->n_tensors);
-    int64_t macs = 0;
+    int64_t macs = 0, total = 0;
     if (!th || !tw)
         macs = -1;
     for (int i = 0; i < g->n_inputs && macs >= 0; i++) {
         th[i] = in_h[i];
         tw[i] = in_w[i];
+        if (th[i] < 1 || tw[i] < 1 || th[i] > NVC_TENSOR_MAX_DIM || tw[i] > NVC_TENSOR_MAX_DIM)
+            macs = -1;
     }
     for (int i = 0; i < g->n_ops && macs >= 0; i++) {
         const int t = g->n_inputs + i;
-        if (op_out_size(&g->ops[i], th, tw, &th[t], &tw[t]))
+        if (op_out_size(&g->ops[i], th, tw, &th[t], &tw[t])) {
             macs = -1;
-        else
-            macs += op_macs(&g->ops[i], th[t], tw[t]);
+            break;
+        }
+        macs += op_macs(&g->ops[i], th[t], tw[t]);
+        total += (int64_t)(th[t] + 2 * NVC_TENSOR_BORDER) * (tw[t] + 2 * NVC_TENSOR_BORDER) *
+                 ((g->ops[i].c_out + 15) & ~15);
     }
     free(th);
     free(tw);
+    if (bytes)
+        *bytes = macs < 0 ? -1 : total;
     return macs;
 }
 

@@ -308,8 +308,41 @@ def make_case(outdir, seed):
     assert all(np.array_equal(again[k], outs[k]) for k in outs)
 
 
+def make_tiny_model(seed):
+    """A small model (a few KB) using every op, for the loader tests and the fuzzing seed corpus.
+    Graph "g": inputs pic (6 x H x W), motion (2 x H/2 x W/2), latent (4 x H/2 x W/2), H and W
+    multiples of 4. Graph "tiny2": input x (3 channels, any size)."""
+    rng = np.random.default_rng(seed)
+    m = nvm.Model(0x4E5643544E590000 + seed)
+    m.add_blob("gains", bytes(range(64)))
+    g = m.graph("g")
+    pic = g.input("pic", 6, 128)
+    mot = g.input("motion", 2, 128)
+    lat = g.input("latent", 4, 128)
+    a = _rand_conv(g, rng, pic, 8, 3, relu=True)
+    b = _rand_conv(g, rng, a, 8, 5, stride=2)
+    b = _rand_conv(g, rng, b, 8, 3, depthwise=True)
+    b = _rand_conv(g, rng, b, 4, 1)
+    q = g.scale_channels(b, rng.integers(1, 1 << 16, size=(2, 4)), rng.integers(10, 20, size=(2, 4)), 128)
+    q = g.clamp(q, 3, 250)
+    s = g.depth_to_space(g.space_to_depth(q, 2), 2)
+    c = g.concat([s, g.slice(g.scale_channels(b, [1 << 12] * 4, [12] * 4, 128), 1, 2)])
+    e = g.slice(c, 0, 4)
+    e = g.add(e, q, 3000, -2000, 12, 128)
+    wp = g.warp(pic, mot, 4, 1 << 12, 12, 1 << 12, 12)
+    g.output("warped", wp)
+    g.output("e", e)
+    g.output("up", g.upsample(lat, 2, "bilinear"))
+    g2 = m.graph("tiny2")
+    x = g2.input("x", 3, 0)
+    g2.output("y", g2.upsample(_rand_conv(g2, rng, x, 5, 1), 3, "nearest"))
+    return m
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--make-case":
         make_case(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--make-tiny":
+        nvm.write_nvm(sys.argv[2], make_tiny_model(int(sys.argv[3])))
     else:
-        sys.exit("usage: nvcint.py --make-case DIR SEED")
+        sys.exit("usage: nvcint.py --make-case DIR SEED | --make-tiny FILE SEED")

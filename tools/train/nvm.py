@@ -368,11 +368,10 @@ def serialize(model):
     graph, data = bytes(w.graph), bytes(w.data)
     comp = zstd_compress(data)
     _check(len(graph) < (1 << 32) and len(comp) < (1 << 32) and len(data) < (1 << 32), "model too large")
-    crc = zlib.crc32(graph + comp) & 0xFFFFFFFF
-    header = MAGIC + struct.pack("<IIQIIII", VERSION, HEADER_SIZE, model.model_id, len(graph), len(comp),
-                                 len(data), crc)
-    header += bytes(HEADER_SIZE - len(header))
-    return header + graph + comp
+    head = MAGIC + struct.pack("<IIQIII", VERSION, HEADER_SIZE, model.model_id, len(graph), len(comp), len(data))
+    tail = bytes(HEADER_SIZE - len(head) - 4) + graph + comp
+    crc = zlib.crc32(head + tail) & 0xFFFFFFFF   # every byte but the checksum field itself
+    return head + struct.pack("<I", crc) + tail
 
 
 def write_nvm(path, model):
@@ -398,7 +397,7 @@ def parse(blob):
     _check(len(blob) == HEADER_SIZE + glen + clen, "truncated or oversized .nvm")
     graph = blob[HEADER_SIZE:HEADER_SIZE + glen]
     comp = blob[HEADER_SIZE + glen:]
-    _check(zlib.crc32(graph + comp) & 0xFFFFFFFF == crc, "checksum mismatch")
+    _check(zlib.crc32(blob[:36] + blob[40:]) & 0xFFFFFFFF == crc, "checksum mismatch")
     data = zstd_decompress(comp, rlen)
     pos = 0
 
