@@ -248,7 +248,10 @@ NVC_API void nvc_reader_header(const nvc_reader *r, const uint8_t **data, size_t
 
 /* The next frame. NVC_EOF at the end of the stream. NVC_EINVALDATA: the frame was damaged or truncated
  * (message in nvc_reader_error); the next call continues with the next intact frame (the reader searches
- * the frame sync markers); send the decoder nothing of the damaged frame. NVC_EIO: read error. */
+ * the frame sync markers). The decoder gets nothing of the damaged frame; since the frames after it may
+ * refer to it, tell the decoder about the gap: nvc_send_data(NULL) (end of input), take the pictures still in
+ * flight until NVC_EOF, nvc_flush, and go on sending -- the decoder then resumes at the next I-frame.
+ * NVC_EIO: read error. */
 NVC_API int nvc_reader_read_frame(nvc_reader *r, nvc_packet *pkt);
 
 /* Positions the reader so that the next frame read is the last I-frame whose number is <= frame_number
