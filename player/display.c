@@ -115,8 +115,8 @@ static void draw_overlay(display *d)
     snprintf(lines[n++], 64, "%dX%d", d->info->width, d->info->height);
     if (d->status[0] && nvplay_now() < d->status_until)
         snprintf(lines[n++], 64, "%s", d->status);
-    else
-        d->overlay &= 1;
+    else if (!(d->overlay &= 1))
+        return; /* the status message expired and the overlay is off */
     if (!(d->overlay & 1)) { /* only the status message */
         memmove(lines[0], lines[n - 1], 64);
         n = 1;
