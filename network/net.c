@@ -85,6 +85,8 @@ typedef struct band_job {
     const nvc_net_dsp *dsp;
     nvc_op_args args;
     int rows_per_task;
+    uint8_t *scratch; /* scratch_size bytes per task */
+    size_t scratch_size;
 } band_job;
 
 static void band_task(void *ctx, int task, int worker)
@@ -94,7 +96,9 @@ static void band_task(void *ctx, int task, int worker)
     int y1 = y0 + j->rows_per_task;
     if (y1 > j->args.out->h)
         y1 = j->args.out->h;
-    j->dsp->rows[j->args.op->type](&j->args, y0, y1);
+    nvc_op_args args = j->args;
+    args.scratch = j->scratch ? j->scratch + (size_t)task * j->scratch_size : NULL;
+    j->dsp->rows[args.op->type](&args, y0, y1);
 }
 
 int nvc_net_run_op(const nvc_net_op *op, const nvc_tensor *const *in, nvc_tensor *out, int quality,
@@ -116,7 +120,14 @@ int nvc_net_run_op(const nvc_net_op *op, const nvc_tensor *const *in, nvc_tensor
     const int threads = nvc_pool_threads(pool), h = out->h;
     const int tasks = threads > 1 ? (h < 4 * threads ? h : 4 * threads) : 1;
     job.rows_per_task = (h + tasks - 1) / tasks;
-    nvc_pool_run(pool, (h + job.rows_per_task - 1) / job.rows_per_task, band_task, &job);
+    const int n_tasks = (h + job.rows_per_task - 1) / job.rows_per_task;
+    job.scratch_size = (nvc_op_scratch_size(op, in) + 63) & ~(size_t)63;
+    if (job.scratch_size && !(job.scratch = malloc(job.scratch_size * (size_t)n_tasks))) {
+        free(motion);
+        return NVC_ENOMEM;
+    }
+    nvc_pool_run(pool, n_tasks, band_task, &job);
+    free(job.scratch);
     free(motion);
     return 0;
 }

@@ -64,7 +64,11 @@ typedef struct nvc_op_args {
     nvc_tensor *out;
     int quality;
     const int32_t *motion; /* warp: motion in 1/16 pel at the motion tensor's resolution, [2][h][w] */
+    void *scratch;         /* nvc_op_scratch_size() bytes, private to this call */
 } nvc_op_args;
+
+/* Scratch memory a kernel call (one band of rows) of op needs, in bytes (0 for most ops). */
+size_t nvc_op_scratch_size(const nvc_net_op *op, const nvc_tensor *const *in);
 
 typedef void (*nvc_op_rows_fn)(const nvc_op_args *a, int y0, int y1);
 

@@ -180,18 +180,34 @@ void nvc_warp_motion(const nvc_net_op *op, const nvc_tensor *motion, int32_t *ou
             }
 }
 
-/* Motion vector component c at full luma resolution (y, x): bilinear upsampling of the low-resolution
- * field m[2][mh][mw] by r, rounding down (docs/engine.md, warp step 2). */
-static inline int warp_mv(const int32_t *m, int mh, int mw, int r, int c, int y, int x)
+/* One row of the motion field at full luma resolution (docs/engine.md, warp step 2): bilinear
+ * upsampling by r of the low-resolution field m[2][mh][mw], separably (vertical pass on the motion
+ * columns, then horizontal; the same integer sum as the 2-D formula), rounding down. */
+typedef struct warp_row_ctx {
+    int r, mh, mw, lw, log2_d2; /* log2_d2 >= 0 when 4r^2 is a power of two (a shift replaces floor_div) */
+    int *xa, *xb, *wxa, *wxb;    /* horizontal taps per luma column */
+    int32_t *col;                /* [2][mw] vertical pass */
+} warp_row_ctx;
+
+static void warp_mv_row(const warp_row_ctx *w, const int32_t *m, int ly, int32_t *mvx, int32_t *mvy)
 {
-    int ya, yb, wya, wyb, xa, xb, wxa, wxb;
-    bilinear_taps(y, mh, r, &ya, &yb, &wya, &wyb);
-    bilinear_taps(x, mw, r, &xa, &xb, &wxa, &wxb);
-    const int32_t *p = m + (size_t)c * mh * mw;
-    const int s = wya * (wxa * p[ya * mw + xa] + wxb * p[ya * mw + xb]) +
-                  wyb * (wxa * p[yb * mw + xa] + wxb * p[yb * mw + xb]);
-    const int d2 = 4 * r * r;
-    return floor_div(s + d2 / 2, d2);
+    int ya, yb, wya, wyb;
+    bilinear_taps(ly, w->mh, w->r, &ya, &yb, &wya, &wyb);
+    const size_t plane = (size_t)w->mh * w->mw;
+    for (int c = 0; c < 2; c++) {
+        const int32_t *pa = m + c * plane + (size_t)ya * w->mw, *pb = m + c * plane + (size_t)yb * w->mw;
+        for (int x = 0; x < w->mw; x++)
+            w->col[c * w->mw + x] = wya * pa[x] + wyb * pb[x];
+    }
+    const int d2 = 4 * w->r * w->r;
+    for (int c = 0; c < 2; c++) {
+        const int32_t *col = w->col + c * w->mw;
+        int32_t *dst = c ? mvy : mvx;
+        for (int x = 0; x < w->lw; x++) {
+            const int s = w->wxa[x] * col[w->xa[x]] + w->wxb[x] * col[w->xb[x]] + d2 / 2;
+            dst[x] = w->log2_d2 >= 0 ? s >> w->log2_d2 : floor_div(s, d2);
+        }
+    }
 }
 
 /* Integer bilinear sample of a plane given by `at(yy, xx)` (clamped to h x w) at (y, x) + mv/16. */
@@ -207,26 +223,48 @@ static inline int warp_mv(const int32_t *m, int mh, int mw, int r, int c, int y,
 static void warp_rows(const nvc_op_args *a, int y0, int y1)
 {
     const nvc_tensor *ref = a->in[0], *motion = a->in[1];
-    const int r = a->op->p[0], mh = motion->h, mw = motion->w;
     const int lh = 2 * ref->h, lw = 2 * ref->w; /* luma size */
+    warp_row_ctx w = { .r = a->op->p[0], .mh = motion->h, .mw = motion->w, .lw = lw, .log2_d2 = -1 };
+    const int d2 = 4 * w.r * w.r;
+    if (!(d2 & (d2 - 1)))
+        w.log2_d2 = __builtin_ctz((unsigned)d2);
+    int32_t *scratch = a->scratch; /* nvc_warp_scratch_size() bytes for this band */
+    w.xa = scratch;
+    w.xb = w.xa + lw;
+    w.wxa = w.xb + lw;
+    w.wxb = w.wxa + lw;
+    w.col = w.wxb + lw;
+    int32_t *mv = w.col + 2 * w.mw; /* [2 luma rows][x, y][lw] */
+    for (int x = 0; x < lw; x++)
+        bilinear_taps(x, w.mw, w.r, &w.xa[x], &w.xb[x], &w.wxa[x], &w.wxb[x]);
 #define LUMA(yy, xx) nvc_tensor_px(ref, (yy) >> 1, (xx) >> 1)[2 * ((yy)&1) + ((xx)&1)]
 #define CHROMA(yy, xx) nvc_tensor_px(ref, yy, xx)[plane]
-    for (int y = y0; y < y1; y++)
+    for (int y = y0; y < y1; y++) {
+        for (int a_ = 0; a_ < 2; a_++)
+            warp_mv_row(&w, a->motion, 2 * y + a_, mv + 2 * a_ * lw, mv + (2 * a_ + 1) * lw);
         for (int x = 0; x < ref->w; x++) {
             uint8_t *dst = nvc_tensor_px(a->out, y, x);
             for (int ph = 0; ph < 4; ph++) {
                 const int ly = 2 * y + (ph >> 1), lx = 2 * x + (ph & 1);
-                const int mx = warp_mv(a->motion, mh, mw, r, 0, ly, lx);
-                const int my = warp_mv(a->motion, mh, mw, r, 1, ly, lx);
+                const int32_t *mrow = mv + 2 * (ph >> 1) * lw;
+                const int mx = mrow[lx], my = mrow[lw + lx];
                 dst[ph] = (uint8_t)WARP_SAMPLE(LUMA, lh, lw, ly, lx, mx, my);
             }
-            const int cmx = warp_mv(a->motion, mh, mw, r, 0, 2 * y, 2 * x) >> 1;
-            const int cmy = warp_mv(a->motion, mh, mw, r, 1, 2 * y, 2 * x) >> 1;
+            const int cmx = mv[2 * x] >> 1, cmy = mv[lw + 2 * x] >> 1; /* luma (2y, 2x), halved */
             for (int plane = 4; plane < 6; plane++)
                 dst[plane] = (uint8_t)WARP_SAMPLE(CHROMA, ref->h, ref->w, y, x, cmx, cmy);
         }
+    }
 #undef LUMA
 #undef CHROMA
+}
+
+size_t nvc_op_scratch_size(const nvc_net_op *op, const nvc_tensor *const *in)
+{
+    if (op->type != NVC_OP_WARP)
+        return 0;
+    /* 4 tap arrays and 4 motion rows over the luma width, 2 motion columns */
+    return sizeof(int32_t) * (8 * 2 * (size_t)in[0]->w + 2 * (size_t)in[1]->w);
 }
 
 void nvc_net_dsp_init_c(nvc_net_dsp *dsp)

@@ -189,6 +189,69 @@ static double bench_stack(const char *what, layer *ls, int n, int c, int h, int 
     return g;
 }
 
+/* Milliseconds (median) of one non-conv op at 720p-like sizes, 1 and 2 threads. */
+static void bench_op(const char *what, nvc_net_op *op, nvc_tensor *in, int n_in, int c, int h, int w, int zp, int runs)
+{
+    const nvc_tensor *ins[4] = { &in[0], &in[1], &in[2], &in[3] };
+    for (int i = 0; i < n_in; i++)
+        for (int y = 0; y < in[i].h; y++)
+            for (int x = 0; x < in[i].w; x++)
+                for (int k = 0; k < in[i].c; k++)
+                    nvc_tensor_px(&in[i], y, x)[k] = (uint8_t)(rnd() % 256);
+    nvc_tensor out = { 0 };
+    printf("%-40s", what);
+    for (int threads = 1; threads <= 2; threads++) {
+        nvc_pool *pool = threads > 1 ? nvc_pool_create(threads) : NULL;
+        double t[32];
+        for (int r = 0; r < runs; r++) {
+            nvc_tensor_alloc(&out, c, h, w, zp);
+            const double t0 = now();
+            nvc_net_run_op(op, ins, &out, 0, pool);
+            t[r] = now() - t0;
+        }
+        printf("  %d thread%s: %6.2f ms", threads, threads > 1 ? "s" : " ", median(t, runs) * 1e3);
+        nvc_pool_destroy(pool);
+    }
+    printf("\n");
+    nvc_tensor_release(&out);
+}
+
+static void bench_ops(int runs)
+{
+    nvc_tensor in[2] = { { 0 } };
+    nvc_net_op op = { .n_in = 1, .lo = 0, .hi = 255 };
+    /* warp of a 720p picture (6 x 360 x 640) by a motion field at 1/4 luma resolution */
+    nvc_tensor_alloc(&in[0], 6, 360, 640, 128);
+    nvc_tensor_alloc(&in[1], 2, 180, 320, 128);
+    op.type = NVC_OP_WARP;
+    op.n_in = 2;
+    op.c_out = 6;
+    op.zp_out = 128;
+    const int32_t wp[5] = { 4, 1 << 12, 10, 1 << 12, 10 };
+    memcpy(op.p, wp, sizeof(wp));
+    bench_op("warp 720p (motion at 1/4)", &op, in, 2, 6, 360, 640, 128, runs);
+    /* depth_to_space 64 x 180 x 320 -> 16 x 360 x 640 */
+    nvc_tensor_alloc(&in[0], 64, 180, 320, 0);
+    op.type = NVC_OP_DEPTH_TO_SPACE;
+    op.n_in = 1;
+    op.c_out = 16;
+    op.zp_out = 0;
+    op.p[0] = 2;
+    bench_op("depth_to_space 64ch 320x180 -> 640x360", &op, in, 1, 16, 360, 640, 0, runs);
+    /* add of two 32 x 360 x 640 */
+    nvc_tensor_alloc(&in[0], 32, 360, 640, 0);
+    nvc_tensor_alloc(&in[1], 32, 360, 640, 0);
+    op.type = NVC_OP_ADD;
+    op.n_in = 2;
+    op.c_out = 32;
+    const int32_t ap[6] = { 3000, -2000, 12, 128, 0, 255 };
+    memcpy(op.p, ap, sizeof(ap));
+    op.zp_out = 128;
+    bench_op("add 32ch 640x360", &op, in, 2, 32, 360, 640, 128, runs);
+    nvc_tensor_release(&in[0]);
+    nvc_tensor_release(&in[1]);
+}
+
 int main(int argc, char **argv)
 {
     const int runs = argc > 1 ? atoi(argv[1]) : 7;
@@ -236,6 +299,7 @@ int main(int argc, char **argv)
         for (int th = 1; th <= 2; th++)
             bench_stack("decoder stack 720p", stack, n_stack, 128, 45, 80, th, runs > 3 ? 3 : runs, peak[th]);
     }
+    bench_ops(runs);
     layer_free(&conv[0]);
     for (int i = 0; i < n_stack; i++)
         layer_free(&stack[i]);
