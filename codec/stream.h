@@ -118,8 +118,9 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
 
 /* Resynchronisation after damage: looks for the first frame whose header (sync marker, fields, header CRC) is
  * valid, starting at buf[0] (pass the bytes after the first byte of the damaged frame). 0: found at *offset.
- * NVC_EAGAIN: not yet; buf[0 .. *offset) can be dropped, search again from there with more bytes.
- * The payload is not checked here: nvc_stream_parse_frame does that. */
+ * NVC_EAGAIN: not yet; buf[0 .. *offset) can be dropped, search again from there with more bytes. At the end
+ * of the input there are no more bytes: a candidate at *offset that needs them is no frame, so continue the
+ * search from *offset + 1. The payload is not checked here: nvc_stream_parse_frame does that. */
 int nvc_stream_find_sync(nvc_stream_parser *p, const uint8_t *buf, size_t len, size_t *offset);
 
 /* I-frame index: frame numbers and byte offsets (from the start of the file) of the I-frames. */

@@ -587,11 +587,11 @@ static void test_corruption(void)
                 pos += used;
                 continue;
             }
+            /* Damaged, or cut off by the end of the data: resynchronise. A candidate the data ends inside is
+             * no frame either: the next round fails on it and searches on from its second byte. */
             size_t off;
-            err = nvc_stream_find_sync(&p, b + pos + 1, s.size - pos - 1, &off);
+            nvc_stream_find_sync(&p, b + pos + 1, s.size - pos - 1, &off);
             pos += 1 + off;
-            if (err == NVC_EAGAIN)
-                break; /* no frame left (the index follows or the data ends) */
         }
         CHECK_EQ_INT(got, expect);
 
@@ -620,6 +620,48 @@ static void test_corruption(void)
         CHECK_EQ_INT(iframe, s.number[0]);
         nvc_stream_file_close(sf);
     }
+
+    /* A false sync marker inside a damaged frame whose plausible header claims more bytes than the data still
+     * holds: the reader must not wait for them at the end of the input, nor lose the frames after it. */
+    memcpy(b, s.bytes, s.size);
+    int k = s.nframes - 3;
+    size_t at = s.offset[k] + s.frame_bytes[k] - 40; /* in frame k's payload */
+    static const uint8_t fake[24] = {'N', 'V', 'C', 'F', 0xBC, 0x0F /* 4028 */, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                     0, 0, 0, 0, 1 /* 1 segment */, 0, 0xE8, 0x03 /* 1000 substreams */};
+    CHECK(s.offset[k] + 26 < at && s.size - at < 4028);
+    memcpy(b + at, fake, sizeof fake);
+    nvc_stream_parser p;
+    size_t used, pos = NVC_STREAM_HEADER_SIZE, off;
+    CHECK_EQ_INT(parse_hdr(b, s.size, &p), 0);
+    CHECK_EQ_INT(nvc_stream_find_sync(&p, b + s.offset[k] + 1, s.size - s.offset[k] - 1, &off), NVC_EAGAIN);
+    CHECK_EQ_INT(s.offset[k] + 1 + off, at); /* the candidate, waiting for bytes that will not come */
+    int got = 0;
+    for (int guard = 0; guard < 10000 && pos < s.size; guard++) {
+        int err = nvc_stream_parse_frame(&p, b + pos, s.size - pos, &used, f);
+        if (err == NVC_EOF)
+            break;
+        if (err == 0) {
+            got++;
+            pos += used;
+            continue;
+        }
+        nvc_stream_find_sync(&p, b + pos + 1, s.size - pos - 1, &off);
+        pos += 1 + off;
+    }
+    CHECK_EQ_INT(got, s.nframes - 1);
+    write_file(path, b, s.size);
+    nvc_stream_file *sf;
+    char msg[256];
+    CHECK_EQ_INT(nvc_stream_file_open(&sf, path, msg, sizeof msg), 0);
+    int fgot = 0, err;
+    while ((err = nvc_stream_file_next_frame(sf, f, NULL)) != NVC_EOF) {
+        if (err == 0)
+            fgot++;
+        else if (err != NVC_EINVALDATA || nvc_stream_file_resync(sf, NULL) != 0)
+            break;
+    }
+    CHECK_EQ_INT(fgot, s.nframes - 1);
+    nvc_stream_file_close(sf);
     free(f);
     free(b);
     free(s.bytes);

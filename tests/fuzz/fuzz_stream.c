@@ -45,11 +45,11 @@ static void parse_memory(const uint8_t *data, size_t size)
             pos += used;
             continue;
         }
+        /* Damaged or cut off by the end of the input: resynchronise (a candidate the input ends inside fails
+         * the next round and the search goes on from its second byte). */
         size_t off;
-        err = nvc_stream_find_sync(&p, data + pos + 1, size - pos - 1, &off);
+        nvc_stream_find_sync(&p, data + pos + 1, size - pos - 1, &off);
         pos += 1 + off;
-        if (err == NVC_EAGAIN)
-            break;
     }
     if (size >= NVC_STREAM_TRAILER_SIZE) {
         uint64_t io;
