@@ -156,7 +156,7 @@ def validate(net, val, dev, args, stage):
     res = []
     for q in (0, 21, 42, 63):
         qq = torch.full((xs.shape[0],), q, dtype=torch.long)
-        xr, bits = net.code_i(xs, qq)
+        xr, bits = net.code_i(xs, qq, True)
         m, my, mu, mv = dist(xs, xr)
         npx = xs.shape[2] * xs.shape[3] * 4
         res.append(f"I q{q}: bpp {bits.mean().item() / npx:.4f} psnr_yuv {psnr(m).mean().item():.2f} "
@@ -166,10 +166,10 @@ def validate(net, val, dev, args, stage):
         seq = torch.stack([val.clip_seq(rng, args.gop, 256) for _ in range(4)]).to(dev)
         for q in (0, 32, 63):
             qq = torch.full((seq.shape[0],), q, dtype=torch.long)
-            prev, bits = net.code_i(seq[:, 0], qq)
+            prev, bits = net.code_i(seq[:, 0], qq, True)
             pb, pm = 0, 0
             for t in range(1, seq.shape[1]):
-                prev, b, info = net.code_p(seq[:, t], prev, qq)
+                prev, b, info = net.code_p(seq[:, t], prev, qq, quant_params=True)
                 pb += b.mean().item()
                 pm += psnr(dist(seq[:, t], prev)[0]).mean().item()
             n = seq.shape[1] - 1
@@ -195,6 +195,8 @@ def main():
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--int-params-from", type=int, default=3500,
+                    help="from this step on, hyper-decoder means and scale indices are rounded (STE) as in int8")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -241,10 +243,11 @@ def main():
             lr *= 0.5
         for g in opt.param_groups:
             g["lr"] = lr
+        qp = step >= args.int_params_from
         if stage == "I":
             x = train.i_batch(rng, args.i_batch, args.patch).to(dev)
             q = torch.from_numpy(rng.integers(0, M.NQ, x.shape[0]))
-            xr, bits = net.code_i(x, q)
+            xr, bits = net.code_i(x, q, qp)
             m, my, mu, mv = dist(x, xr)
             npx = x.shape[2] * x.shape[3] * 4
             bpp = bits / npx
@@ -256,13 +259,13 @@ def main():
             q = torch.from_numpy(rng.integers(0, M.NQ, seq.shape[0]))
             lm = lambdas(q).to(dev) * 255 ** 2
             npx = seq.shape[3] * seq.shape[4] * 4
-            prev, bits = net.code_i(seq[:, 0], q)
+            prev, bits = net.code_i(seq[:, 0], q, qp)
             loss = (bits / npx + lm * dist(seq[:, 0], prev)[0]).mean()
             pbpp = pps = mvb = aux = 0.0
             # auxiliary flow loss toward the block search during the first 3000 P steps (fades out)
             wa = max(0.0, 1.0 - (step - args.i_steps) / 3000.0)
             for t in range(1, seq.shape[1]):
-                prev, b, info = net.code_p(seq[:, t], prev, q)
+                prev, b, info = net.code_p(seq[:, t], prev, q, quant_params=qp)
                 m = dist(seq[:, t], prev)[0]
                 loss = loss + (b / npx + lm * m).mean()
                 if wa > 0:
