@@ -158,6 +158,96 @@ static void check_pair_sum_bound(void)
     free(wt);
 }
 
+/* Runs op with the reference and with the current SIMD table (1 and 3 threads); counts differences. */
+static void compare_op(const char *what, const nvc_net_op *op, const nvc_tensor *const *ins, int c, int h, int w,
+                       int zp)
+{
+    static nvc_pool *pool3;
+    if (!pool3)
+        pool3 = nvc_pool_create(3);
+    nvc_tensor ref = { 0 }, out = { 0 };
+    nvc_cpu_set_mask(0);
+    CHECK_EQ_INT(nvc_tensor_alloc(&ref, c, h, w, zp), 0);
+    CHECK_EQ_INT(nvc_net_run_op(op, ins, &ref, 5, NULL), 0);
+    nvc_cpu_set_mask(~0u);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        CHECK_EQ_INT(nvc_tensor_alloc(&out, c, h, w, zp), 0);
+        CHECK_EQ_INT(nvc_net_run_op(op, ins, &out, 5, threads > 1 ? pool3 : NULL), 0);
+        const long bad = diff(&ref, &out);
+        if (bad)
+            fprintf(stderr, "%s: %d channels %dx%d, %d threads: %ld pixels differ\n", what, c, h, w, threads, bad);
+        CHECK_EQ_INT(bad, 0);
+    }
+    nvc_tensor_release(&ref);
+    nvc_tensor_release(&out);
+}
+
+static void check_other_ops(int trial)
+{
+    nvc_tensor a = { 0 }, b = { 0 };
+    const nvc_tensor *ins[2] = { &a, &b };
+    nvc_net_op op = { .n_in = 1, .lo = 0, .hi = 255 };
+    const int c = rnd(3) ? rnd_range(1, 70) : 16 * rnd_range(1, 4), h = rnd_range(1, 9), w = rnd_range(1, 11);
+    const int lo = rnd(2) ? 0 : rnd(256), hi = lo + rnd(256 - lo), zp_out = rnd(256);
+    /* add */
+    nvc_tensor_alloc(&a, c, h, w, rnd(256));
+    nvc_tensor_alloc(&b, c, h, w, rnd(256));
+    fill(&a, rnd(3));
+    fill(&b, rnd(3));
+    op.type = NVC_OP_ADD;
+    op.n_in = 2;
+    op.c_out = c;
+    op.zp_out = zp_out;
+    op.lo = lo;
+    op.hi = hi;
+    op.p[0] = rnd(4) ? rnd_range(-32768, 32767) : (rnd(2) ? 32767 : -32768);
+    op.p[1] = rnd(4) ? rnd_range(-32768, 32767) : (rnd(2) ? 32767 : -32768);
+    op.p[2] = rnd_range(1, 30);
+    compare_op("add", &op, ins, c, h, w, zp_out);
+    /* scale_channels, 1 or 64 quality rows */
+    const int nq = rnd(2) ? 1 : 64;
+    int32_t *M = malloc(sizeof(int32_t) * (size_t)nq * c), *S = malloc(sizeof(int32_t) * (size_t)nq * c);
+    for (int i = 0; i < nq * c; i++) {
+        S[i] = rnd(2) ? rnd_range(1, 62) : rnd_range(8, 24);
+        M[i] = rnd(4) ? rnd_range(0, (1 << 30) - 1) >> rnd(30) : (1 << 30) - 1;
+        if (rnd(3) == 0) {
+            const int m = rnd(30);
+            M[i] = 1 << m;
+            S[i] = m + rnd_range(1, 10);
+        }
+    }
+    op.type = NVC_OP_SCALE_CHANNELS;
+    op.n_in = 1;
+    op.nq = nq;
+    op.tab_M = M;
+    op.tab_S = S;
+    compare_op("scale_channels", &op, ins, c, h, w, zp_out);
+    free(M);
+    free(S);
+    /* depth_to_space by 2 (SIMD for 4k output channels) or 3 */
+    const int r = rnd(4) ? 2 : 3, cd = rnd_range(1, 20);
+    nvc_tensor_alloc(&a, cd * r * r, h, w, 7);
+    fill(&a, 0);
+    op = (nvc_net_op){ .type = NVC_OP_DEPTH_TO_SPACE, .n_in = 1, .c_out = cd, .zp_out = 7, .lo = 0, .hi = 255 };
+    op.p[0] = r;
+    compare_op("depth_to_space", &op, ins, cd, h * r, w * r, 7);
+    /* warp: picture 6 x 2h x 2w, motion at 1/r of the luma size */
+    const int rw = (int[]){ 1, 2, 4, 8 }[rnd(4)];
+    nvc_tensor_alloc(&a, 6, 2 * h, 2 * w, 128);
+    nvc_tensor_alloc(&b, 2, 4 * h / rw > 0 && (4 * h) % rw == 0 ? 4 * h / rw : 1, 4 * w % rw == 0 ? 4 * w / rw : 1, rnd(256));
+    fill(&a, 0);
+    fill(&b, 0);
+    if (b.h * rw == 4 * h && b.w * rw == 4 * w) {
+        op = (nvc_net_op){ .type = NVC_OP_WARP, .n_in = 2, .c_out = 6, .zp_out = 128, .lo = 0, .hi = 255 };
+        const int32_t wp[5] = { rw, rnd_range(0, 1 << 14), rnd_range(8, 14), rnd_range(0, 1 << 14), rnd_range(8, 14) };
+        memcpy(op.p, wp, sizeof(wp));
+        compare_op("warp", &op, ins, 6, 2 * h, 2 * w, 128);
+    }
+    nvc_tensor_release(&a);
+    nvc_tensor_release(&b);
+    (void)trial;
+}
+
 int main(void)
 {
     if (!(nvc_cpu_flags() & NVC_CPU_AVX2)) {
@@ -167,6 +257,8 @@ int main(void)
     check_pair_sum_bound();
     for (int trial = 0; trial < 1500; trial++)
         check_conv(trial);
+    for (int trial = 0; trial < 300; trial++)
+        check_other_ops(trial);
     printf("conv trials: %d with paired products, %d without\n", trials_paired, trials_unpaired);
     CHECK(trials_paired > 50 && trials_unpaired > 50);
     TEST_DONE();

@@ -161,9 +161,102 @@ static void conv2d_rows_avx2(const nvc_op_args *a, int y0, int y1)
     }
 }
 
+/* Both tensors have the same channel count, hence the same pixel layout: a row is processed as one
+ * span of w * cstride bytes (a multiple of 16), padding channels included (their values are unspecified
+ * and stay so). acc = (a-zpa)*Ma + (b-zpb)*Mb fits int32 and its rounding shift too (|acc| < 2^24,
+ * S <= 30); packing saturates to int16 then uint8, which cannot change the final clamp to [lo, hi]. */
+static void add_rows_avx2(const nvc_op_args *a, int y0, int y1)
+{
+    const nvc_net_op *op = a->op;
+    const int S = op->p[2];
+    const __m256i zpa = _mm256_set1_epi16((short)a->in[0]->zp), zpb = _mm256_set1_epi16((short)a->in[1]->zp);
+    const __m256i mab = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)op->p[1] << 16 | (uint16_t)op->p[0]));
+    const __m256i round = _mm256_set1_epi32(1 << (S - 1)), zp = _mm256_set1_epi32(op->zp_out);
+    const __m128i shift = _mm_cvtsi32_si128(S);
+    const __m128i lo = _mm_set1_epi8((char)op->lo), hi = _mm_set1_epi8((char)op->hi);
+    const size_t span = (size_t)a->out->w * a->out->cstride;
+    for (int y = y0; y < y1; y++) {
+        const uint8_t *pa = nvc_tensor_px(a->in[0], y, 0), *pb = nvc_tensor_px(a->in[1], y, 0);
+        uint8_t *dst = nvc_tensor_px(a->out, y, 0);
+        for (size_t i = 0; i < span; i += 16) {
+            const __m256i va = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(pa + i))), zpa);
+            const __m256i vb = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(pb + i))), zpb);
+            __m256i r0 = _mm256_madd_epi16(_mm256_unpacklo_epi16(va, vb), mab);
+            __m256i r1 = _mm256_madd_epi16(_mm256_unpackhi_epi16(va, vb), mab);
+            r0 = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(r0, round), shift), zp);
+            r1 = _mm256_add_epi32(_mm256_sra_epi32(_mm256_add_epi32(r1, round), shift), zp);
+            const __m256i w16 = _mm256_packs_epi32(r0, r1); /* in order within each 128-bit lane */
+            const __m256i u8 = _mm256_permute4x64_epi64(_mm256_packus_epi16(w16, w16), 0x08);
+            const __m128i v = _mm_min_epu8(_mm_max_epu8(_mm256_castsi256_si128(u8), lo), hi);
+            _mm_storeu_si128((__m128i *)(dst + i), v);
+        }
+    }
+}
+
+/* Per-channel exact 64-bit requantisation of q - zp_in, 8 channels at a time. */
+static void scale_channels_rows_avx2(const nvc_op_args *a, int y0, int y1)
+{
+    const nvc_net_op *op = a->op;
+    const int row = op->nq == 1 ? 0 : a->quality, c = op->c_out;
+    const __m256i zp_in = _mm256_set1_epi32(a->in[0]->zp);
+    for (int c0 = 0; c0 < c; c0 += 8) {
+        int32_t M[8], S[8];
+        for (int i = 0; i < 8; i++) {
+            M[i] = c0 + i < c ? op->tab_M[(size_t)row * c + c0 + i] : 0;
+            S[i] = c0 + i < c ? op->tab_S[(size_t)row * c + c0 + i] : 1;
+        }
+        requant_consts q;
+        requant_setup(&q, M, S, op->zp_out, op->lo, op->hi);
+        for (int y = y0; y < y1; y++)
+            for (int x = 0; x < a->out->w; x++) {
+                const uint8_t *src = nvc_tensor_px(a->in[0], y, x) + c0;
+                const __m256i v = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)src)), zp_in);
+                const __m256i r = requant8(v, &q);
+                const __m256i w16 = _mm256_packs_epi32(r, r);
+                const __m128i u8 = _mm_packus_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
+                /* bytes 0-3 from the low lane, 4-7 from the high lane */
+                const __m128i out8 = _mm_unpacklo_epi32(u8, _mm_srli_si128(u8, 8));
+                _mm_storel_epi64((__m128i *)(nvc_tensor_px(a->out, y, x) + c0), out8);
+            }
+    }
+}
+
+static nvc_op_rows_fn depth_to_space_rows_c;
+
+/* r = 2: 16 input channels = 4 output channels x 4 phases; a byte shuffle makes them phase-major and
+ * each phase's 4 bytes go to its output pixel. Other factors and channel tails: the reference. */
+static void depth_to_space_rows_avx2(const nvc_op_args *a, int y0, int y1)
+{
+    const int c = a->out->c;
+    if (a->op->p[0] != 2 || c % 4) {
+        depth_to_space_rows_c(a, y0, y1);
+        return;
+    }
+    const __m128i phase_major = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (int y = y0; y < y1; y++) {
+        const int iy = y >> 1, i = y & 1;
+        for (int ix = 0; ix < a->in[0]->w; ix++) {
+            const uint8_t *src = nvc_tensor_px(a->in[0], iy, ix);
+            uint8_t *d0 = nvc_tensor_px(a->out, y, 2 * ix), *d1 = d0 + a->out->cstride;
+            for (int k = 0; k < c; k += 4) {
+                const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * k)), phase_major);
+                /* phase i*2 + j is dword (2i + j) */
+                const int p0 = _mm_extract_epi32(v, 0), p1 = _mm_extract_epi32(v, 1);
+                const int p2 = _mm_extract_epi32(v, 2), p3 = _mm_extract_epi32(v, 3);
+                memcpy(d0 + k, i ? &p2 : &p0, 4);
+                memcpy(d1 + k, i ? &p3 : &p1, 4);
+            }
+        }
+    }
+}
+
 void nvc_net_dsp_init_avx2(nvc_net_dsp *dsp)
 {
     depthwise_rows_c = dsp->rows[NVC_OP_CONV2D];
+    depth_to_space_rows_c = dsp->rows[NVC_OP_DEPTH_TO_SPACE];
     dsp->name = "avx2";
     dsp->rows[NVC_OP_CONV2D] = conv2d_rows_avx2;
+    dsp->rows[NVC_OP_ADD] = add_rows_avx2;
+    dsp->rows[NVC_OP_SCALE_CHANNELS] = scale_channels_rows_avx2;
+    dsp->rows[NVC_OP_DEPTH_TO_SPACE] = depth_to_space_rows_avx2;
 }
