@@ -169,7 +169,8 @@ typedef struct nvc_stream_file nvc_stream_file;
 /* Opens path ("-" = stdin) and parses its header. On error returns the code and, when `msg` is non-NULL,
  * a message there; *out is NULL. */
 int nvc_stream_file_open(nvc_stream_file **out, const char *path, char *msg, size_t msg_size);
-/* Same on an open FILE* (not closed by nvc_stream_file_close). */
+/* Same on an open FILE* (not closed by nvc_stream_file_close), read from its current position: offsets (frames,
+ * index, seeking) count from there, so a stream may be embedded in a larger file. */
 int nvc_stream_file_open_fp(nvc_stream_file **out, FILE *fp, char *msg, size_t msg_size);
 void nvc_stream_file_close(nvc_stream_file *sf);
 

@@ -17,7 +17,8 @@ struct nvc_stream_file {
     nvc_stream_parser parser;
     uint8_t *buf;
     size_t cap, start, end; /* buf[start..end) holds the file bytes from offset pos on */
-    uint64_t pos;
+    uint64_t pos;           /* offsets count from the stream's first byte ... */
+    uint64_t base;          /* ... which is at this file offset (a stream may start inside a file) */
     nvc_stream_index index;
     int have_index, index_from_trailer;
     int expect_iframe;      /* after a seek: the next frame must be this index entry's I-frame */
@@ -80,7 +81,7 @@ static void consume(nvc_stream_file *sf, size_t n)
 /* Moves the read position to `offset` (seekable files only), dropping the buffer. */
 static int reposition(nvc_stream_file *sf, uint64_t offset)
 {
-    if (fseeko(sf->fp, (off_t)offset, SEEK_SET) != 0)
+    if (fseeko(sf->fp, (off_t)(sf->base + offset), SEEK_SET) != 0)
         return sf_fail(sf, NVC_EIO, "seek to %llu failed: %s", (unsigned long long)offset, strerror(errno));
     clearerr(sf->fp);
     sf->io_eof = 0;
@@ -100,7 +101,9 @@ int nvc_stream_file_open_fp(nvc_stream_file **out, FILE *fp, char *msg, size_t m
     }
     sf->fp = fp;
     struct stat st;
-    sf->seekable = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && ftello(fp) >= 0;
+    off_t start = ftello(fp);
+    sf->seekable = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && start >= 0;
+    sf->base = sf->seekable ? (uint64_t)start : 0;
     nvc_stream_parser_init(&sf->parser);
     int err;
     for (size_t need = 8;;) {
@@ -242,7 +245,7 @@ int nvc_stream_file_resync(nvc_stream_file *sf, uint64_t *skipped)
 /* Reads exactly n bytes at offset into buf (seekable files). */
 static int read_at(nvc_stream_file *sf, uint64_t offset, void *buf, size_t n)
 {
-    if (fseeko(sf->fp, (off_t)offset, SEEK_SET) != 0 || fread(buf, 1, n, sf->fp) != n)
+    if (fseeko(sf->fp, (off_t)(sf->base + offset), SEEK_SET) != 0 || fread(buf, 1, n, sf->fp) != n)
         return NVC_EIO;
     return 0;
 }
@@ -344,7 +347,8 @@ int nvc_stream_file_index(nvc_stream_file *sf, const nvc_stream_index **idx, int
             return sf_fail(sf, NVC_EIO, "stat failed: %s", strerror(errno));
         char saved[sizeof sf->parser.error];
         memcpy(saved, sf->parser.error, sizeof saved);
-        int err = load_index_from_trailer(sf, (uint64_t)st.st_size);
+        uint64_t size = (uint64_t)st.st_size > sf->base ? (uint64_t)st.st_size - sf->base : 0;
+        int err = load_index_from_trailer(sf, size);
         sf->index_from_trailer = !err;
         if (err == NVC_EIO || err == NVC_ENOMEM)
             return sf_fail(sf, err, "reading the index failed");

@@ -769,6 +769,25 @@ static void test_index_and_seek(void)
     b[s.size - 16] ^= 1;
     CHECK_EQ_INT(nvc_stream_parse_trailer(&p, b + s.size - NVC_STREAM_TRAILER_SIZE, &io), NVC_EINVALDATA);
 
+    /* A stream embedded after 37 other bytes of a file, opened at its position: offsets count from its start. */
+    snprintf(path, sizeof path, "%s/embedded.bin", tmp_dir);
+    memset(b, 'x', 37);
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp && fwrite(b, 1, 37, fp) == 37 && fwrite(s.bytes, 1, s.size, fp) == s.size);
+    fclose(fp);
+    fp = fopen(path, "rb");
+    CHECK(fp && fseek(fp, 37, SEEK_SET) == 0);
+    CHECK_EQ_INT(nvc_stream_file_open_fp(&sf, fp, msg, sizeof msg), 0);
+    CHECK_EQ_INT(nvc_stream_file_index(sf, &idx, &from_trailer), 0);
+    CHECK_EQ_INT(from_trailer, 1);
+    CHECK_EQ_INT(idx->entries[2].offset, s.offset[8]);
+    CHECK_EQ_INT(nvc_stream_file_seek(sf, s.number[11], &iframe), 0);
+    CHECK_EQ_INT(nvc_stream_file_next_frame(sf, f, &off), 0);
+    CHECK_EQ_INT(f->frame_number, s.number[8]);
+    CHECK_EQ_INT(off, s.offset[8]);
+    nvc_stream_file_close(sf);
+    fclose(fp);
+
     /* A pipe: not seekable, frames still read to the end. */
     char cmd[200];
     snprintf(cmd, sizeof cmd, "cat %s/seek.nvc", tmp_dir);
