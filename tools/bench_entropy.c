@@ -1,0 +1,233 @@
+/* Entropy coder benchmark (run by `make bench`): a 720p-sized latent, 128 x 45 x 80, with per-element scales
+ * drawn like a trained model's (mostly small sigma), coded with the default Gaussian set.
+ * Prints decode and encode Msymbols/s with 1 and 2 threads (medians), the coded size against the ideal code
+ * length of the continuous-Gaussian model (overhead %), and, in the same run, the 1 -> 2 thread speed-up of a
+ * plain AVX2 multiply loop and of a plain scalar loop, to compare the decoder's scaling with what the machine
+ * allows. Options: bench_entropy [reps (default 15)] [substreams (default 4)]. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec/cpu.h"
+#include "entropy/latent.h"
+#include "entropy/rans.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#define C 128
+#define H 45
+#define W 80
+#define N ((size_t)C * H * W)
+
+static unsigned long long rng = 0x9e3779b97f4a7c15ull;
+static unsigned long long next_rand(void)
+{
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return rng * 2685821657736338717ull;
+}
+static double uniform(void) { return (double)(next_rand() >> 11) * (1.0 / 9007199254740992.0); }
+static double gaussian(void)
+{
+    double u1 = uniform() + 1e-300, u2 = uniform();
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Scale indices like a trained hyperprior's: most channels nearly dead (sigma ~0.11-0.3), a third moderate,
+ * a few active; elements jitter around their channel's level. */
+static void make_latent(int16_t *y, int16_t *mean, uint8_t *index, double *ideal_bits)
+{
+    double bits = 0;
+    for (int c = 0; c < C; c++) {
+        double u = uniform();
+        int base = u < 0.55 ? (int)(uniform() * 10) : u < 0.85 ? 10 + (int)(uniform() * 18)
+                 : u < 0.98 ? 28 + (int)(uniform() * 14) : 42 + (int)(uniform() * 14);
+        for (size_t e = (size_t)c * H * W; e < (size_t)(c + 1) * H * W; e++) {
+            int ti = base + (int)(next_rand() % 7) - 3;
+            ti = ti < 0 ? 0 : ti > 63 ? 63 : ti;
+            double sigma = nvc_cdf_gaussian_sigma(ti, NVC_CDF_GAUSSIAN_K, NVC_CDF_GAUSSIAN_SIGMA_MIN,
+                                                  NVC_CDF_GAUSSIAN_SIGMA_MAX);
+            int v = (int)lround(gaussian() * sigma);
+            int m = (int)(next_rand() % 61) - 30;
+            index[e] = (uint8_t)ti;
+            mean[e] = (int16_t)m;
+            y[e] = (int16_t)(m + v);
+            /* P(v) of the discretised continuous Gaussian */
+            double p = 0.5 * (erfc(-(v + 0.5) / (sigma * sqrt(2.0))) - erfc(-(v - 0.5) / (sigma * sqrt(2.0))));
+            if (v > 0) /* upper tail without cancellation */
+                p = 0.5 * (erfc((v - 0.5) / (sigma * sqrt(2.0))) - erfc((v + 0.5) / (sigma * sqrt(2.0))));
+            bits += -log2(p);
+        }
+    }
+    *ideal_bits = bits;
+}
+
+/* ---- reference loops for the thread scaling comparison: each task does a fixed amount of work ---- */
+
+#define REF_ITERS 4000000
+static volatile unsigned ref_sink;
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) static void simd_task(void *ctx, int task, int worker)
+{
+    __m256i a = _mm256_set1_epi32(task + 1), b = _mm256_set1_epi32(3), c = _mm256_set1_epi32(7);
+    __m256i d = _mm256_set1_epi32(11);
+    const __m256i k = _mm256_set1_epi32(0x01000193);
+    for (int i = 0; i < REF_ITERS / 4; i++) { /* independent multiply/add chains: vector-unit bound */
+        a = _mm256_add_epi32(_mm256_mullo_epi32(a, k), b);
+        b = _mm256_add_epi32(_mm256_mullo_epi32(b, k), c);
+        c = _mm256_add_epi32(_mm256_mullo_epi32(c, k), d);
+        d = _mm256_add_epi32(_mm256_mullo_epi32(d, k), a);
+    }
+    ref_sink += (unsigned)_mm256_extract_epi32(_mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d)), 0);
+}
+#endif
+
+static void scalar_task(void *ctx, int task, int worker)
+{
+    unsigned a = (unsigned)task + 1, b = 3, c = 7, d = 11;
+    for (int i = 0; i < REF_ITERS; i++) { /* integer ALU chains */
+        a = (a ^ b) + (a >> 3);
+        b = (b ^ c) + (b << 1);
+        c = (c ^ d) + (c >> 5);
+        d = (d ^ a) + (d << 3);
+    }
+    ref_sink += a ^ b ^ c ^ d;
+}
+
+static double time_pool(nvc_pool *pool, nvc_pool_fn fn, int tasks, int reps)
+{
+    double t[64];
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        nvc_pool_run(pool, tasks, fn, NULL);
+        t[r] = now() - t0;
+    }
+    return median(t, reps);
+}
+
+int main(int argc, char **argv)
+{
+    int reps = argc > 1 ? atoi(argv[1]) : 15;
+    int nsub = argc > 2 ? atoi(argv[2]) : 4;
+    reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
+    if (nsub < 1 || nsub > C)
+        nsub = 4;
+    nvc_cdf_set *cdf;
+    if (nvc_cdf_set_gaussian(&cdf, NVC_CDF_GAUSSIAN_K, NVC_CDF_GAUSSIAN_SIGMA_MIN, NVC_CDF_GAUSSIAN_SIGMA_MAX)) {
+        fprintf(stderr, "bench_entropy: cannot build the tables\n");
+        return 1;
+    }
+    int16_t *y = malloc(2 * N), *mean = malloc(2 * N), *out = malloc(2 * N);
+    uint8_t *index = malloc(N);
+    double ideal_bits;
+    make_latent(y, mean, index, &ideal_bits);
+    double table_bits = 0; /* entropy under the quantised tables, escapes' raw bits included */
+    for (size_t e = 0; e < N; e++) {
+        const nvc_cdf_table *t = &cdf->table[index[e]];
+        int d = y[e] - mean[e];
+        if (d >= t->lo && d <= t->hi) {
+            table_bits += -log2(t->freq[d - t->lo] / 4096.0);
+        } else {
+            unsigned u = d > t->hi ? (unsigned)(d - t->hi - 1) : (unsigned)(t->lo - 1 - d), q = (u >> t->escape_k) + 1;
+            int nb = 0;
+            while (q >> (nb + 1))
+                nb++;
+            table_bits += -log2(t->freq[t->nsym - 1] / 4096.0) + 2 + 2 * nb + t->escape_k;
+        }
+    }
+    printf("latent %dx%dx%d = %zu symbols, default Gaussian set (K=%d), %s decoder\n", C, H, W, N,
+           NVC_CDF_GAUSSIAN_K, (nvc_cpu_flags() & NVC_CPU_AVX2) ? "AVX2" : "scalar");
+    printf("ideal (continuous Gaussian model): %.0f bytes = %.4f bits/symbol; quantised tables: %+.3f%%\n",
+           ideal_bits / 8, ideal_bits / (double)N, 100.0 * (table_bits - ideal_bits) / ideal_bits);
+
+    /* Size against ideal for several substream counts. */
+    printf("substreams  bytes    overhead vs ideal\n");
+    static const int counts[] = { 1, 2, 4, 8, 16 };
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        nvc_latent l = { C, H, W, cdf, mean, index, 1, counts[i] };
+        nvc_substreams s;
+        if (nvc_latent_encode(&l, y, NULL, &s))
+            return 1;
+        printf("%10d  %7zu  %+.3f%%\n", counts[i], s.total, 100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits);
+        nvc_substreams_free(&s);
+    }
+
+    nvc_latent l = { C, H, W, cdf, mean, index, 1, nsub };
+    nvc_substreams s;
+    if (nvc_latent_encode(&l, y, NULL, &s))
+        return 1;
+    double dec[3] = { 0 }, enc[3] = { 0 };
+    for (int threads = 1; threads <= 2; threads++) {
+        nvc_pool *pool = nvc_pool_create(threads);
+        double td[64], te[64];
+        for (int r = 0; r < reps; r++) {
+            double t0 = now();
+            if (nvc_latent_decode(&l, s.data, s.size, s.count, pool, out) || memcmp(out, y, 2 * N)) {
+                fprintf(stderr, "bench_entropy: decode mismatch\n");
+                return 1;
+            }
+            td[r] = now() - t0;
+        }
+        for (int r = 0; r < (reps + 2) / 3; r++) {
+            nvc_substreams s2;
+            double t0 = now();
+            if (nvc_latent_encode(&l, y, pool, &s2))
+                return 1;
+            te[r] = now() - t0;
+            nvc_substreams_free(&s2);
+        }
+        dec[threads] = (double)N / median(td, reps) / 1e6;
+        enc[threads] = (double)N / median(te, (reps + 2) / 3) / 1e6;
+        nvc_pool_destroy(pool);
+    }
+    printf("%d substreams, %zu bytes (%+.3f%% vs ideal), medians of %d runs:\n", nsub, s.total,
+           100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits, reps);
+    printf("decode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (x%.2f)\n", dec[1], dec[2], dec[2] / dec[1]);
+    printf("encode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (x%.2f)\n", enc[1], enc[2], enc[2] / enc[1]);
+
+    /* Reference scaling: the same total work on 1 and 2 threads. */
+    nvc_pool *p1 = nvc_pool_create(1), *p2 = nvc_pool_create(2);
+    double ss = time_pool(p1, scalar_task, 4, reps) / time_pool(p2, scalar_task, 4, reps);
+    printf("plain scalar loop: 2-thread speed-up x%.2f\n", ss);
+#if defined(__x86_64__) || defined(__i386__)
+    if (nvc_cpu_flags() & NVC_CPU_AVX2) {
+        double sv = time_pool(p1, simd_task, 4, reps) / time_pool(p2, simd_task, 4, reps);
+        printf("plain AVX2 multiply loop: 2-thread speed-up x%.2f; the decoder's x%.2f is %.0f%% of it\n", sv,
+               dec[2] / dec[1], 100.0 * (dec[2] / dec[1]) / sv);
+    }
+#endif
+    nvc_pool_destroy(p1);
+    nvc_pool_destroy(p2);
+    nvc_substreams_free(&s);
+    nvc_cdf_set_free(cdf);
+    free(y);
+    free(mean);
+    free(out);
+    free(index);
+    return 0;
+}
