@@ -1,4 +1,4 @@
-/* AVX2 rANS decoder: 32 lanes as 4 vectors of 8 states, one gather per 8 symbols.
+/* AVX2 rANS decoder: the lanes as vectors of 8 states (NVC_RANS_LANES / 8 of them), one gather per 8 symbols.
  * Exactly the scalar step of rans.h (nvc_rans_dec_step) done 8 lanes at a time, lanes in increasing order, so
  * words are consumed in the same order and every result (values, errors) is identical. */
 #if defined(__x86_64__) || defined(__i386__)
@@ -55,57 +55,54 @@ static inline __m256i means(const nvc_rans_run *run, size_t i)
     return _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(run->mean + i)));
 }
 
+#define NV (NVC_RANS_LANES / 8) /* vectors per group */
+
+static inline void load_states(const nvc_rans_dec *d, __m256i *x)
+{
+    for (int v = 0; v < NV; v++)
+        x[v] = _mm256_loadu_si256((const __m256i *)(d->state + 8 * v));
+}
+
+static inline void store_states(nvc_rans_dec *d, const __m256i *x)
+{
+    for (int v = 0; v < NV; v++)
+        _mm256_storeu_si256((__m256i *)(d->state + 8 * v), x[v]);
+}
+
 long nvc_rans_decode_run_avx2(nvc_rans_dec *d, const nvc_rans_run *run, size_t start)
 {
     const uint32_t *slots = d->cdf->slot;
     const uint8_t *buf = d->buf;
     const __m256i esc = _mm256_set1_epi32(NVC_CDF_ESCAPE);
     const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
-    __m256i x0 = _mm256_loadu_si256((const __m256i *)(d->state + 0));
-    __m256i x1 = _mm256_loadu_si256((const __m256i *)(d->state + 8));
-    __m256i x2 = _mm256_loadu_si256((const __m256i *)(d->state + 16));
-    __m256i x3 = _mm256_loadu_si256((const __m256i *)(d->state + 24));
+    __m256i x[NV];
+    load_states(d, x);
     size_t pos = d->pos, i = start;
-    /* A group reads at most 32 words = 64 bytes; the bypass bytes at the end are off limits. */
-    for (; i + NVC_RANS_LANES <= run->n && d->size - pos >= 64; i += NVC_RANS_LANES) {
-        __m256i v0, v1, v2, v3;
-        x0 = step8(x0, table_base(run, i + 0), slots, buf, &pos, &v0);
-        x1 = step8(x1, table_base(run, i + 8), slots, buf, &pos, &v1);
-        x2 = step8(x2, table_base(run, i + 16), slots, buf, &pos, &v2);
-        x3 = step8(x3, table_base(run, i + 24), slots, buf, &pos, &v3);
-        /* y = (mean + value) mod 2^16: mask to 16 bits, pack unsigned (no saturation possible), fix order. */
-        const __m256i y0 = _mm256_and_si256(_mm256_add_epi32(means(run, i + 0), v0), lo16);
-        const __m256i y1 = _mm256_and_si256(_mm256_add_epi32(means(run, i + 8), v1), lo16);
-        const __m256i y2 = _mm256_and_si256(_mm256_add_epi32(means(run, i + 16), v2), lo16);
-        const __m256i y3 = _mm256_and_si256(_mm256_add_epi32(means(run, i + 24), v3), lo16);
-        _mm256_storeu_si256((__m256i *)(run->y + i), _mm256_permute4x64_epi64(_mm256_packus_epi32(y0, y1), 0xD8));
-        _mm256_storeu_si256((__m256i *)(run->y + i + 16),
-                            _mm256_permute4x64_epi64(_mm256_packus_epi32(y2, y3), 0xD8));
-        const unsigned e0 = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v0, esc)));
-        const unsigned e1 = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v1, esc)));
-        const unsigned e2 = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v2, esc)));
-        const unsigned e3 = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v3, esc)));
-        const uint32_t escaped = e0 | e1 << 8 | e2 << 16 | e3 << 24;
+    /* A group reads at most one word per lane. */
+    for (; i + NVC_RANS_LANES <= run->n && d->size - pos >= 2 * NVC_RANS_LANES; i += NVC_RANS_LANES) {
+        __m256i val[NV], y[NV];
+        uint32_t escaped = 0;
+        for (int v = 0; v < NV; v++) /* in lane order: words are consumed in the scalar order */
+            x[v] = step8(x[v], table_base(run, i + 8 * (size_t)v), slots, buf, &pos, &val[v]);
+        for (int v = 0; v < NV; v++) {
+            /* y = (mean + value) mod 2^16 */
+            y[v] = _mm256_and_si256(_mm256_add_epi32(means(run, i + 8 * (size_t)v), val[v]), lo16);
+            escaped |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(val[v], esc))) << (8 * v);
+        }
+        for (int v = 0; v < NV; v += 2) /* pack unsigned (no saturation possible), restore the order */
+            _mm256_storeu_si256((__m256i *)(run->y + i + 8 * (size_t)v),
+                                _mm256_permute4x64_epi64(_mm256_packus_epi32(y[v], y[v + 1]), 0xD8));
         if (__builtin_expect(escaped != 0, 0)) { /* rare: the raw steps run scalar on the stored states */
             d->pos = pos;
-            _mm256_storeu_si256((__m256i *)(d->state + 0), x0);
-            _mm256_storeu_si256((__m256i *)(d->state + 8), x1);
-            _mm256_storeu_si256((__m256i *)(d->state + 16), x2);
-            _mm256_storeu_si256((__m256i *)(d->state + 24), x3);
+            store_states(d, x);
             if (nvc_rans_dec_escapes(d, run, i, escaped))
                 return NVC_EINVALDATA;
             pos = d->pos;
-            x0 = _mm256_loadu_si256((const __m256i *)(d->state + 0));
-            x1 = _mm256_loadu_si256((const __m256i *)(d->state + 8));
-            x2 = _mm256_loadu_si256((const __m256i *)(d->state + 16));
-            x3 = _mm256_loadu_si256((const __m256i *)(d->state + 24));
+            load_states(d, x);
         }
     }
     d->pos = pos;
-    _mm256_storeu_si256((__m256i *)(d->state + 0), x0);
-    _mm256_storeu_si256((__m256i *)(d->state + 8), x1);
-    _mm256_storeu_si256((__m256i *)(d->state + 16), x2);
-    _mm256_storeu_si256((__m256i *)(d->state + 24), x3);
+    store_states(d, x);
     return (long)i;
 }
 #else
