@@ -94,6 +94,18 @@ static inline int nvc_requant(int64_t acc, int32_t M, int S, int zp, int lo, int
 int nvc_conv_pack(nvc_net_op *op);
 void nvc_conv_pack_free(nvc_net_op *op);
 
+/* Warp, shared by the backends: motion at full luma resolution, two luma rows at a time
+ * (docs/engine.md, warp steps 1-2), in the op call's scratch. */
+typedef struct nvc_warp_rows {
+    int r, mh, mw, lw, log2_d2; /* log2_d2 >= 0 when 4r^2 is a power of two (a shift replaces floor_div) */
+    int *xa, *xb, *wxa, *wxb;    /* horizontal taps per luma column */
+    int32_t *col;                /* [2][mw] vertical pass */
+    int32_t *mv;                 /* [4][stride]: x, y of luma row 2y, then x, y of row 2y+1; 0 past lw */
+    int stride;                  /* lw + 16 */
+} nvc_warp_rows;
+void nvc_warp_begin(const nvc_op_args *a, nvc_warp_rows *w);
+void nvc_warp_motion_rows(const nvc_warp_rows *w, const int32_t *motion, int y); /* for packed row y */
+
 /* Warp helper shared by backends: motion[2][mh][mw] (1/16 pel, before upsampling) from the uint8
  * motion tensor. */
 void nvc_warp_motion(const nvc_net_op *op, const nvc_tensor *motion, int32_t *out);

@@ -183,13 +183,7 @@ void nvc_warp_motion(const nvc_net_op *op, const nvc_tensor *motion, int32_t *ou
 /* One row of the motion field at full luma resolution (docs/engine.md, warp step 2): bilinear
  * upsampling by r of the low-resolution field m[2][mh][mw], separably (vertical pass on the motion
  * columns, then horizontal; the same integer sum as the 2-D formula), rounding down. */
-typedef struct warp_row_ctx {
-    int r, mh, mw, lw, log2_d2; /* log2_d2 >= 0 when 4r^2 is a power of two (a shift replaces floor_div) */
-    int *xa, *xb, *wxa, *wxb;    /* horizontal taps per luma column */
-    int32_t *col;                /* [2][mw] vertical pass */
-} warp_row_ctx;
-
-static void warp_mv_row(const warp_row_ctx *w, const int32_t *m, int ly, int32_t *mvx, int32_t *mvy)
+static void warp_mv_row(const nvc_warp_rows *w, const int32_t *m, int ly, int32_t *mvx, int32_t *mvy)
 {
     int ya, yb, wya, wyb;
     bilinear_taps(ly, w->mh, w->r, &ya, &yb, &wya, &wyb);
@@ -210,6 +204,34 @@ static void warp_mv_row(const warp_row_ctx *w, const int32_t *m, int ly, int32_t
     }
 }
 
+void nvc_warp_begin(const nvc_op_args *a, nvc_warp_rows *w)
+{
+    const nvc_tensor *motion = a->in[1];
+    w->r = a->op->p[0];
+    w->mh = motion->h;
+    w->mw = motion->w;
+    w->lw = 2 * a->in[0]->w;
+    w->stride = w->lw + 16;
+    const int d2 = 4 * w->r * w->r;
+    w->log2_d2 = (d2 & (d2 - 1)) ? -1 : __builtin_ctz((unsigned)d2);
+    int32_t *scratch = a->scratch; /* nvc_op_scratch_size() bytes for this band */
+    w->xa = scratch;
+    w->xb = w->xa + w->lw;
+    w->wxa = w->xb + w->lw;
+    w->wxb = w->wxa + w->lw;
+    w->col = w->wxb + w->lw;
+    w->mv = w->col + 2 * w->mw;
+    memset(w->mv, 0, sizeof(int32_t) * 4 * (size_t)w->stride);
+    for (int x = 0; x < w->lw; x++)
+        bilinear_taps(x, w->mw, w->r, &w->xa[x], &w->xb[x], &w->wxa[x], &w->wxb[x]);
+}
+
+void nvc_warp_motion_rows(const nvc_warp_rows *w, const int32_t *motion, int y)
+{
+    for (int a = 0; a < 2; a++)
+        warp_mv_row(w, motion, 2 * y + a, w->mv + 2 * a * w->stride, w->mv + (2 * a + 1) * w->stride);
+}
+
 /* Integer bilinear sample of a plane given by `at(yy, xx)` (clamped to h x w) at (y, x) + mv/16. */
 #define WARP_SAMPLE(at, h, w, y, x, mx, my)                                                              \
     ({                                                                                                   \
@@ -222,35 +244,25 @@ static void warp_mv_row(const warp_row_ctx *w, const int32_t *m, int ly, int32_t
 
 static void warp_rows(const nvc_op_args *a, int y0, int y1)
 {
-    const nvc_tensor *ref = a->in[0], *motion = a->in[1];
+    const nvc_tensor *ref = a->in[0];
     const int lh = 2 * ref->h, lw = 2 * ref->w; /* luma size */
-    warp_row_ctx w = { .r = a->op->p[0], .mh = motion->h, .mw = motion->w, .lw = lw, .log2_d2 = -1 };
-    const int d2 = 4 * w.r * w.r;
-    if (!(d2 & (d2 - 1)))
-        w.log2_d2 = __builtin_ctz((unsigned)d2);
-    int32_t *scratch = a->scratch; /* nvc_warp_scratch_size() bytes for this band */
-    w.xa = scratch;
-    w.xb = w.xa + lw;
-    w.wxa = w.xb + lw;
-    w.wxb = w.wxa + lw;
-    w.col = w.wxb + lw;
-    int32_t *mv = w.col + 2 * w.mw; /* [2 luma rows][x, y][lw] */
-    for (int x = 0; x < lw; x++)
-        bilinear_taps(x, w.mw, w.r, &w.xa[x], &w.xb[x], &w.wxa[x], &w.wxb[x]);
+    nvc_warp_rows w;
+    nvc_warp_begin(a, &w);
+    const int32_t *mv = w.mv;
+    const int st = w.stride;
 #define LUMA(yy, xx) nvc_tensor_px(ref, (yy) >> 1, (xx) >> 1)[2 * ((yy)&1) + ((xx)&1)]
 #define CHROMA(yy, xx) nvc_tensor_px(ref, yy, xx)[plane]
     for (int y = y0; y < y1; y++) {
-        for (int a_ = 0; a_ < 2; a_++)
-            warp_mv_row(&w, a->motion, 2 * y + a_, mv + 2 * a_ * lw, mv + (2 * a_ + 1) * lw);
+        nvc_warp_motion_rows(&w, a->motion, y);
         for (int x = 0; x < ref->w; x++) {
             uint8_t *dst = nvc_tensor_px(a->out, y, x);
             for (int ph = 0; ph < 4; ph++) {
                 const int ly = 2 * y + (ph >> 1), lx = 2 * x + (ph & 1);
-                const int32_t *mrow = mv + 2 * (ph >> 1) * lw;
-                const int mx = mrow[lx], my = mrow[lw + lx];
+                const int32_t *mrow = mv + 2 * (ph >> 1) * st;
+                const int mx = mrow[lx], my = mrow[st + lx];
                 dst[ph] = (uint8_t)WARP_SAMPLE(LUMA, lh, lw, ly, lx, mx, my);
             }
-            const int cmx = mv[2 * x] >> 1, cmy = mv[lw + 2 * x] >> 1; /* luma (2y, 2x), halved */
+            const int cmx = mv[2 * x] >> 1, cmy = mv[st + 2 * x] >> 1; /* luma (2y, 2x), halved */
             for (int plane = 4; plane < 6; plane++)
                 dst[plane] = (uint8_t)WARP_SAMPLE(CHROMA, ref->h, ref->w, y, x, cmx, cmy);
         }
@@ -263,8 +275,9 @@ size_t nvc_op_scratch_size(const nvc_net_op *op, const nvc_tensor *const *in)
 {
     if (op->type != NVC_OP_WARP)
         return 0;
-    /* 4 tap arrays and 4 motion rows over the luma width, 2 motion columns */
-    return sizeof(int32_t) * (8 * 2 * (size_t)in[0]->w + 2 * (size_t)in[1]->w);
+    /* nvc_warp_rows: 4 tap arrays over the luma width, 2 motion columns, 4 padded motion rows */
+    const size_t lw = 2 * (size_t)in[0]->w;
+    return sizeof(int32_t) * (4 * lw + 2 * (size_t)in[1]->w + 4 * (lw + 16));
 }
 
 void nvc_net_dsp_init_c(nvc_net_dsp *dsp)

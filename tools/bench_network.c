@@ -230,6 +230,12 @@ static void bench_ops(int runs)
     const int32_t wp[5] = { 4, 1 << 12, 10, 1 << 12, 10 };
     memcpy(op.p, wp, sizeof(wp));
     bench_op("warp 720p (motion at 1/4)", &op, in, 2, 6, 360, 640, 128, runs);
+    for (int y = 0; y < in[1].h; y++) /* smooth motion, up to +-8 pel, as real fields are */
+        for (int x = 0; x < in[1].w; x++) {
+            nvc_tensor_px(&in[1], y, x)[0] = (uint8_t)(128 + (x * 64) / in[1].w - 32);
+            nvc_tensor_px(&in[1], y, x)[1] = (uint8_t)(128 + (y * 48) / in[1].h - 24);
+        }
+    bench_op("warp 720p (smooth motion)", &op, in, 0, 6, 360, 640, 128, runs);
     /* depth_to_space 64 x 180 x 320 -> 16 x 360 x 640 */
     nvc_tensor_alloc(&in[0], 64, 180, 320, 0);
     op.type = NVC_OP_DEPTH_TO_SPACE;

@@ -250,6 +250,107 @@ static void depth_to_space_rows_avx2(const nvc_op_args *a, int y0, int y1)
     }
 }
 
+/* 8 integer bilinear samples (docs/engine.md, warp step 3): tap byte offsets from base (clamped
+ * coordinates, so always inside the tensor; a 4-byte gather reads at most 3 bytes more, which the
+ * tensor's padding channels and spare bytes cover) and 4-bit fractions. Pairs of taps share a 32-bit
+ * lane as int16 so one vpmaddwd applies two weights (each <= 256, products exact). */
+static inline __m256i bilinear8(const uint8_t *base, __m256i o00, __m256i o01, __m256i o10, __m256i o11, __m256i fx,
+                                __m256i fy)
+{
+    const __m256i byte = _mm256_set1_epi32(0xFF), sixteen = _mm256_set1_epi32(16);
+    const __m256i p00 = _mm256_and_si256(_mm256_i32gather_epi32((const int *)base, o00, 1), byte);
+    const __m256i p01 = _mm256_and_si256(_mm256_i32gather_epi32((const int *)base, o01, 1), byte);
+    const __m256i p10 = _mm256_and_si256(_mm256_i32gather_epi32((const int *)base, o10, 1), byte);
+    const __m256i p11 = _mm256_and_si256(_mm256_i32gather_epi32((const int *)base, o11, 1), byte);
+    const __m256i wx = _mm256_or_si256(_mm256_sub_epi32(sixteen, fx), _mm256_slli_epi32(fx, 16)); /* (16-fx, fx) */
+    const __m256i gy = _mm256_sub_epi32(sixteen, fy);
+    const __m256i w0 = _mm256_mullo_epi16(wx, _mm256_or_si256(gy, _mm256_slli_epi32(gy, 16)));
+    const __m256i w1 = _mm256_mullo_epi16(wx, _mm256_or_si256(fy, _mm256_slli_epi32(fy, 16)));
+    const __m256i s0 = _mm256_madd_epi16(_mm256_or_si256(p00, _mm256_slli_epi32(p01, 16)), w0);
+    const __m256i s1 = _mm256_madd_epi16(_mm256_or_si256(p10, _mm256_slli_epi32(p11, 16)), w1);
+    return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_set1_epi32(128)), 8);
+}
+
+static inline __m256i clamp_epi32(__m256i v, __m256i hi)
+{
+    return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_setzero_si256()), hi);
+}
+
+/* Luma: 8 consecutive luma pixels of one luma row per step; chroma: 8 packed pixels per step. Lanes
+ * past the row end sample clamped positions with zero motion and are not stored. */
+static void warp_rows_avx2(const nvc_op_args *a, int y0, int y1)
+{
+    const nvc_tensor *ref = a->in[0];
+    nvc_tensor *out = a->out;
+    const int lh = 2 * ref->h, lw = 2 * ref->w;
+    nvc_warp_rows w;
+    nvc_warp_begin(a, &w);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), one = _mm256_set1_epi32(1);
+    const __m256i fifteen = _mm256_set1_epi32(15), rstride = _mm256_set1_epi32((int)ref->rstride);
+    const __m256i cstride = _mm256_set1_epi32(ref->cstride);
+    const __m256i lw1 = _mm256_set1_epi32(lw - 1), lh1 = _mm256_set1_epi32(lh - 1);
+    const __m256i cw1 = _mm256_set1_epi32(ref->w - 1), ch1 = _mm256_set1_epi32(ref->h - 1);
+    const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    int32_t res[8];
+    for (int y = y0; y < y1; y++) {
+        nvc_warp_motion_rows(&w, a->motion, y);
+        uint8_t *drow = nvc_tensor_px(out, y, 0);
+        for (int ph_row = 0; ph_row < 2; ph_row++) {
+            const int ly = 2 * y + ph_row;
+            const int32_t *mvx = w.mv + 2 * ph_row * w.stride, *mvy = mvx + w.stride;
+            for (int lx0 = 0; lx0 < lw; lx0 += 8) {
+                const __m256i mx = _mm256_loadu_si256((const __m256i *)(mvx + lx0));
+                const __m256i my = _mm256_loadu_si256((const __m256i *)(mvy + lx0));
+                const __m256i x0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_set1_epi32(lx0), lane), _mm256_srai_epi32(mx, 4));
+                const __m256i yy0 = _mm256_add_epi32(_mm256_set1_epi32(ly), _mm256_srai_epi32(my, 4));
+                const __m256i xa = clamp_epi32(x0, lw1), xb = clamp_epi32(_mm256_add_epi32(x0, one), lw1);
+                const __m256i ya = clamp_epi32(yy0, lh1), yb = clamp_epi32(_mm256_add_epi32(yy0, one), lh1);
+                /* luma (yy, xx) is channel 2*(yy&1) + (xx&1) of packed pixel (yy>>1, xx>>1) */
+                const __m256i ca = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(xa, 1), cstride), _mm256_and_si256(xa, one));
+                const __m256i cb = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(xb, 1), cstride), _mm256_and_si256(xb, one));
+                const __m256i ra = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(ya, 1), rstride),
+                                                    _mm256_slli_epi32(_mm256_and_si256(ya, one), 1));
+                const __m256i rb = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(yb, 1), rstride),
+                                                    _mm256_slli_epi32(_mm256_and_si256(yb, one), 1));
+                const __m256i v = bilinear8(ref->data, _mm256_add_epi32(ra, ca), _mm256_add_epi32(ra, cb),
+                                            _mm256_add_epi32(rb, ca), _mm256_add_epi32(rb, cb),
+                                            _mm256_and_si256(mx, fifteen), _mm256_and_si256(my, fifteen));
+                _mm256_storeu_si256((__m256i *)res, v);
+                const int n = lw - lx0 < 8 ? lw - lx0 : 8;
+                for (int i = 0; i < n; i++) {
+                    const int lx = lx0 + i;
+                    drow[(size_t)(lx >> 1) * out->cstride + 2 * ph_row + (lx & 1)] = (uint8_t)res[i];
+                }
+            }
+        }
+        /* chroma: the vector of luma (2y, 2x), halved */
+        for (int x0 = 0; x0 < ref->w; x0 += 8) {
+            const int32_t *mvx = w.mv + 2 * x0, *mvy = w.mv + w.stride + 2 * x0;
+            const __m256i ex0 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)mvx), even);
+            const __m256i ex1 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(mvx + 8)), even);
+            const __m256i ey0 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)mvy), even);
+            const __m256i ey1 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(mvy + 8)), even);
+            const __m256i cmx = _mm256_srai_epi32(_mm256_permute2x128_si256(ex0, ex1, 0x20), 1);
+            const __m256i cmy = _mm256_srai_epi32(_mm256_permute2x128_si256(ey0, ey1, 0x20), 1);
+            const __m256i px0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_set1_epi32(x0), lane), _mm256_srai_epi32(cmx, 4));
+            const __m256i py0 = _mm256_add_epi32(_mm256_set1_epi32(y), _mm256_srai_epi32(cmy, 4));
+            const __m256i ca = _mm256_mullo_epi32(clamp_epi32(px0, cw1), cstride);
+            const __m256i cb = _mm256_mullo_epi32(clamp_epi32(_mm256_add_epi32(px0, one), cw1), cstride);
+            const __m256i ra = _mm256_mullo_epi32(clamp_epi32(py0, ch1), rstride);
+            const __m256i rb = _mm256_mullo_epi32(clamp_epi32(_mm256_add_epi32(py0, one), ch1), rstride);
+            const __m256i fx = _mm256_and_si256(cmx, fifteen), fy = _mm256_and_si256(cmy, fifteen);
+            const __m256i o00 = _mm256_add_epi32(ra, ca), o01 = _mm256_add_epi32(ra, cb);
+            const __m256i o10 = _mm256_add_epi32(rb, ca), o11 = _mm256_add_epi32(rb, cb);
+            const int n = ref->w - x0 < 8 ? ref->w - x0 : 8;
+            for (int plane = 4; plane < 6; plane++) {
+                _mm256_storeu_si256((__m256i *)res, bilinear8(ref->data + plane, o00, o01, o10, o11, fx, fy));
+                for (int i = 0; i < n; i++)
+                    drow[(size_t)(x0 + i) * out->cstride + plane] = (uint8_t)res[i];
+            }
+        }
+    }
+}
+
 void nvc_net_dsp_init_avx2(nvc_net_dsp *dsp)
 {
     depthwise_rows_c = dsp->rows[NVC_OP_CONV2D];
@@ -259,4 +360,5 @@ void nvc_net_dsp_init_avx2(nvc_net_dsp *dsp)
     dsp->rows[NVC_OP_ADD] = add_rows_avx2;
     dsp->rows[NVC_OP_SCALE_CHANNELS] = scale_channels_rows_avx2;
     dsp->rows[NVC_OP_DEPTH_TO_SPACE] = depth_to_space_rows_avx2;
+    dsp->rows[NVC_OP_WARP] = warp_rows_avx2;
 }
