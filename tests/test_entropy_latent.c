@@ -8,6 +8,7 @@
 
 #include "codec/cpu.h"
 #include "entropy/rans.h"
+#include "tests/fuzz/fuzz_entropy.h"
 #include "tests/testutil.h"
 
 static unsigned long long seed = 0xabcdefull;
@@ -155,11 +156,68 @@ static void test_validation(const nvc_cdf_set *cdf)
     nvc_substreams_free(&s);
 }
 
-int main(void)
+/* Seeds for tests/fuzz/fuzz_entropy.c: valid latents of several shapes and kinds, and two table sets. */
+static int write_corpus(const nvc_cdf_set *gauss, const char *dir)
+{
+    static const uint8_t headers[][8] = {
+        { 0, 3, 5, 19, 2, 1, 0, 1 }, { 0, 7, 11, 39, 3, 3, 0, 2 }, { 0, 5, 2, 7, 1, 4, 1, 3 },
+        { 0, 0, 0, 0, 0, 0, 2, 4 },  { 0, 2, 3, 33, 1, 1, 4, 5 },  { 0, 7, 0, 39, 0, 7, 0, 6 },
+    };
+    char path[4096];
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        int16_t mean[FUZZ_ENTROPY_MAX_ELEMENTS], y[FUZZ_ENTROPY_MAX_ELEMENTS];
+        uint8_t index[FUZZ_ENTROPY_MAX_ELEMENTS];
+        nvc_latent l;
+        size_t n = fuzz_entropy_latent(headers[i], gauss, mean, index, &l);
+        for (size_t e = 0; e < n; e++) /* some escapes, mostly small values */
+            y[e] = (int16_t)((l.mean ? (l.index ? mean[e] : 0) : 0) + (int)(test_rand(&seed) % 9) - 4 +
+                             (test_rand(&seed) % 50 == 0 ? 300 : 0));
+        nvc_substreams s;
+        if (nvc_latent_encode(&l, y, NULL, &s))
+            return 1;
+        snprintf(path, sizeof(path), "%s/latent%zu", dir, i);
+        FILE *f = fopen(path, "wb");
+        int ok = f && fwrite(headers[i], 1, 8, f) == 8;
+        for (int k = 0; ok && k < s.count; k++) {
+            uint8_t sz[2] = { (uint8_t)s.size[k], (uint8_t)(s.size[k] >> 8) };
+            ok = s.size[k] < 65536 && fwrite(sz, 1, 2, f) == 2 && fwrite(s.data[k], 1, s.size[k], f) == s.size[k];
+        }
+        ok = f && !fclose(f) && ok;
+        nvc_substreams_free(&s);
+        if (!ok)
+            return 1;
+    }
+    nvc_cdf_set *small;
+    if (nvc_cdf_set_gaussian(&small, 3, 0.2, 3.0))
+        return 1;
+    const nvc_cdf_set *sets[2] = { small, gauss };
+    for (int i = 0; i < 2; i++) {
+        size_t size = nvc_cdf_set_serialize(sets[i], NULL, 0);
+        uint8_t *buf = malloc(size + 1);
+        buf[0] = 1; /* odd: table set mode */
+        nvc_cdf_set_serialize(sets[i], buf + 1, size);
+        snprintf(path, sizeof(path), "%s/tables%d", dir, i);
+        FILE *f = fopen(path, "wb");
+        int ok = f && fwrite(buf, 1, size + 1, f) == size + 1;
+        ok = f && !fclose(f) && ok;
+        free(buf);
+        if (!ok)
+            return 1;
+    }
+    nvc_cdf_set_free(small);
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     nvc_cdf_set *gauss;
     if (nvc_cdf_set_gaussian(&gauss, NVC_CDF_GAUSSIAN_K, NVC_CDF_GAUSSIAN_SIGMA_MIN, NVC_CDF_GAUSSIAN_SIGMA_MAX))
         return 1;
+    if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0) {
+        int err = write_corpus(gauss, argv[2]);
+        nvc_cdf_set_free(gauss);
+        return err;
+    }
     test_validation(gauss);
     check_case(gauss, 16, 9, 20, 0, 3, 4);   /* Gaussian, 12 substreams */
     check_case(gauss, 7, 5, 33, 0, 5, 7);    /* one row per band, one channel per group */
