@@ -73,22 +73,31 @@ static inline __m256i bcast4(const uint8_t *p)
     return _mm256_set1_epi32(v);
 }
 
-/* Output pixels x .. x+P-1 of row y, output channels 16*ob .. 16*ob+15. PAIRED: add the int16
- * products of two input-channel groups before widening (only when pk->pair_sum_exact). */
+/* 8 int32 values in 0..255 -> 8 bytes in order. */
+static inline void store8(uint8_t *dst, __m256i a)
+{
+    const __m256i w = _mm256_packs_epi32(a, a);
+    const __m128i u = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    _mm_storel_epi64((__m128i *)dst, _mm_unpacklo_epi32(u, _mm_srli_si128(u, 8)));
+}
+
+/* Output pixels x .. x+P-1 of row y, output channels 16*ob .. 16*ob + 8*OCV - 1 (OCV = 2 vectors of 8
+ * output channels, or 1 for a last block of at most 8 channels). PAIRED: add the int16 products of two
+ * input-channel groups before widening (only when pk->pair_sum_exact). */
 static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *op, const nvc_tensor *in,
                                                              nvc_tensor *out, int y, int x, int ob, const int P,
-                                                             const int PAIRED, const requant_consts q[2])
+                                                             const int PAIRED, const int OCV,
+                                                             const requant_consts q[2])
 {
     const nvc_conv_packed *pk = &op->packed;
     const int k = op->k, pad = k / 2, s = op->stride, groups = pk->c_in8 / 4;
     const ptrdiff_t step = (ptrdiff_t)s * in->cstride;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc[6][2];
-    const __m256i b0 = _mm256_loadu_si256((const __m256i *)(pk->bias + 16 * ob));
-    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(pk->bias + 16 * ob + 8));
-    for (int j = 0; j < P; j++) {
-        acc[j][0] = b0;
-        acc[j][1] = b1;
+    __m256i acc[8][2];
+    for (int v = 0; v < OCV; v++) {
+        const __m256i b = _mm256_loadu_si256((const __m256i *)(pk->bias + 16 * ob + 8 * v));
+        for (int j = 0; j < P; j++)
+            acc[j][v] = b;
     }
     const int8_t *wp = pk->w + (size_t)ob * k * k * groups * 64;
     for (int ky = 0; ky < k; ky++)
@@ -96,46 +105,53 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
             const uint8_t *src = nvc_tensor_px(in, y * s + ky - pad, x * s + kx - pad);
             if (PAIRED) {
                 for (int g = 0; g < groups; g += 2, wp += 128, src += 8) {
-                    const __m256i w00 = _mm256_load_si256((const __m256i *)wp);
-                    const __m256i w01 = _mm256_load_si256((const __m256i *)(wp + 32));
-                    const __m256i w10 = _mm256_load_si256((const __m256i *)(wp + 64));
-                    const __m256i w11 = _mm256_load_si256((const __m256i *)(wp + 96));
+                    __m256i w0[2], w1[2];
+                    for (int v = 0; v < OCV; v++) {
+                        w0[v] = _mm256_load_si256((const __m256i *)(wp + 32 * v));
+                        w1[v] = _mm256_load_si256((const __m256i *)(wp + 64 + 32 * v));
+                    }
                     for (int j = 0; j < P; j++) {
                         const __m256i v0 = bcast4(src + j * step), v1 = bcast4(src + j * step + 4);
-                        const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(v0, w00), _mm256_maddubs_epi16(v1, w10));
-                        const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(v0, w01), _mm256_maddubs_epi16(v1, w11));
-                        acc[j][0] = _mm256_add_epi32(acc[j][0], _mm256_madd_epi16(p0, ones));
-                        acc[j][1] = _mm256_add_epi32(acc[j][1], _mm256_madd_epi16(p1, ones));
+                        for (int v = 0; v < OCV; v++) {
+                            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(v0, w0[v]),
+                                                               _mm256_maddubs_epi16(v1, w1[v]));
+                            acc[j][v] = _mm256_add_epi32(acc[j][v], _mm256_madd_epi16(p, ones));
+                        }
                     }
                 }
                 continue;
             }
             for (int g = 0; g < groups; g++, wp += 64, src += 4) {
-                const __m256i w0 = _mm256_load_si256((const __m256i *)wp);
-                const __m256i w1 = _mm256_load_si256((const __m256i *)(wp + 32));
+                __m256i w0[2];
+                for (int v = 0; v < OCV; v++)
+                    w0[v] = _mm256_load_si256((const __m256i *)(wp + 32 * v));
                 for (int j = 0; j < P; j++) {
-                    const __m256i v = bcast4(src + j * step);
-                    acc[j][0] = _mm256_add_epi32(acc[j][0], _mm256_madd_epi16(_mm256_maddubs_epi16(v, w0), ones));
-                    acc[j][1] = _mm256_add_epi32(acc[j][1], _mm256_madd_epi16(_mm256_maddubs_epi16(v, w1), ones));
+                    const __m256i v0 = bcast4(src + j * step);
+                    for (int v = 0; v < OCV; v++)
+                        acc[j][v] = _mm256_add_epi32(acc[j][v], _mm256_madd_epi16(_mm256_maddubs_epi16(v0, w0[v]), ones));
                 }
             }
         }
-    for (int j = 0; j < P; j++)
-        store16(nvc_tensor_px(out, y, x + j) + 16 * ob, requant8(acc[j][0], &q[0]), requant8(acc[j][1], &q[1]));
+    for (int j = 0; j < P; j++) {
+        uint8_t *dst = nvc_tensor_px(out, y, x + j) + 16 * ob;
+        if (OCV == 2)
+            store16(dst, requant8(acc[j][0], &q[0]), requant8(acc[j][1], &q[1]));
+        else
+            store8(dst, requant8(acc[j][0], &q[0]));
+    }
 }
 
-#define CONV_BLOCK_PIXELS 4
-
-/* One row of one output-channel block; PAIRED is a constant so each variant is compiled separately. */
+/* One row of one output-channel block; the variant parameters are constants, so each combination is
+ * compiled separately. 4 pixels x 16 channels or 8 pixels x 8 channels: 8 accumulators either way. */
 static inline __attribute__((always_inline)) void conv_row(const nvc_op_args *a, int y, int ob, const int PAIRED,
-                                                           const requant_consts q[2])
+                                                           const int OCV, const requant_consts q[2])
 {
-    const int w = a->out->w;
+    const int w = a->out->w, P = OCV == 2 ? 4 : 8;
     int x = 0;
-    for (; x + CONV_BLOCK_PIXELS <= w; x += CONV_BLOCK_PIXELS)
-        conv_block(a->op, a->in[0], a->out, y, x, ob, CONV_BLOCK_PIXELS, PAIRED, q);
+    for (; x + P <= w; x += P)
+        conv_block(a->op, a->in[0], a->out, y, x, ob, P, PAIRED, OCV, q);
     for (; x < w; x++)
-        conv_block(a->op, a->in[0], a->out, y, x, ob, 1, PAIRED, q);
+        conv_block(a->op, a->in[0], a->out, y, x, ob, 1, PAIRED, OCV, q);
 }
 
 static nvc_op_rows_fn depthwise_rows_c; /* the reference serves depthwise convolutions for now */
@@ -152,11 +168,12 @@ static void conv2d_rows_avx2(const nvc_op_args *a, int y0, int y1)
         requant_consts q[2];
         requant_setup(&q[0], pk->M + 16 * ob, pk->S + 16 * ob, op->zp_out, op->lo, op->hi);
         requant_setup(&q[1], pk->M + 16 * ob + 8, pk->S + 16 * ob + 8, op->zp_out, op->lo, op->hi);
+        const int half = op->c_out - 16 * ob <= 8; /* a last block of at most 8 channels */
         for (int y = y0; y < y1; y++) {
             if (pk->pair_sum_exact)
-                conv_row(a, y, ob, 1, q);
+                half ? conv_row(a, y, ob, 1, 1, q) : conv_row(a, y, ob, 1, 2, q);
             else
-                conv_row(a, y, ob, 0, q);
+                half ? conv_row(a, y, ob, 0, 1, q) : conv_row(a, y, ob, 0, 2, q);
         }
     }
 }
