@@ -90,6 +90,29 @@ static inline int nvc_requant(int64_t acc, int32_t M, int S, int zp, int lo, int
     return v < lo ? lo : v > hi ? hi : (int)v;
 }
 
+static inline int nvc_clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Division rounding towards minus infinity, b > 0. */
+static inline int nvc_floor_div(int a, int b)
+{
+    const int q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+/* Bilinear taps along one axis (docs/engine.md, upsample): output coordinate o of an input of n
+ * samples upsampled by r -> indices i0, i1 and weights w0, w1 (sum 2r). */
+static inline void nvc_bilinear_taps(int o, int n, int r, int *i0, int *i1, int *w0, int *w1)
+{
+    const int d = 2 * r, t = 2 * o + 1 - r, x0 = nvc_floor_div(t, d), f = t - x0 * d;
+    *i0 = nvc_clampi(x0, 0, n - 1);
+    *i1 = nvc_clampi(x0 + 1, 0, n - 1);
+    *w0 = d - f;
+    *w1 = f;
+}
+
 /* Builds op->packed from op->w/bias/M/S (dense conv2d only). Returns 0 or NVC_ENOMEM. */
 int nvc_conv_pack(nvc_net_op *op);
 void nvc_conv_pack_free(nvc_net_op *op);

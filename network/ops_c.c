@@ -8,17 +8,9 @@
 #include "network/ops.h"
 #include "nvc/nvc.h"
 
-static inline int clampi(int v, int lo, int hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-/* Division rounding towards minus infinity, b > 0. */
-static inline int floor_div(int a, int b)
-{
-    const int q = a / b;
-    return (a % b != 0 && a < 0) ? q - 1 : q;
-}
+#define clampi nvc_clampi
+#define floor_div nvc_floor_div
+#define bilinear_taps nvc_bilinear_taps
 
 static void conv2d_rows(const nvc_op_args *a, int y0, int y1)
 {
@@ -132,17 +124,6 @@ static void clamp_rows(const nvc_op_args *a, int y0, int y1)
             for (int c = 0; c < a->out->c; c++)
                 dst[c] = (uint8_t)clampi(src[c], a->op->lo, a->op->hi);
         }
-}
-
-/* Bilinear taps along one axis (docs/engine.md, upsample): output coordinate o of an input of n
- * samples upsampled by r -> indices i0, i1 and weights w0, w1 (sum 2r). */
-static inline void bilinear_taps(int o, int n, int r, int *i0, int *i1, int *w0, int *w1)
-{
-    const int d = 2 * r, t = 2 * o + 1 - r, x0 = floor_div(t, d), f = t - x0 * d;
-    *i0 = clampi(x0, 0, n - 1);
-    *i1 = clampi(x0 + 1, 0, n - 1);
-    *w0 = d - f;
-    *w1 = f;
 }
 
 static void upsample_rows(const nvc_op_args *a, int y0, int y1)

@@ -293,6 +293,53 @@ static inline __m256i clamp_epi32(__m256i v, __m256i hi)
     return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_setzero_si256()), hi);
 }
 
+/* nvc_warp_motion_rows() with 8 columns per step (when 4r^2 is a power of two; else the reference). */
+static void warp_motion_rows_avx2(const nvc_warp_rows *w, const int32_t *m, int y)
+{
+    if (w->log2_d2 < 0) {
+        nvc_warp_motion_rows(w, m, y);
+        return;
+    }
+    const int d2 = 4 * w->r * w->r, mw = w->mw, lw = w->lw;
+    const __m128i shift = _mm_cvtsi32_si128(w->log2_d2);
+    const __m256i half = _mm256_set1_epi32(d2 / 2);
+    const size_t plane = (size_t)w->mh * mw;
+    for (int a = 0; a < 2; a++) {
+        int ya, yb, wya, wyb;
+        nvc_bilinear_taps(2 * y + a, w->mh, w->r, &ya, &yb, &wya, &wyb);
+        const __m256i vwa = _mm256_set1_epi32(wya), vwb = _mm256_set1_epi32(wyb);
+        for (int c = 0; c < 2; c++) {
+            const int32_t *pa = m + c * plane + (size_t)ya * mw, *pb = m + c * plane + (size_t)yb * mw;
+            int32_t *col = w->col + c * mw;
+            int x = 0;
+            for (; x + 8 <= mw; x += 8)
+                _mm256_storeu_si256((__m256i *)(col + x),
+                    _mm256_add_epi32(_mm256_mullo_epi32(vwa, _mm256_loadu_si256((const __m256i *)(pa + x))),
+                                     _mm256_mullo_epi32(vwb, _mm256_loadu_si256((const __m256i *)(pb + x)))));
+            for (; x < mw; x++)
+                col[x] = wya * pa[x] + wyb * pb[x];
+        }
+        for (int c = 0; c < 2; c++) {
+            const int32_t *col = w->col + c * mw;
+            int32_t *dst = w->mv + (2 * a + c) * w->stride;
+            int x = 0;
+            for (; x + 8 <= lw; x += 8) {
+                const __m256i ia = _mm256_loadu_si256((const __m256i *)(w->xa + x));
+                const __m256i ib = _mm256_loadu_si256((const __m256i *)(w->xb + x));
+                const __m256i s = _mm256_add_epi32(
+                    _mm256_add_epi32(_mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(w->wxa + x)),
+                                                        _mm256_i32gather_epi32(col, ia, 4)),
+                                     _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)(w->wxb + x)),
+                                                        _mm256_i32gather_epi32(col, ib, 4))),
+                    half);
+                _mm256_storeu_si256((__m256i *)(dst + x), _mm256_sra_epi32(s, shift));
+            }
+            for (; x < lw; x++)
+                dst[x] = (w->wxa[x] * col[w->xa[x]] + w->wxb[x] * col[w->xb[x]] + d2 / 2) >> w->log2_d2;
+        }
+    }
+}
+
 /* Luma: 8 consecutive luma pixels of one luma row per step; chroma: 8 packed pixels per step. Lanes
  * past the row end sample clamped positions with zero motion and are not stored. */
 static void warp_rows_avx2(const nvc_op_args *a, int y0, int y1)
@@ -310,7 +357,7 @@ static void warp_rows_avx2(const nvc_op_args *a, int y0, int y1)
     const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     int32_t res[8];
     for (int y = y0; y < y1; y++) {
-        nvc_warp_motion_rows(&w, a->motion, y);
+        warp_motion_rows_avx2(&w, a->motion, y);
         uint8_t *drow = nvc_tensor_px(out, y, 0);
         for (int ph_row = 0; ph_row < 2; ph_row++) {
             const int ly = 2 * y + ph_row;
