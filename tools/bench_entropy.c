@@ -119,17 +119,6 @@ static void scalar_task(void *ctx, int task, int worker)
     ref_sink += a ^ b ^ c ^ d;
 }
 
-static double time_pool(nvc_pool *pool, nvc_pool_fn fn, int tasks, int reps)
-{
-    double t[64];
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        nvc_pool_run(pool, tasks, fn, NULL);
-        t[r] = now() - t0;
-    }
-    return median(t, reps);
-}
-
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 15;
@@ -181,48 +170,60 @@ int main(int argc, char **argv)
     nvc_substreams s;
     if (nvc_latent_encode(&l, y, NULL, &s))
         return 1;
-    double dec[3] = { 0 }, enc[3] = { 0 };
-    for (int threads = 1; threads <= 2; threads++) {
-        nvc_pool *pool = nvc_pool_create(threads);
-        double td[64], te[64];
-        for (int r = 0; r < reps; r++) {
+    /* 1- and 2-thread runs alternate, so both see the same background load; ratios are per pair. */
+    nvc_pool *pools[3] = { NULL, nvc_pool_create(1), nvc_pool_create(2) };
+    double td[3][64], te[3][64], tr[64];
+    for (int r = 0; r < reps; r++)
+        for (int threads = 1; threads <= 2; threads++) {
             double t0 = now();
-            if (nvc_latent_decode(&l, s.data, s.size, s.count, pool, out) || memcmp(out, y, 2 * N)) {
+            if (nvc_latent_decode(&l, s.data, s.size, s.count, pools[threads], out) || memcmp(out, y, 2 * N)) {
                 fprintf(stderr, "bench_entropy: decode mismatch\n");
                 return 1;
             }
-            td[r] = now() - t0;
+            td[threads][r] = now() - t0;
         }
-        for (int r = 0; r < (reps + 2) / 3; r++) {
+    const int ereps = (reps + 2) / 3;
+    for (int r = 0; r < ereps; r++)
+        for (int threads = 1; threads <= 2; threads++) {
             nvc_substreams s2;
             double t0 = now();
-            if (nvc_latent_encode(&l, y, pool, &s2))
+            if (nvc_latent_encode(&l, y, pools[threads], &s2))
                 return 1;
-            te[r] = now() - t0;
+            te[threads][r] = now() - t0;
             nvc_substreams_free(&s2);
         }
-        dec[threads] = (double)N / median(td, reps) / 1e6;
-        enc[threads] = (double)N / median(te, (reps + 2) / 3) / 1e6;
-        nvc_pool_destroy(pool);
-    }
+    for (int r = 0; r < reps; r++)
+        tr[r] = td[1][r] / td[2][r];
+    const double dec_ratio = median(tr, reps);
+    const double dec1 = (double)N / median(td[1], reps) / 1e6, dec2 = (double)N / median(td[2], reps) / 1e6;
+    const double enc1 = (double)N / median(te[1], ereps) / 1e6, enc2 = (double)N / median(te[2], ereps) / 1e6;
     printf("%d substreams, %zu bytes (%+.3f%% vs ideal), medians of %d runs:\n", nsub, s.total,
            100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits, reps);
-    printf("decode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (x%.2f)\n", dec[1], dec[2], dec[2] / dec[1]);
-    printf("encode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (x%.2f)\n", enc[1], enc[2], enc[2] / enc[1]);
+    printf("decode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (speed-up x%.2f)\n", dec1, dec2, dec_ratio);
+    printf("encode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s\n", enc1, enc2);
 
-    /* Reference scaling: the same total work on 1 and 2 threads. */
-    nvc_pool *p1 = nvc_pool_create(1), *p2 = nvc_pool_create(2);
-    double ss = time_pool(p1, scalar_task, 4, reps) / time_pool(p2, scalar_task, 4, reps);
-    printf("plain scalar loop: 2-thread speed-up x%.2f\n", ss);
+    /* Reference scaling: the same total work on 1 and 2 threads, alternating. */
+    double ref[2][64];
+    for (int r = 0; r < reps; r++) {
+        for (int kind = 0; kind < 2; kind++) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (nvc_cpu_flags() & NVC_CPU_AVX2) {
-        double sv = time_pool(p1, simd_task, 4, reps) / time_pool(p2, simd_task, 4, reps);
-        printf("plain AVX2 multiply loop: 2-thread speed-up x%.2f; the decoder's x%.2f is %.0f%% of it\n", sv,
-               dec[2] / dec[1], 100.0 * (dec[2] / dec[1]) / sv);
-    }
+            nvc_pool_fn fn = kind && (nvc_cpu_flags() & NVC_CPU_AVX2) ? simd_task : scalar_task;
+#else
+            nvc_pool_fn fn = scalar_task;
 #endif
-    nvc_pool_destroy(p1);
-    nvc_pool_destroy(p2);
+            double t0 = now();
+            nvc_pool_run(pools[1], 4, fn, NULL);
+            double t1 = now();
+            nvc_pool_run(pools[2], 4, fn, NULL);
+            ref[kind][r] = (t1 - t0) / (now() - t1);
+        }
+    }
+    const double ss = median(ref[0], reps), sv = median(ref[1], reps);
+    printf("plain scalar loop: 2-thread speed-up x%.2f\n", ss);
+    printf("plain AVX2 multiply loop: 2-thread speed-up x%.2f; the decoder's x%.2f is %.0f%% of it\n", sv,
+           dec_ratio, 100.0 * dec_ratio / sv);
+    nvc_pool_destroy(pools[1]);
+    nvc_pool_destroy(pools[2]);
     nvc_substreams_free(&s);
     nvc_cdf_set_free(cdf);
     free(y);
