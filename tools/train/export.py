@@ -21,6 +21,7 @@ sys.path.insert(0, HERE)
 import model as M      # noqa: E402
 import nvm             # noqa: E402
 import nvcint          # noqa: E402
+import cdf_tables       # noqa: E402  (entropy engineer's deterministic table builder/serialiser)
 import train as T      # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -53,6 +54,20 @@ def amax(t, q=0.9999):
     return float(v.kthvalue(k).values) if v.numel() > 1 else float(v.max())
 
 
+FIXED = {}   # id(conv module) -> grid from QAT (checkpoint "qat_specs"), used instead of calibration
+SPECS = {}   # id(conv module) -> output quantisation grid, filled by quant_conv (used by QAT)
+
+
+def qat_specs(net, data):
+    """Calibrate and build (as export does) and return {module name: grid} for model.enable_qat."""
+    SPECS.clear()
+    net_was_training = net.training
+    net.eval()
+    build(net, calibration(net, data))
+    net.train(net_was_training)
+    return {name: SPECS[id(mod)] for name, mod in net.named_modules() if id(mod) in SPECS}
+
+
 class Act:
     """An exported tensor with its float scale per channel (scalar for most) and its float calibration data."""
 
@@ -75,6 +90,9 @@ def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0):
     s_w = w_eff.abs().amax((1, 2, 3)) / nvm.WEIGHT_MAX
     s_w = torch.where(s_w > 0, s_w, torch.ones_like(s_w))
     wq = torch.round(w_eff / s_w.view(-1, 1, 1, 1)).clamp(-64, 64).to(torch.int64)
+    if out_spec is None and id(conv) in FIXED:      # QAT-trained grid
+        f = FIXED[id(conv)]
+        out_spec = dict(scale=f["scale"] * w_mul, zp=f["zp"], lo=f["lo"], hi=f["hi"])
     if out_spec is None:
         if relu:
             out_spec = dict(scale=max(amax(y), 1e-6) / 255.0, zp=0, lo=0, hi=255)
@@ -89,6 +107,9 @@ def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0):
     Mq, Sq = requant_params((s_w / out_spec["scale"]).numpy())
     t = g.conv2d(x.t, wq.numpy(), bias.numpy(), Mq, Sq, out_spec["zp"], out_spec["lo"], out_spec["hi"],
                  stride=conv.stride[0])
+    # for QAT: the output grid of this conv in the float model's own units (before w_mul / bias_offset)
+    SPECS[id(conv)] = dict(scale=out_spec["scale"] / w_mul, zp=out_spec["zp"], lo=out_spec["lo"],
+                           hi=out_spec["hi"], offset=bias_offset / w_mul, relu=bool(relu))
     # float data as the int tensor will hold it (clamped to its range)
     lo_r = (out_spec["lo"] - out_spec["zp"]) * out_spec["scale"]
     hi_r = (out_spec["hi"] - out_spec["zp"]) * out_spec["scale"]
@@ -220,39 +241,58 @@ def build(net, calib):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-def freq_table(pmf, total=1 << 16):
-    """pmf over 256 symbols -> integer frequencies, each >= 1, summing to exactly `total` (deterministic)."""
-    p = np.maximum(np.asarray(pmf, np.float64), 0)
-    p = p / p.sum()
-    f = np.maximum(1, np.round(p * (total - 256))).astype(np.int64)
-    f[np.argmax(f)] += total - f.sum()
-    assert f.min() >= 1 and f.sum() == total
-    return f
-
-
-def gauss_pmf(s):
-    k = torch.arange(-128, 128, dtype=torch.float64)
-    return M.gaussian_likelihood(k, torch.full_like(k, s)).numpy()
+def prior_tables(prior):
+    """Learned factorized prior -> one entropy table per channel (lo, hi, escape_k, freqs) in the entropy coder's
+    format (docs/entropy.md): values lo..hi coded directly (tails beyond hold <= 2^-16 of the mass), escape for
+    the rest, 12-bit frequencies from cdf_tables.quantize."""
+    pm = prior.cdf_table(-127, 127).double().numpy()
+    tabs = []
+    for p in pm:
+        p = np.maximum(p, 0)
+        c = np.cumsum(p)
+        tot = max(c[-1], 1e-12)
+        lo_i = int(np.searchsorted(c, tot / 131072.0))            # first index with left mass beyond the tail
+        hi_i = int(len(p) - 1 - np.searchsorted(np.cumsum(p[::-1]), tot / 131072.0))
+        lo_i, hi_i = min(lo_i, 127), max(hi_i, 127)               # always include value 0 (index 127)
+        inside = p[lo_i:hi_i + 1]
+        tail = max(0.0, 1.0 - float(inside.sum()))
+        probs = [float(v) for v in inside] + [tail]
+        probs = [min(1.0, v / max(sum(probs), 1e-300)) for v in probs]
+        tabs.append((lo_i - 127, hi_i - 127, 0, cdf_tables.quantize(probs)))
+    return tabs
 
 
 def add_blobs(m, net):
-    scales = [math.exp(math.log(M.SMIN) + k * M.LOG_STEP) for k in range(M.NSCALES)]
-    g = np.stack([freq_table(gauss_pmf(s)) for s in scales]).astype("<u2")
-    m.add_blob("gauss_freq", g.tobytes())
+    scales = [cdf_tables.gaussian_sigma(k, M.NSCALES, M.SMIN, M.SMAX) for k in range(M.NSCALES)]
+    m.add_blob("gauss_cdf", cdf_tables.serialize(cdf_tables.gaussian_set(M.NSCALES, M.SMIN, M.SMAX)))
     for name, hyp in (("i", net.i_hyper), ("p_mv", net.p_mv_hyper), ("p_res", net.p_res_hyper)):
-        pm = hyp.prior.cdf_table(-128, 127).double().numpy()
-        m.add_blob(f"{name}_z_freq", np.stack([freq_table(r) for r in pm]).astype("<u2").tobytes())
+        m.add_blob(f"{name}_z_cdf", cdf_tables.serialize(prior_tables(hyp.prior)))
     meta = {
         "format": "nvc model v1", "qualities": M.NQ, "luma_alignment": 64,
         "latents": {"i": [M.CY, M.CZ], "p_mv": [M.CM, M.CZM], "p_res": [M.CR, M.CZR]},
-        "gauss_scales": scales,
-        "tables": "gauss_freq: uint16 LE [64 scale idx][256 symbols -128..127], sum 65536 each, symbol = latent - "
-                  "mean; <x>_z_freq: uint16 LE [C][256] for hyper-latent q-128, sum 65536 each",
+        "gauss_sigmas": scales,
+        "tables": "entropy table sets in the format of docs/entropy.md (cdf_tables.serialize): gauss_cdf = the "
+                  "64-table Gaussian set (sigma 0.11..64), symbol = latent - mean, table = scale_idx; "
+                  "<i|p_mv|p_res>_z_cdf = one table per hyper-latent channel, symbol = q - 128",
         "graphs": {g.name: {"inputs": [[n, c, zp] for n, c, zp in g.inputs],
                             "outputs": [[n, g.tensors[i].c, g.tensors[i].zp] for n, i in g.outputs]}
                    for g in m.graphs},
     }
     m.add_blob("meta", json.dumps(meta, indent=1).encode())
+
+
+def table_bits(tab, v):
+    """approximate cost in bits of integer values v (array) coded with table (lo, hi, k, freqs): direct symbols
+    exactly, escapes as the escape symbol + Exp-Golomb(k) of the magnitude beyond the range + sign."""
+    lo, hi, k, f = tab
+    f = np.asarray(f, np.float64)
+    v = np.asarray(v, np.int64)
+    inside = (v >= lo) & (v <= hi)
+    b = np.where(inside, -np.log2(f[np.clip(v - lo, 0, hi - lo)] / 4096.0), 0.0)
+    mag = np.maximum(np.where(v > hi, v - hi - 1, lo - 1 - v), 0)
+    eg = 2 * np.floor(np.log2((mag >> k) + 1)) + 1 + k + 1
+    b = b + np.where(inside, 0.0, -np.log2(f[-1] / 4096.0) + eg)
+    return b
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -291,24 +331,38 @@ def calibration(net, data, n=8, s=256, seed=7):
 
 # ---------------------------------------------------------------------------------------------------------------
 # Integer pipeline (encoder + decoder through nvcint) for the check
-def bits_latent(sym_lat, mean, idx, gtab):
-    """sym_lat: latent uint8 (zp 128); mean uint8 (zp 128); idx uint8 -> bits with the integer tables."""
-    s = np.clip(sym_lat.astype(np.int64) - mean.astype(np.int64), -128, 127) + 128
-    f = gtab[idx.astype(np.int64), s]
-    return float(-np.log2(f / 65536.0).sum())
+def bits_latent(lat, mean, idx, gtabs):
+    sym = lat.astype(np.int64) - mean.astype(np.int64)
+    idx = idx.astype(np.int64)
+    b = 0.0
+    for k in np.unique(idx):
+        b += table_bits(gtabs[k], sym[idx == k]).sum()
+    return float(b)
 
 
-def bits_z(z, ztab):
-    c = np.arange(z.shape[0])[:, None, None]
-    return float(-np.log2(ztab[c, z.astype(np.int64)] / 65536.0).sum())
+def bits_z(z, ztabs):
+    return float(sum(table_bits(ztabs[c], z[c].astype(np.int64) - 128).sum() for c in range(z.shape[0])))
 
 
 def int_latent(m, prefix, lat, tabs, q):
-    """hyper path: latent -> (decoded latent y_hat as the decoder sees it, bits)"""
+    """hyper path: latent -> (decoded latent as the decoder sees it, bits)"""
     z = nvcint.run_graph(m.get_graph(prefix + "_hyper_enc"), {"latent": lat}, q)["hyper_latent"]
     hp = nvcint.run_graph(m.get_graph(prefix + "_hyper_dec"), {"hyper_latent": z}, q)
     b = bits_latent(lat, hp["mean"], hp["scale_idx"], tabs["gauss"]) + bits_z(z, tabs[prefix])
-    return lat, b   # y_hat = sym + mean = latent itself (means are integers)
+    return lat, b   # latent = symbol + mean exactly (the means are integers)
+
+
+def parse_tables(b):
+    assert b[:4] == b"NVCT"
+    n = struct.unpack_from("<H", b, 6)[0]
+    pos, out = 8, []
+    for _ in range(n):
+        lo, hi, k, _ = struct.unpack_from("<bbBB", b, pos)
+        pos += 4
+        f = struct.unpack_from("<%dH" % (hi - lo + 2), b, pos)
+        pos += 2 * (hi - lo + 2)
+        out.append((lo, hi, k, f))
+    return out
 
 
 def to_u8(x):
@@ -316,9 +370,9 @@ def to_u8(x):
 
 
 def check(m, net, data, n, q_list=(8, 24, 40, 56), s=256):
-    tabs = {"gauss": np.frombuffer(m.blob("gauss_freq"), "<u2").reshape(M.NSCALES, 256).astype(np.int64)}
-    for p, c in (("i", M.CZ), ("p_mv", M.CZM), ("p_res", M.CZR)):
-        tabs[p] = np.frombuffer(m.blob(p + "_z_freq"), "<u2").reshape(c, 256).astype(np.int64)
+    tabs = {"gauss": parse_tables(m.blob("gauss_cdf"))}
+    for p in ("i", "p_mv", "p_res"):
+        tabs[p] = parse_tables(m.blob(p + "_z_cdf"))
     rng = np.random.default_rng(4321)
     seqs = torch.stack([data.clip_seq(rng, 3, s) for _ in range(n)])
     seqs = torch.round(seqs * 255) / 255
@@ -331,12 +385,12 @@ def check(m, net, data, n, q_list=(8, 24, 40, 56), s=256):
             # float
             with torch.no_grad():
                 x0 = seqs[k:k + 1, 0]
-                r0, b0 = net.code_i(x0, qq)
+                r0, b0 = net.code_i(x0, qq, True)
                 fr["ib"] += b0.item() / npx
                 fr["ip"] += T.psnr(T.dist(x0, r0)[0]).item()
                 prev = r0
                 for t in (1, 2):
-                    xr, b, _ = net.code_p(seqs[k:k + 1, t], prev, qq)
+                    xr, b, _ = net.code_p(seqs[k:k + 1, t], prev, qq, quant_params=True)
                     fr["pb"] += b.item() / npx / 2
                     fr["pp"] += T.psnr(T.dist(seqs[k:k + 1, t], xr)[0]).item() / 2
                     prev = xr
@@ -382,6 +436,11 @@ def main():
     ck = torch.load(a.ckpt, map_location="cpu")
     net.load_state_dict(ck["model"])
     net.eval()
+    if ck.get("qat_specs"):
+        mods = dict(net.named_modules())
+        FIXED.update({id(mods[n]): sp for n, sp in ck["qat_specs"].items()})
+        M.enable_qat(net, ck["qat_specs"])   # the float reference of --check is then the fake-quant model
+        print(f"using the QAT activation grids of the checkpoint ({len(FIXED)} convs)")
     train = T.Data(a.data, "train")
     cal = calibration(net, train)
     m = build(net, cal)

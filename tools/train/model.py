@@ -322,6 +322,34 @@ class NVC(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Quantisation-aware training: fake quantisation on the int8 grids export.py uses
+def _fq(v, spec):
+    """v on the uint8 grid (scale, zp, lo, hi) after adding offset; straight-through rounding."""
+    s, off = spec["scale"], spec["offset"]
+    t = (v + off) / s
+    t = t + (torch.round(t) - t).detach()
+    t = torch.clamp(t, spec["lo"] - spec["zp"], spec["hi"] - spec["zp"])
+    return t * s - off
+
+
+def enable_qat(net, specs):
+    """specs: {conv module name: dict(scale, zp, lo, hi, offset, relu)} from export.qat_specs. Replaces the forward
+    of those convs (state dict unchanged): per-output-channel weights on the [-64, 64] grid, output (with the ReLU
+    folded in) fake-quantised to its uint8 grid."""
+    mods = dict(net.named_modules())
+    for name, spec in specs.items():
+        conv = mods[name]
+
+        def fwd(x, conv=conv, spec=spec):
+            w = conv.weight
+            sw = (w.detach().abs().amax((1, 2, 3), keepdim=True) / 64.0).clamp_min(1e-12)
+            wq = w + (torch.round(w / sw) * sw - w).detach()
+            out = F.conv2d(x, wq, conv.bias, conv.stride, conv.padding)
+            return _fq(out, spec)   # lo = zp for ReLU convs: the clamp is the ReLU
+        conv.forward = fwd
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Decoder graphs and cost
 # ---------------------------------------------------------------------------------------------------------------
 def graphs(model):

@@ -161,7 +161,7 @@ def validate(net, val, dev, args, stage):
         npx = xs.shape[2] * xs.shape[3] * 4
         res.append(f"I q{q}: bpp {bits.mean().item() / npx:.4f} psnr_yuv {psnr(m).mean().item():.2f} "
                    f"psnr_y {psnr(my).mean().item():.2f}")
-    if stage == "P" and val.clips:
+    if stage in ("P", "QAT") and val.clips:
         rng = np.random.default_rng(99)
         seq = torch.stack([val.clip_seq(rng, args.gop, 256) for _ in range(4)]).to(dev)
         for q in (0, 32, 63):
@@ -195,6 +195,8 @@ def main():
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--qat-steps", type=int, default=6000,
+                    help="after stage P: quantisation-aware fine-tuning on P sequences (fake quant as export.py)")
     ap.add_argument("--int-params-from", type=int, default=3500,
                     help="from this step on, hyper-decoder means and scale indices are rounded (STE) as in int8")
     args = ap.parse_args()
@@ -206,6 +208,7 @@ def main():
     net = M.NVC().to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     step = 0
+    qat_specs = None
     rng = np.random.default_rng(args.seed)
     latest = os.path.join(args.out, "latest.pt")
     if args.resume and os.path.exists(latest):
@@ -216,6 +219,9 @@ def main():
         except Exception as e:   # parameter set changed: keep weights, fresh optimiser
             print("optimizer state not restored:", e, flush=True)
         step = ck["step"]
+        qat_specs = ck.get("qat_specs")
+        if qat_specs:
+            M.enable_qat(net, qat_specs)
         if "rng" in ck:
             rng.bit_generator.state = ck["rng"]
         if "torch_rng" in ck:
@@ -233,14 +239,22 @@ def main():
     last_ck = time.time()
     t0 = time.time()
     acc = {}
-    total = args.i_steps + args.p_steps
+    p_end = args.i_steps + args.p_steps
+    total = p_end + args.qat_steps
     while step < total:
-        stage = "I" if step < args.i_steps else "P"
+        stage = "I" if step < args.i_steps else ("P" if step < p_end else "QAT")
+        if stage == "QAT" and not qat_specs:
+            import export as E
+            qat_specs = E.qat_specs(net, train)
+            M.enable_qat(net, qat_specs)
+            print(f"QAT enabled at step {step}: {len(qat_specs)} convs on their int8 grids", flush=True)
         # lr: constant, x0.1 over the last 15 % of each stage
-        s_lo, s_hi = (0, args.i_steps) if stage == "I" else (args.i_steps, total)
+        s_lo, s_hi = {"I": (0, args.i_steps), "P": (args.i_steps, p_end), "QAT": (p_end, total)}[stage]
         lr = args.lr * (0.1 if step >= s_lo + 0.85 * (s_hi - s_lo) else 1.0)
         if stage == "P":
             lr *= 0.5
+        if stage == "QAT":
+            lr *= 0.1
         for g in opt.param_groups:
             g["lr"] = lr
         qp = step >= args.int_params_from
@@ -294,13 +308,13 @@ def main():
                   " ".join(f"{k} {v / n:.4f}" for k, v in acc.items()) +
                   f" | {(time.time() - t0) / args.log_every:.3f} s/step", flush=True)
             acc, t0 = {}, time.time()
-        if stop or time.time() - last_ck > args.ckpt_min * 60 or step == total or step == args.i_steps:
+        if stop or time.time() - last_ck > args.ckpt_min * 60 or step in (total, args.i_steps, p_end):
             extra = {"rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "stage": stage,
-                     "args": vars(args)}
+                     "args": vars(args), "qat_specs": qat_specs}
             save_ckpt(latest, net, opt, step, extra)
             # small weights-only checkpoint (committed to git)
             tmp = os.path.join(args.out, "weights.pt.tmp")
-            torch.save({"model": net.state_dict(), "step": step, "stage": stage}, tmp)
+            torch.save({"model": net.state_dict(), "step": step, "stage": stage, "qat_specs": qat_specs}, tmp)
             os.replace(tmp, os.path.join(args.out, "weights.pt"))
             for line in validate(net, val, dev, args, stage):
                 print(f"val step {step} {line}", flush=True)
