@@ -30,8 +30,13 @@ static int indices_valid(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int n
             continue;
         size_t count = run->index_step ? run->n : 1;
         unsigned max = 0;
-        for (size_t i = 0; i < count; i++)
-            max = run->index[i] > max ? run->index[i] : max;
+#if defined(__x86_64__) || defined(__i386__)
+        if (count >= 64 && (nvc_cpu_flags() & NVC_CPU_AVX2))
+            max = nvc_rans_max_index_avx2(run->index, count);
+        else
+#endif
+            for (size_t i = 0; i < count; i++)
+                max = run->index[i] > max ? run->index[i] : max;
         if ((int)max >= cdf->ntables)
             return 0;
     }

@@ -123,6 +123,9 @@ static inline void nvc_rans_store(int16_t *y, int mean, int value)
 /* Decodes whole groups of 32 symbols of a run from symbol `start` (a multiple of 32) while at least 64 bytes
  * remain; returns the index where it stopped (the scalar path finishes), or NVC_EINVALDATA. Compiled with AVX2; call only when nvc_cpu_flags() & NVC_CPU_AVX2. */
 long nvc_rans_decode_run_avx2(nvc_rans_dec *d, const nvc_rans_run *run, size_t start);
+
+/* Largest of p[0..n) (0 when n == 0). */
+unsigned nvc_rans_max_index_avx2(const uint8_t *p, size_t n);
 #endif
 
 #endif

@@ -208,6 +208,12 @@ static void test_invalid_args(void)
     t.index[0][50] = (uint8_t)gauss->ntables; /* out of range */
     CHECK_EQ_INT(nvc_rans_encode(gauss, t.run, 1, &none, &size), NVC_EINVAL);
     CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 1, buf, size), NVC_EINVAL);
+    nvc_cpu_set_mask(0);
+    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 1, buf, size), NVC_EINVAL);
+    nvc_cpu_set_mask(~0u);
+    t.index[0][50] = 0;
+    t.index[0][99] = 255; /* the last one, past the SIMD blocks */
+    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 1, buf, size), NVC_EINVAL);
     free(buf);
     free_case(&t);
 }

@@ -55,6 +55,23 @@ static inline __m256i means(const nvc_rans_run *run, size_t i)
     return _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(run->mean + i)));
 }
 
+unsigned nvc_rans_max_index_avx2(const uint8_t *p, size_t n)
+{
+    __m256i m = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        m = _mm256_max_epu8(m, _mm256_loadu_si256((const __m256i *)(p + i)));
+    __m128i h = _mm_max_epu8(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+    h = _mm_max_epu8(h, _mm_srli_si128(h, 8));
+    h = _mm_max_epu8(h, _mm_srli_si128(h, 4));
+    h = _mm_max_epu8(h, _mm_srli_si128(h, 2));
+    h = _mm_max_epu8(h, _mm_srli_si128(h, 1));
+    unsigned max = (unsigned)_mm_extract_epi8(h, 0);
+    for (; i < n; i++)
+        max = p[i] > max ? p[i] : max;
+    return max;
+}
+
 #define NV (NVC_RANS_LANES / 8) /* vectors per group */
 
 static inline void load_states(const nvc_rans_dec *d, __m256i *x)
