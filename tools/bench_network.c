@@ -4,7 +4,8 @@
  *   conv:   3x3 conv 64->64 at 320x180;
  *   stack:  a decoder-shaped stack at 720p (latent at 1/16 -> 6 channels at 640x360 via depth_to_space),
  * each on 1 and 2 threads, as GMAC/s (median of several runs) and as a percentage of the peak.
- * Usage: bench_network [runs] */
+ * Usage: bench_network [runs]
+ *        bench_network runs MODEL.nvm GRAPH HxW[,HxW...]   one graph of a real model (input sizes in order) */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -258,9 +259,73 @@ static void bench_ops(int runs)
     nvc_tensor_release(&in[1]);
 }
 
+static int bench_graph(const char *path, const char *graph, const char *sizes, int runs)
+{
+    char msg[256];
+    nvc_model *m;
+    int err = nvc_model_load_file(path, &m, msg, sizeof(msg));
+    if (err) {
+        fprintf(stderr, "bench_network: %s\n", msg);
+        return 1;
+    }
+    const nvc_net_graph *g = nvc_model_graph(m, graph);
+    if (!g) {
+        fprintf(stderr, "bench_network: no graph %s in %s\n", graph, path);
+        nvc_model_free(m);
+        return 1;
+    }
+    nvc_tensor in[64] = { { 0 } }, out[64] = { { 0 } };
+    int hs[64], ws[64];
+    const char *p = sizes;
+    for (int i = 0; i < g->n_inputs; i++) {
+        char *end;
+        hs[i] = (int)strtol(p, &end, 10);
+        ws[i] = *end == 'x' ? (int)strtol(end + 1, &end, 10) : 0;
+        p = *end == ',' ? end + 1 : end;
+        if (nvc_tensor_alloc(&in[i], g->inputs[i].c, hs[i], ws[i], g->inputs[i].zp)) {
+            fprintf(stderr, "bench_network: input %d (%s): bad size in \"%s\"\n", i, g->inputs[i].name, sizes);
+            return 1;
+        }
+        for (int y = 0; y < hs[i]; y++)
+            for (int x = 0; x < ws[i]; x++)
+                for (int c = 0; c < g->inputs[i].c; c++)
+                    nvc_tensor_px(&in[i], y, x)[c] = (uint8_t)(128 + (int)(rnd() % 9) - 4);
+    }
+    const int64_t macs = nvc_net_graph_cost(g, hs, ws, NULL);
+    if (macs < 0) {
+        fprintf(stderr, "bench_network: graph %s cannot take these input sizes\n", graph);
+        return 1;
+    }
+    for (int threads = 1; threads <= 2; threads++) {
+        nvc_pool *pool = threads > 1 ? nvc_pool_create(threads) : NULL;
+        double t[32];
+        for (int r = 0; r <= runs; r++) { /* run 0 warms up */
+            const double t0 = now();
+            err = nvc_net_run_graph(g, in, g->n_inputs, out, g->n_outputs, 10, pool);
+            t[r > 0 ? r - 1 : 0] = now() - t0;
+            if (err) {
+                fprintf(stderr, "bench_network: run failed: %s\n", nvc_strerror(err));
+                return 1;
+            }
+        }
+        const double med = median(t, runs);
+        printf("%-16s %5.2f GMAC %d thread%s: %7.2f ms  %6.2f GMAC/s\n", graph, macs * 1e-9, threads,
+               threads > 1 ? "s" : " ", med * 1e3, macs / med * 1e-9);
+        nvc_pool_destroy(pool);
+    }
+    for (int i = 0; i < 64; i++) {
+        nvc_tensor_release(&in[i]);
+        nvc_tensor_release(&out[i]);
+    }
+    nvc_model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const int runs = argc > 1 ? atoi(argv[1]) : 7;
+    if (argc == 5 && runs >= 1 && runs <= 32)
+        return bench_graph(argv[2], argv[3], argv[4], runs);
     if (runs < 1 || runs > 32) {
         fprintf(stderr, "usage: bench_network [runs 1..32]\n");
         return 2;

@@ -241,11 +241,12 @@ static void scale_channels_rows_avx2(const nvc_op_args *a, int y0, int y1)
 static nvc_op_rows_fn depth_to_space_rows_c;
 
 /* r = 2: 16 input channels = 4 output channels x 4 phases; a byte shuffle makes them phase-major and
- * each phase's 4 bytes go to its output pixel. Other factors and channel tails: the reference. */
+ * each phase's 4 bytes go to its output pixel; the last c % 4 channels bytewise. Other factors: the
+ * reference. */
 static void depth_to_space_rows_avx2(const nvc_op_args *a, int y0, int y1)
 {
-    const int c = a->out->c;
-    if (a->op->p[0] != 2 || c % 4) {
+    const int c = a->out->c, c4 = c & ~3;
+    if (a->op->p[0] != 2) {
         depth_to_space_rows_c(a, y0, y1);
         return;
     }
@@ -255,13 +256,18 @@ static void depth_to_space_rows_avx2(const nvc_op_args *a, int y0, int y1)
         for (int ix = 0; ix < a->in[0]->w; ix++) {
             const uint8_t *src = nvc_tensor_px(a->in[0], iy, ix);
             uint8_t *d0 = nvc_tensor_px(a->out, y, 2 * ix), *d1 = d0 + a->out->cstride;
-            for (int k = 0; k < c; k += 4) {
+            int k = 0;
+            for (; k < c4; k += 4) {
                 const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 4 * k)), phase_major);
                 /* phase i*2 + j is dword (2i + j) */
                 const int p0 = _mm_extract_epi32(v, 0), p1 = _mm_extract_epi32(v, 1);
                 const int p2 = _mm_extract_epi32(v, 2), p3 = _mm_extract_epi32(v, 3);
                 memcpy(d0 + k, i ? &p2 : &p0, 4);
                 memcpy(d1 + k, i ? &p3 : &p1, 4);
+            }
+            for (; k < c; k++) { /* channel tail */
+                d0[k] = src[4 * k + 2 * i];
+                d1[k] = src[4 * k + 2 * i + 1];
             }
         }
     }

@@ -339,10 +339,40 @@ def make_tiny_model(seed):
     return m
 
 
+def write_case(outdir, model_path, graph, sizes, seed, quality=None):
+    """Random inputs for one graph of an existing model (sizes: [(H, W)] per input), its outputs by the
+    mirror, in the case format of make_case (DIR/case.bin; DIR/case.nvm is a copy of the model)."""
+    import os
+    import shutil
+    rng = np.random.default_rng(seed)
+    g = nvm.read_nvm(model_path).get_graph(graph)
+    inputs = [rng.integers(0, 256, size=(c, h, w)) for (_, c, _), (h, w) in zip(g.inputs, sizes)]
+    if quality is None:
+        quality = int(rng.integers(0, 64))
+    outs = run_graph(g, inputs, quality)
+    os.makedirs(outdir, exist_ok=True)
+    shutil.copyfile(model_path, os.path.join(outdir, "case.nvm"))
+    with open(os.path.join(outdir, "case.bin"), "wb") as f:
+        f.write(struct.pack("<II", quality, len(inputs)))
+        for (name, c, zp), x in zip(g.inputs, inputs):
+            f.write(struct.pack("<IIII", *x.shape, zp) + np.asarray(x, np.uint8).tobytes())
+        f.write(struct.pack("<I", len(g.outputs)))
+        for name, idx in g.outputs:
+            o = outs[name]
+            f.write(struct.pack("<IIII", *o.shape, g.tensors[idx].zp) + o.tobytes())
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--make-case":
         make_case(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) == 4 and sys.argv[1] == "--make-tiny":
         nvm.write_nvm(sys.argv[2], make_tiny_model(int(sys.argv[3])))
+    elif len(sys.argv) in (7, 8) and sys.argv[1] == "--graph-case":
+        # --graph-case MODEL GRAPH HxW[,HxW...] DIR SEED [QUALITY]: check a real model's graph in C with
+        #   build/tests/test_nvcint DIR GRAPH
+        sizes = [tuple(int(v) for v in s.split("x")) for s in sys.argv[4].split(",")]
+        write_case(sys.argv[5], sys.argv[2], sys.argv[3], sizes, int(sys.argv[6]),
+                   int(sys.argv[7]) if len(sys.argv) == 8 else None)
     else:
-        sys.exit("usage: nvcint.py --make-case DIR SEED | --make-tiny FILE SEED")
+        sys.exit("usage: nvcint.py --make-case DIR SEED | --make-tiny FILE SEED |"
+                 " --graph-case MODEL GRAPH HxW[,HxW...] DIR SEED [QUALITY]")
