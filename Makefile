@@ -42,6 +42,8 @@ SIMD_SRCS := $(sort $(wildcard codec/x86/*.c entropy/x86/*.c network/x86/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(SIMD_SRCS:%.c=$(BUILD)/obj/%.o)
 ifneq ($(wildcard models/default.nvm),)
 LIB_OBJS  += $(BUILD)/obj/models/default_nvm.o
+# network/model.c refers to the model weakly, which does not pull it out of libnvc.a: ask for it
+LDFLAGS   += -Wl,-u,nvc_default_model_start
 endif
 
 TEST_SRCS  := $(sort $(wildcard tests/test_*.c))

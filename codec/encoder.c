@@ -1,0 +1,261 @@
+/* The public encoder (include/nvc/nvc.h). Each picture is coded when it is sent (codec/frame.h), on the
+ * caller's thread with the work of each step spread over the encoder's pool; its reference for the next
+ * P-frame is the reconstruction made by the decoder's own synthesis code. One packet is held at a time. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec/crc32.h"
+#include "codec/frame.h"
+#include "codec/log.h"
+#include "codec/picture.h"
+#include "codec/stream.h"
+#include "nvc/nvc.h"
+
+#define MAX_THREADS 16
+
+struct nvc_encoder {
+    nvc_enc_settings s;
+    nvc_codec_model model;
+    nvc_pool *pool;
+    nvc_frame_geom geom;
+    nvc_tensor picture, recon;
+    uint32_t frames;          /* pictures coded so far */
+    nvc_frame_info *fi;
+    uint8_t *packet;          /* the pending packet's bytes */
+    size_t packet_cap;
+    nvc_packet pending;
+    nvc_picture pending_recon;
+    int have_packet, flushed, fatal;
+    char error[320];
+};
+
+static int fail(nvc_encoder *e, int err, const char *m)
+{
+    snprintf(e->error, sizeof e->error, "%s", m);
+    nvc_log(e->s.logger, e->s.logger_cookie, NVC_LOG_ERROR, "%s", m);
+    return err;
+}
+
+static const char *check_settings(const nvc_enc_settings *s)
+{
+    if (s->width < 2 || s->height < 2 || s->width > NVC_STREAM_MAX_DIM || s->height > NVC_STREAM_MAX_DIM ||
+        (s->width | s->height) & 1 || (uint64_t)s->width * s->height > NVC_STREAM_MAX_PIXELS)
+        return "width and height must be even, 2..8192, at most 8192x4352 pixels";
+    if (s->fps_num < 1 || s->fps_den < 1 || s->fps_num > 1000000 || s->fps_den > 1000000)
+        return "frame rate terms must be 1..1000000";
+    if (s->quality < 0 || s->quality > NVC_STREAM_MAX_QUALITY)
+        return "quality must be 0..63";
+    if (s->gop_length < 0 || s->gop_length > 65535)
+        return "GOP length must be 0..65535";
+    if (s->substreams < 0 || s->substreams > NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT)
+        return "substreams must be 0..1024";
+    if (s->n_threads < 0 || (s->model_data && !s->model_size))
+        return "invalid thread count or model";
+    if (s->colour_primaries < 0 || s->colour_primaries > 255 || s->transfer < 0 || s->transfer > 255 ||
+        s->matrix < 0 || s->matrix > 255 || s->full_range < 0 || s->full_range > 1)
+        return "invalid colour description";
+    return NULL;
+}
+
+void nvc_enc_close(nvc_encoder **pe)
+{
+    if (!pe || !*pe)
+        return;
+    nvc_encoder *e = *pe;
+    nvc_picture_unref(&e->pending_recon);
+    nvc_tensor_release(&e->picture);
+    nvc_tensor_release(&e->recon);
+    free(e->fi);
+    free(e->packet);
+    nvc_pool_destroy(e->pool);
+    nvc_codec_model_free(&e->model);
+    free(e);
+    *pe = NULL;
+}
+
+int nvc_enc_open(nvc_encoder **out, const nvc_enc_settings *s)
+{
+    if (!out)
+        return NVC_EINVAL;
+    *out = NULL;
+    if (!s)
+        return NVC_EINVAL;
+    const char *bad = check_settings(s);
+    if (bad) {
+        nvc_log(s->logger, s->logger_cookie, NVC_LOG_ERROR, "encoder settings: %s", bad);
+        return NVC_EINVAL;
+    }
+    nvc_encoder *e = calloc(1, sizeof *e);
+    if (!e)
+        return NVC_ENOMEM;
+    e->s = *s;
+    char msg[256] = "";
+    int err = nvc_codec_model_load(&e->model, s->model_data, s->model_size, msg, sizeof msg);
+    if (!err && !e->model.can_encode) {
+        snprintf(msg, sizeof msg, "model: this model has no encoder graphs");
+        err = NVC_EMODEL;
+    }
+    if (err) {
+        nvc_log(s->logger, s->logger_cookie, NVC_LOG_ERROR, "%s", msg);
+        nvc_enc_close(&e);
+        return err;
+    }
+    int n = s->n_threads;
+    if (n == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+    }
+    n = n > MAX_THREADS ? MAX_THREADS : n;
+    nvc_frame_geom_init(&e->geom, s->width, s->height);
+    e->fi = malloc(sizeof *e->fi);
+    if (!e->fi || (n > 1 && !(e->pool = nvc_pool_create(n)))) {
+        nvc_enc_close(&e);
+        return NVC_ENOMEM;
+    }
+    *out = e;
+    return 0;
+}
+
+void nvc_enc_get_info(const nvc_encoder *e, nvc_stream_info *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!e)
+        return;
+    info->width = e->s.width;
+    info->height = e->s.height;
+    info->fps_num = e->s.fps_num;
+    info->fps_den = e->s.fps_den;
+    info->colour_primaries = e->s.colour_primaries;
+    info->transfer = e->s.transfer;
+    info->matrix = e->s.matrix;
+    info->full_range = e->s.full_range;
+    info->bit_depth = 8;
+    info->gop_length = e->s.gop_length;
+    info->frame_count = -1;
+    info->model_id = e->model.stream_id;
+    memcpy(info->model_name, e->model.name, sizeof info->model_name);
+    info->version_major = NVC_STREAM_VERSION_MAJOR;
+    info->version_minor = NVC_STREAM_VERSION_MINOR;
+}
+
+/* Lays out the coded segments as one frame (header + payload) in e->packet. */
+static int make_packet(nvc_encoder *e, int type, const nvc_frame_coded *fc)
+{
+    nvc_frame_info *f = e->fi;
+    memset(f, 0, sizeof *f);
+    f->type = (uint8_t)type;
+    f->quality = (uint8_t)e->s.quality;
+    f->frame_number = e->frames;
+    f->nsegments = (uint32_t)fc->nsegments;
+    size_t payload = 0, k = 0;
+    for (int s = 0; s < fc->nsegments; s++) {
+        f->nsubstreams[s] = (uint32_t)fc->seg[s].count;
+        for (int i = 0; i < fc->seg[s].count; i++)
+            f->substream_size[k++] = fc->seg[s].size[i];
+        payload += fc->seg[s].total;
+    }
+    if (payload > NVC_STREAM_MAX_FRAME_BYTES)
+        return fail(e, NVC_EINVAL, "a coded frame exceeds the format's 64 MiB limit");
+    const size_t need = NVC_STREAM_FRAME_MAX_HEADER_SIZE + payload;
+    if (need > e->packet_cap) {
+        uint8_t *p = realloc(e->packet, need);
+        if (!p)
+            return fail(e, NVC_ENOMEM, "out of memory for a packet");
+        e->packet = p;
+        e->packet_cap = need;
+    }
+    /* payload first, after room for the largest header; then the header right before it */
+    uint8_t *pl = e->packet + NVC_STREAM_FRAME_MAX_HEADER_SIZE, *w = pl;
+    for (int s = 0; s < fc->nsegments; s++)
+        for (int i = 0; i < fc->seg[s].count; i++) {
+            if (fc->seg[s].size[i])
+                memcpy(w, fc->seg[s].data[i], fc->seg[s].size[i]);
+            w += fc->seg[s].size[i];
+        }
+    uint8_t hdr[NVC_STREAM_FRAME_MAX_HEADER_SIZE];
+    size_t hlen = 0;
+    char msg[256] = "";
+    int err = nvc_stream_write_frame_header(f, nvc_crc32(0, pl, payload), hdr, sizeof hdr, &hlen, msg, sizeof msg);
+    if (err)
+        return fail(e, err, msg);
+    uint8_t *start = pl - hlen;
+    memcpy(start, hdr, hlen);
+    e->pending = (nvc_packet){ .data = start, .size = hlen + payload, .frame_number = f->frame_number,
+                               .frame_type = type == NVC_FRAME_I ? NVC_PICTURE_I : NVC_PICTURE_P, .offset = -1 };
+    return 0;
+}
+
+int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
+{
+    if (!e)
+        return NVC_EINVAL;
+    if (e->fatal)
+        return e->fatal;
+    if (!pic) {
+        e->flushed = 1;
+        return 0;
+    }
+    if (e->flushed)
+        return fail(e, NVC_EINVAL, "picture sent after the end of input");
+    if (e->have_packet)
+        return NVC_EAGAIN;
+    if (pic->width != e->s.width || pic->height != e->s.height || !pic->data[0] || !pic->data[1] || !pic->data[2])
+        return fail(e, NVC_EINVAL, "the picture's size differs from the encoder's");
+    if (e->frames == UINT32_MAX - 1)
+        return fail(e, NVC_EINVAL, "too many frames");
+    const uint8_t *const planes[3] = { pic->data[0], pic->data[1], pic->data[2] };
+    int err = nvc_net_pack_yuv420(&e->picture, planes, pic->stride, e->geom.width, e->geom.height, e->geom.wp,
+                                  e->geom.hp);
+    if (err)
+        return e->fatal = fail(e, err, "cannot pack the picture");
+    const int gop = e->s.gop_length;
+    const int type = (gop == 0 ? e->frames == 0 : e->frames % (uint32_t)gop == 0) ? NVC_FRAME_I : NVC_FRAME_P;
+    nvc_frame_coded fc;
+    char msg[256] = "";
+    err = nvc_frame_encode(&e->model, &e->geom, type, e->s.quality, e->s.substreams, &e->picture, e->pool,
+                           &e->recon, &fc, msg, sizeof msg);
+    if (err)
+        return e->fatal = fail(e, err, msg);
+    err = make_packet(e, type, &fc);
+    nvc_frame_coded_free(&fc);
+    if (!err && (err = nvc_picture_alloc(&e->pending_recon, e->geom.width, e->geom.height)) == 0)
+        err = nvc_frame_unpack(&e->recon, &e->pending_recon);
+    if (err) {
+        nvc_picture_unref(&e->pending_recon);
+        return e->fatal = e->error[0] ? err : fail(e, err, "cannot make the reconstruction");
+    }
+    nvc_picture *r = &e->pending_recon;
+    r->pts = r->frame_number = e->frames;
+    r->frame_type = type == NVC_FRAME_I ? NVC_PICTURE_I : NVC_PICTURE_P;
+    r->quality = e->s.quality;
+    r->compressed_size = e->pending.size;
+    e->frames++;
+    e->have_packet = 1;
+    return 0;
+}
+
+int nvc_enc_receive_packet(nvc_encoder *e, nvc_packet *pkt, nvc_picture *recon)
+{
+    if (!e || !pkt)
+        return NVC_EINVAL;
+    if (recon)
+        memset(recon, 0, sizeof *recon);
+    if (e->fatal)
+        return e->fatal;
+    if (!e->have_packet)
+        return e->flushed ? NVC_EOF : NVC_EAGAIN;
+    *pkt = e->pending;
+    if (recon) {
+        *recon = e->pending_recon;
+        memset(&e->pending_recon, 0, sizeof e->pending_recon);
+    } else
+        nvc_picture_unref(&e->pending_recon);
+    e->have_packet = 0;
+    return 0;
+}
+
+const char *nvc_enc_get_error(const nvc_encoder *e)
+{
+    return e ? e->error : "";
+}

@@ -1,0 +1,526 @@
+/* Frame coding shared by the decoder and the encoder (codec/frame.h). */
+#include "codec/frame.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/motion_search.h"
+#include "nvc/nvc.h"
+
+/* The graphs and tables of each latent kind (names written by tools/train/export.py). */
+static const struct {
+    const char *hyper_enc, *hyper_dec, *table_blob, *what;
+} kinds[NVC_LATENT_KINDS] = {
+    { "i_hyper_enc", "i_hyper_dec", "i_z_cdf", "I latent" },
+    { "p_mv_hyper_enc", "p_mv_hyper_dec", "p_mv_z_cdf", "motion latent" },
+    { "p_res_hyper_enc", "p_res_hyper_dec", "p_res_z_cdf", "residual latent" },
+};
+
+#define GAUSS_BLOB "gauss_cdf"
+#define LATENT_ZP 128   /* latents and hyper-latents: symbol = q - 128 */
+#define PICTURE_ZP 128
+#define HYPER_DOWN 64   /* luma pixels per hyper-latent element */
+#define LATENT_DOWN 16  /* luma pixels per latent element */
+
+#define FAIL(code, ...)                                                                                       \
+    do {                                                                                                      \
+        if (msg && msg_size)                                                                                  \
+            snprintf(msg, msg_size, __VA_ARGS__);                                                             \
+        return code;                                                                                          \
+    } while (0)
+
+/* ---- model ---------------------------------------------------------------------------------------------- */
+
+static int graph_io_ok(const nvc_net_graph *g, int n_in, const int *in_c, int n_out, const int *out_c)
+{
+    if (!g || g->n_inputs != n_in || g->n_outputs != n_out)
+        return 0;
+    for (int i = 0; i < n_in; i++)
+        if (g->inputs[i].c != in_c[i])
+            return 0;
+    for (int i = 0; i < n_out; i++)
+        if (out_c[i] >= 0 && g->tensor_c[g->outputs[i].tensor] != out_c[i])
+            return 0;
+    return 1;
+}
+
+void nvc_codec_model_free(nvc_codec_model *m)
+{
+    nvc_model_free(m->net);
+    nvc_cdf_set_free(m->gauss);
+    for (int k = 0; k < NVC_LATENT_KINDS; k++)
+        nvc_cdf_set_free(m->hyper[k]);
+    memset(m, 0, sizeof *m);
+}
+
+/* Entropy tables are blobs in the entropy coder's own serialisation (docs/entropy.md). */
+static int load_tables(const nvc_codec_model *m, const char *name, nvc_cdf_set **out, char *tmsg, size_t tsize)
+{
+    size_t size = 0;
+    const uint8_t *blob = nvc_model_blob(m->net, name, &size);
+    if (!blob) {
+        snprintf(tmsg, tsize, "absent");
+        return NVC_EMODEL;
+    }
+    int err = nvc_cdf_set_deserialize(out, blob, size, tmsg, tsize);
+    return err == NVC_ENOMEM ? err : err ? NVC_EMODEL : 0;
+}
+
+int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, char *msg, size_t msg_size)
+{
+    memset(m, 0, sizeof *m);
+    int err = data ? nvc_model_load_memory(data, size, &m->net, msg, msg_size)
+                   : nvc_model_load_default(&m->net, msg, msg_size);
+    if (err)
+        return err;
+    const char *bad = NULL, *table = "";
+    char tmsg[160] = "";
+    for (int k = 0; k < NVC_LATENT_KINDS && !bad; k++) {
+        const nvc_net_graph *g = nvc_model_graph(m->net, kinds[k].hyper_dec);
+        if (!g || g->n_inputs != 1 || g->n_outputs != 2 || g->inputs[0].zp != LATENT_ZP) {
+            bad = kinds[k].hyper_dec;
+            break;
+        }
+        m->cz[k] = g->inputs[0].c;
+        m->cy[k] = g->tensor_c[g->outputs[0].tensor];
+        if (g->tensor_c[g->outputs[1].tensor] != m->cy[k] || m->cz[k] > NVC_CDF_MAX_TABLES) {
+            bad = kinds[k].hyper_dec;
+            break;
+        }
+        table = kinds[k].table_blob;
+        if ((err = load_tables(m, table, &m->hyper[k], tmsg, sizeof tmsg)))
+            break;
+        if (m->hyper[k]->ntables < m->cz[k])
+            bad = kinds[k].table_blob;
+    }
+    if (!bad && !err) {
+        table = GAUSS_BLOB;
+        err = load_tables(m, table, &m->gauss, tmsg, sizeof tmsg);
+    }
+    if (!bad && !err) {
+        const int i_syn_in[] = { m->cy[NVC_LATENT_I] }, pic[] = { 6 };
+        const int mv_in[] = { m->cy[NVC_LATENT_MV], 6 }, mv_out[] = { 6, -1 };
+        const int res_in[] = { m->cy[NVC_LATENT_RES], 6 };
+        if (!graph_io_ok(nvc_model_graph(m->net, "i_synth"), 1, i_syn_in, 1, pic))
+            bad = "i_synth";
+        else if (!graph_io_ok(nvc_model_graph(m->net, "p_mv_synth"), 2, mv_in, 2, mv_out))
+            bad = "p_mv_synth";
+        else if (!graph_io_ok(nvc_model_graph(m->net, "p_res_synth"), 2, res_in, 1, pic))
+            bad = "p_res_synth";
+    }
+    if (!bad && !err) {
+        const int ia[] = { 6 }, ia_out[] = { m->cy[NVC_LATENT_I] };
+        const int mve[] = { 6, 6, 2 }, mve_out[] = { m->cy[NVC_LATENT_MV] };
+        const int re[] = { 6, 6 }, re_out[] = { m->cy[NVC_LATENT_RES] };
+        m->can_encode = graph_io_ok(nvc_model_graph(m->net, "i_analysis"), 1, ia, 1, ia_out) &&
+                        graph_io_ok(nvc_model_graph(m->net, "p_mv_enc"), 3, mve, 1, mve_out) &&
+                        graph_io_ok(nvc_model_graph(m->net, "p_res_enc"), 2, re, 1, re_out);
+        for (int k = 0; k < NVC_LATENT_KINDS; k++) {
+            const int hin[] = { m->cy[k] }, hout[] = { m->cz[k] };
+            m->can_encode &= graph_io_ok(nvc_model_graph(m->net, kinds[k].hyper_enc), 1, hin, 1, hout);
+        }
+    }
+    if (bad || err) {
+        nvc_codec_model_free(m);
+        if (err == NVC_ENOMEM)
+            FAIL(NVC_ENOMEM, "out of memory loading the model");
+        if (bad)
+            FAIL(NVC_EMODEL, "model: not a codec model (%s is missing or has the wrong inputs or outputs)", bad);
+        FAIL(NVC_EMODEL, "model: an entropy table set (%s) is missing or invalid: %s", table, tmsg);
+    }
+    m->id = nvc_model_id(m->net);
+    m->stream_id = (uint32_t)m->id;
+    snprintf(m->name, sizeof m->name, "%016" PRIx64, m->id);
+    return 0;
+}
+
+/* ---- geometry and substreams ---------------------------------------------------------------------------- */
+
+void nvc_frame_geom_init(nvc_frame_geom *g, int width, int height)
+{
+    g->width = width;
+    g->height = height;
+    g->wp = (width + NVC_FRAME_ALIGN - 1) / NVC_FRAME_ALIGN * NVC_FRAME_ALIGN;
+    g->hp = (height + NVC_FRAME_ALIGN - 1) / NVC_FRAME_ALIGN * NVC_FRAME_ALIGN;
+}
+
+int nvc_frame_split(int n, int channels, int rows, int *tile_rows, int *groups)
+{
+    if (n < 1 || n > NVC_LATENT_MAX_SUBSTREAMS)
+        return NVC_EINVAL;
+    int gmax = channels < 8 ? channels : 8;
+    for (int gr = gmax < n ? gmax : n; gr >= 1; gr--)
+        if (n % gr == 0 && n / gr <= rows) {
+            *groups = gr;
+            *tile_rows = n / gr;
+            return 0;
+        }
+    return NVC_EINVAL;
+}
+
+static int fit_substreams(int n, int channels, int rows)
+{
+    int tr, gr;
+    if (n > NVC_LATENT_MAX_SUBSTREAMS)
+        n = NVC_LATENT_MAX_SUBSTREAMS;
+    while (n > 1 && nvc_frame_split(n, channels, rows, &tr, &gr))
+        n--;
+    return n < 1 ? 1 : n;
+}
+
+void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int kind, int requested, int *ny,
+                          int *nz)
+{
+    const int hy = g->hp / LATENT_DOWN, wy = g->wp / LATENT_DOWN;
+    int n = requested;
+    if (n <= 0) { /* automatic: about one substream per 64 Ki symbols, at most 16 */
+        const int64_t elements = (int64_t)m->cy[kind] * hy * wy;
+        n = (int)((elements + 32768) / 65536);
+        n = n < 1 ? 1 : n > 16 ? 16 : n;
+    }
+    *ny = fit_substreams(n, m->cy[kind], hy);
+    *nz = fit_substreams(*ny / 8, m->cz[kind], g->hp / HYPER_DOWN);
+}
+
+/* ---- latents <-> tensors -------------------------------------------------------------------------------- */
+
+/* Planar symbols (q - zp) of a tensor. */
+static void tensor_symbols(const nvc_tensor *t, int16_t *out)
+{
+    const size_t plane = (size_t)t->h * t->w;
+    for (int y = 0; y < t->h; y++)
+        for (int x = 0; x < t->w; x++) {
+            const uint8_t *p = nvc_tensor_px(t, y, x);
+            for (int c = 0; c < t->c; c++)
+                out[c * plane + (size_t)y * t->w + x] = (int16_t)(p[c] - t->zp);
+        }
+}
+
+/* A latent tensor (zp 128) from decoded symbols; NVC_EINVALDATA if one is outside -128..127. */
+static int symbols_tensor(const int16_t *v, int c, int h, int w, nvc_tensor *t)
+{
+    for (size_t i = 0, n = (size_t)c * h * w; i < n; i++)
+        if (v[i] < -LATENT_ZP || v[i] > 255 - LATENT_ZP)
+            return NVC_EINVALDATA;
+    int err = nvc_tensor_alloc(t, c, h, w, LATENT_ZP);
+    if (err)
+        return err;
+    const size_t plane = (size_t)h * w;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = nvc_tensor_px(t, y, x);
+            for (int k = 0; k < c; k++)
+                p[k] = (uint8_t)(v[k * plane + (size_t)y * w + x] + LATENT_ZP);
+        }
+    return 0;
+}
+
+/* Everything one latent needs in memory while it is coded. */
+typedef struct latent_work {
+    int cy, hy, wy, cz, hz, wz;
+    int16_t *y, *z, *mean;
+    uint8_t *index;
+} latent_work;
+
+static void work_free(latent_work *w)
+{
+    free(w->y);
+    free(w->z);
+    free(w->mean);
+    free(w->index);
+}
+
+static int work_alloc(latent_work *w, const nvc_codec_model *m, int kind, const nvc_frame_geom *g)
+{
+    memset(w, 0, sizeof *w);
+    w->cy = m->cy[kind];
+    w->hy = g->hp / LATENT_DOWN;
+    w->wy = g->wp / LATENT_DOWN;
+    w->cz = m->cz[kind];
+    w->hz = g->hp / HYPER_DOWN;
+    w->wz = g->wp / HYPER_DOWN;
+    const size_t ny = (size_t)w->cy * w->hy * w->wy, nz = (size_t)w->cz * w->hz * w->wz;
+    w->y = malloc(ny * sizeof *w->y);
+    w->mean = malloc(ny * sizeof *w->mean);
+    w->index = malloc(ny);
+    w->z = malloc(nz * sizeof *w->z);
+    if (!w->y || !w->mean || !w->index || !w->z) {
+        work_free(w);
+        return NVC_ENOMEM;
+    }
+    return 0;
+}
+
+/* The hyper-decoder: z symbols -> per-element mean and Gaussian table index of y (both sides run this). */
+static int hyper_params(const nvc_codec_model *m, int kind, latent_work *w, int quality, nvc_pool *pool,
+                        char *msg, size_t msg_size)
+{
+    nvc_tensor zt = { 0 }, out[2] = { { 0 }, { 0 } };
+    int err = symbols_tensor(w->z, w->cz, w->hz, w->wz, &zt);
+    if (err == NVC_EINVALDATA)
+        FAIL(err, "%s: hyper-latent value out of range", kinds[kind].what);
+    if (!err)
+        err = nvc_net_run(m->net, kinds[kind].hyper_dec, &zt, 1, out, 2, quality, pool);
+    nvc_tensor_release(&zt);
+    if (!err && (out[0].h != w->hy || out[0].w != w->wy || out[1].h != w->hy || out[1].w != w->wy))
+        err = NVC_EMODEL;
+    if (!err) {
+        tensor_symbols(&out[0], w->mean);
+        const size_t plane = (size_t)w->hy * w->wy;
+        for (int y = 0; y < w->hy && !err; y++)
+            for (int x = 0; x < w->wy; x++) {
+                const uint8_t *p = nvc_tensor_px(&out[1], y, x);
+                for (int c = 0; c < w->cy; c++) {
+                    const int idx = p[c] - out[1].zp;
+                    if (idx < 0 || idx >= m->gauss->ntables)
+                        err = NVC_EMODEL;
+                    w->index[c * plane + (size_t)y * w->wy + x] = (uint8_t)idx;
+                }
+            }
+    }
+    nvc_tensor_release(&out[0]);
+    nvc_tensor_release(&out[1]);
+    if (err == NVC_ENOMEM)
+        FAIL(err, "out of memory in %s", kinds[kind].hyper_dec);
+    if (err)
+        FAIL(NVC_EMODEL, "model: %s failed or gave unusable entropy parameters", kinds[kind].hyper_dec);
+    return 0;
+}
+
+static nvc_latent z_desc(const nvc_codec_model *m, int kind, const latent_work *w)
+{
+    return (nvc_latent){ .channels = w->cz, .height = w->hz, .width = w->wz, .cdf = m->hyper[kind] };
+}
+
+static nvc_latent y_desc(const nvc_codec_model *m, const latent_work *w)
+{
+    return (nvc_latent){ .channels = w->cy, .height = w->hy, .width = w->wy, .cdf = m->gauss,
+                         .mean = w->mean, .index = w->index };
+}
+
+/* ---- decoding ------------------------------------------------------------------------------------------- */
+
+static int decode_segment(nvc_latent *l, const nvc_frame_info *f, unsigned seg, nvc_pool *pool, int16_t *out,
+                          const char *what, char *msg, size_t msg_size)
+{
+    const int n = (int)f->nsubstreams[seg];
+    if (nvc_frame_split(n, l->channels, l->height, &l->tile_rows, &l->channel_groups))
+        FAIL(NVC_EINVALDATA, "segment %u (%s): %d substreams do not fit a %dx%dx%d latent", seg, what, n,
+             l->channels, l->height, l->width);
+    const uint8_t *data[NVC_LATENT_MAX_SUBSTREAMS];
+    uint32_t size[NVC_LATENT_MAX_SUBSTREAMS];
+    for (int k = 0; k < n; k++)
+        data[k] = nvc_frame_substream(f, seg, (unsigned)k, &size[k]);
+    int err = nvc_latent_decode(l, data, size, n, pool, out);
+    if (err == NVC_EINVALDATA)
+        FAIL(err, "segment %u (%s): corrupt entropy-coded data", seg, what);
+    if (err == NVC_ENOMEM)
+        FAIL(err, "out of memory decoding segment %u", seg);
+    if (err)
+        FAIL(NVC_EMODEL, "segment %u (%s): the model's tables cannot decode it", seg, what);
+    return 0;
+}
+
+static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, const nvc_frame_info *f,
+                         unsigned seg, nvc_pool *pool, nvc_tensor *lat, char *msg, size_t msg_size)
+{
+    latent_work w;
+    if (work_alloc(&w, m, kind, g))
+        FAIL(NVC_ENOMEM, "out of memory");
+    nvc_latent lz = z_desc(m, kind, &w);
+    int err = decode_segment(&lz, f, seg, pool, w.z, "hyper-latent", msg, msg_size);
+    if (!err)
+        err = hyper_params(m, kind, &w, f->quality, pool, msg, msg_size);
+    nvc_latent ly = y_desc(m, &w);
+    if (!err)
+        err = decode_segment(&ly, f, seg + 1, pool, w.y, kinds[kind].what, msg, msg_size);
+    if (!err && (err = symbols_tensor(w.y, w.cy, w.hy, w.wy, lat)) == NVC_EINVALDATA && msg && msg_size)
+        snprintf(msg, msg_size, "segment %u (%s): value out of range", seg + 1, kinds[kind].what);
+    work_free(&w);
+    return err;
+}
+
+int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
+                             nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], char *msg, size_t msg_size)
+{
+    const unsigned want = f->type == NVC_FRAME_I ? 2 : 4;
+    if (f->nsegments != want)
+        FAIL(NVC_EINVALDATA, "%s-frame %u has %u segments, the model codes %u", f->type == NVC_FRAME_I ? "I" : "P",
+             f->frame_number, f->nsegments, want);
+    if (f->type == NVC_FRAME_I)
+        return decode_latent(m, NVC_LATENT_I, g, f, 0, pool, &lat[0], msg, msg_size);
+    int err = decode_latent(m, NVC_LATENT_MV, g, f, 0, pool, &lat[0], msg, msg_size);
+    return err ? err : decode_latent(m, NVC_LATENT_RES, g, f, 2, pool, &lat[1], msg, msg_size);
+}
+
+/* ---- synthesis ------------------------------------------------------------------------------------------ */
+
+static int run_graph(const nvc_codec_model *m, const char *name, const nvc_tensor *in, int n_in, nvc_tensor *out,
+                     int n_out, int quality, nvc_pool *pool, char *msg, size_t msg_size)
+{
+    int err = nvc_net_run(m->net, name, in, n_in, out, n_out, quality, pool);
+    if (err == NVC_ENOMEM)
+        FAIL(err, "out of memory running %s", name);
+    if (err)
+        FAIL(NVC_EMODEL, "model: graph %s failed (%s)", name, nvc_strerror(err));
+    return 0;
+}
+
+/* p_mv_synth: motion latent + previous reconstruction -> prediction */
+static int motion_prediction(const nvc_codec_model *m, int quality, const nvc_tensor *mv_lat,
+                             const nvc_tensor *prev, nvc_pool *pool, nvc_tensor *pred, char *msg, size_t msg_size)
+{
+    const nvc_tensor in[2] = { *mv_lat, *prev };
+    nvc_tensor out[2] = { *pred, { 0 } };
+    int err = run_graph(m, "p_mv_synth", in, 2, out, 2, quality, pool, msg, msg_size);
+    *pred = out[0];
+    nvc_tensor_release(&out[1]);
+    if (!err && (pred->h != prev->h || pred->w != prev->w))
+        FAIL(NVC_EMODEL, "model: p_mv_synth gives a prediction of the wrong size");
+    return err;
+}
+
+/* The last synthesis graph (i_synth or p_res_synth) into *recon. */
+static int final_synthesis(const nvc_codec_model *m, int type, int quality, const nvc_tensor *lat,
+                           const nvc_tensor *pred, nvc_pool *pool, nvc_tensor *recon, char *msg, size_t msg_size)
+{
+    nvc_tensor out = { 0 };
+    int err;
+    if (type == NVC_FRAME_I)
+        err = run_graph(m, "i_synth", lat, 1, &out, 1, quality, pool, msg, msg_size);
+    else {
+        const nvc_tensor in[2] = { *lat, *pred };
+        err = run_graph(m, "p_res_synth", in, 2, &out, 1, quality, pool, msg, msg_size);
+    }
+    if (!err && (out.h != lat->h * (LATENT_DOWN / 2) || out.w != lat->w * (LATENT_DOWN / 2) || out.zp != PICTURE_ZP)) {
+        nvc_tensor_release(&out);
+        FAIL(NVC_EMODEL, "model: synthesis gives a picture of the wrong size");
+    }
+    if (err) {
+        nvc_tensor_release(&out);
+        return err;
+    }
+    nvc_tensor_release(recon);
+    *recon = out;
+    return 0;
+}
+
+int nvc_frame_synthesize(const nvc_codec_model *m, int type, int quality, const nvc_tensor *lat, nvc_pool *pool,
+                         nvc_tensor *recon, char *msg, size_t msg_size)
+{
+    if (type == NVC_FRAME_I)
+        return final_synthesis(m, type, quality, &lat[0], NULL, pool, recon, msg, msg_size);
+    if (!recon->data || recon->h != lat[0].h * (LATENT_DOWN / 2) || recon->w != lat[0].w * (LATENT_DOWN / 2))
+        FAIL(NVC_EINVAL, "P-frame without a reference picture");
+    nvc_tensor pred = { 0 };
+    int err = motion_prediction(m, quality, &lat[0], recon, pool, &pred, msg, msg_size);
+    if (!err)
+        err = final_synthesis(m, type, quality, &lat[1], &pred, pool, recon, msg, msg_size);
+    nvc_tensor_release(&pred);
+    return err;
+}
+
+int nvc_frame_unpack(const nvc_tensor *recon, nvc_picture *pic)
+{
+    uint8_t *const planes[3] = { pic->data[0], pic->data[1], pic->data[2] };
+    return nvc_net_unpack_yuv420(recon, planes, pic->stride, pic->width, pic->height);
+}
+
+/* ---- encoding ------------------------------------------------------------------------------------------- */
+
+void nvc_frame_coded_free(nvc_frame_coded *c)
+{
+    for (int s = 0; s < 2 * NVC_FRAME_MAX_LATENTS; s++)
+        nvc_substreams_free(&c->seg[s]);
+    memset(c, 0, sizeof *c);
+}
+
+/* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y), and replaces *lat by the latent the
+ * decoder will rebuild from them (through the decoder's own conversion). */
+static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams,
+                         nvc_pool *pool, nvc_tensor *lat, nvc_substreams seg[2], char *msg, size_t msg_size)
+{
+    latent_work w;
+    if (work_alloc(&w, m, kind, g))
+        FAIL(NVC_ENOMEM, "out of memory");
+    int ny, nz;
+    nvc_frame_substreams(m, g, kind, substreams, &ny, &nz);
+    nvc_tensor zt = { 0 };
+    int err = run_graph(m, kinds[kind].hyper_enc, lat, 1, &zt, 1, quality, pool, msg, msg_size);
+    if (!err && (zt.h != w.hz || zt.w != w.wz || lat->h != w.hy || lat->w != w.wy)) {
+        if (msg && msg_size)
+            snprintf(msg, msg_size, "model: %s gives latents of the wrong size", kinds[kind].what);
+        err = NVC_EMODEL;
+    }
+    nvc_latent lz = z_desc(m, kind, &w), ly = y_desc(m, &w);
+    if (!err) {
+        tensor_symbols(&zt, w.z);
+        tensor_symbols(lat, w.y);
+        nvc_frame_split(nz, lz.channels, lz.height, &lz.tile_rows, &lz.channel_groups);
+        nvc_frame_split(ny, ly.channels, ly.height, &ly.tile_rows, &ly.channel_groups);
+        err = nvc_latent_encode(&lz, w.z, pool, &seg[0]);
+    }
+    if (!err)
+        err = hyper_params(m, kind, &w, quality, pool, msg, msg_size);
+    if (!err)
+        err = nvc_latent_encode(&ly, w.y, pool, &seg[1]);
+    if (!err)
+        err = symbols_tensor(w.y, w.cy, w.hy, w.wy, lat);
+    nvc_tensor_release(&zt);
+    work_free(&w);
+    if (err && msg && msg_size && !msg[0])
+        snprintf(msg, msg_size, "coding the %s failed: %s", kinds[kind].what, nvc_strerror(err));
+    return err;
+}
+
+int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int quality, int substreams,
+                     const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon, nvc_frame_coded *out,
+                     char *msg, size_t msg_size)
+{
+    memset(out, 0, sizeof *out);
+    if (msg && msg_size)
+        msg[0] = 0;
+    if (!m->can_encode)
+        FAIL(NVC_EMODEL, "model: this model has no encoder graphs");
+    nvc_tensor lat = { 0 }, mv = { 0 }, pred = { 0 }, search = { 0 };
+    int err;
+    if (type == NVC_FRAME_I) {
+        out->nsegments = 2;
+        err = run_graph(m, "i_analysis", picture, 1, &lat, 1, quality, pool, msg, msg_size);
+        if (!err)
+            err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, pool, &lat, &out->seg[0], msg, msg_size);
+        if (!err)
+            err = final_synthesis(m, type, quality, &lat, NULL, pool, recon, msg, msg_size);
+    } else {
+        out->nsegments = 4;
+        err = nvc_motion_search(picture, recon, pool, &search);
+        if (!err) {
+            const nvc_tensor in[3] = { *picture, *recon, search };
+            err = run_graph(m, "p_mv_enc", in, 3, &mv, 1, quality, pool, msg, msg_size);
+        }
+        if (!err)
+            err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, pool, &mv, &out->seg[0], msg, msg_size);
+        if (!err)
+            err = motion_prediction(m, quality, &mv, recon, pool, &pred, msg, msg_size);
+        if (!err) {
+            const nvc_tensor in[2] = { *picture, pred };
+            err = run_graph(m, "p_res_enc", in, 2, &lat, 1, quality, pool, msg, msg_size);
+        }
+        if (!err)
+            err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, pool, &lat, &out->seg[2], msg, msg_size);
+        if (!err)
+            err = final_synthesis(m, type, quality, &lat, &pred, pool, recon, msg, msg_size);
+    }
+    nvc_tensor_release(&lat);
+    nvc_tensor_release(&mv);
+    nvc_tensor_release(&pred);
+    nvc_tensor_release(&search);
+    if (err) {
+        nvc_frame_coded_free(out);
+        if (msg && msg_size && !msg[0])
+            snprintf(msg, msg_size, "encoding failed: %s", nvc_strerror(err));
+    }
+    return err;
+}

@@ -1,0 +1,106 @@
+/* Coding one frame with the model: the part the decoder and the encoder share, so that the encoder's
+ * reconstruction is made by exactly the decoder's code (closed loop: no drift).
+ *
+ * A frame is a list of latents, each sent as two segments of the .nvc frame (docs/bitstream.md):
+ *   I: [i hyper-latent z, i latent y]
+ *   P: [motion z, motion y, residual z, residual y]
+ * z is coded with the model's factorized per-channel tables (blob <kind>_z_cdf); the hyper-decoder graph turns z
+ * into a mean and a Gaussian table index per element of y, which is coded as y - mean with the model's
+ * Gaussian set (blob gauss_cdf). Both blobs are table sets in the entropy coder's format (docs/entropy.md). Latent values are
+ * the uint8 tensor values minus the zero point 128.
+ *
+ * Decoding is split in two stages so a threaded decoder can pipeline them:
+ *   nvc_frame_decode_latents  entropy decoding and hyper-decoders: needs nothing from earlier frames;
+ *   nvc_frame_synthesize      synthesis graphs; a P-frame warps the previous reconstruction.
+ * The encoder calls nvc_frame_encode, which runs the analysis graphs, codes the latents and then calls
+ * nvc_frame_synthesize itself.
+ *
+ * Pictures are padded to a multiple of NVC_FRAME_ALIGN luma pixels (edges replicated) for the networks; the
+ * reconstruction tensor keeps the padded size (it is the reference of the next P-frame) and is cropped only
+ * when unpacked into a picture. */
+#ifndef NVC_CODEC_FRAME_H
+#define NVC_CODEC_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec/stream.h"
+#include "entropy/cdf.h"
+#include "entropy/latent.h"
+#include "entropy/threadpool.h"
+#include "network/model.h"
+#include "network/tensor.h"
+
+#define NVC_FRAME_ALIGN 64        /* luma alignment the graphs need (hyper-latent at 1/64) */
+#define NVC_FRAME_MAX_LATENTS 2   /* per frame: I 1, P 2 */
+
+enum nvc_latent_kind { NVC_LATENT_I = 0, NVC_LATENT_MV = 1, NVC_LATENT_RES = 2, NVC_LATENT_KINDS = 3 };
+
+/* A loaded model with everything the codec derives from it. Immutable after loading: shared by threads. */
+typedef struct nvc_codec_model {
+    nvc_model *net;
+    nvc_cdf_set *gauss;                     /* Gaussian-conditional tables of every latent y */
+    nvc_cdf_set *hyper[NVC_LATENT_KINDS];   /* factorized tables of each hyper-latent z, one per channel */
+    int cy[NVC_LATENT_KINDS], cz[NVC_LATENT_KINDS]; /* channels of y and z */
+    int can_encode;                         /* the analysis graphs are present */
+    uint64_t id;                            /* the .nvm model id */
+    uint32_t stream_id;                     /* what streams carry in their header: the id's low 32 bits */
+    char name[NVC_STREAM_MODEL_NAME_LEN + 1]; /* stream header model name: the id in 16 hex digits */
+} nvc_codec_model;
+
+/* Loads a .nvm from memory (data == NULL: the model embedded in libnvc) and checks it has every decoder
+ * graph with consistent channel counts and the entropy tables. 0, or NVC_EMODEL / NVC_ENOMEM /
+ * NVC_EUNSUPPORTED with a message. */
+int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, char *msg, size_t msg_size);
+void nvc_codec_model_free(nvc_codec_model *m);
+
+/* Frame geometry: picture size and padded size. */
+typedef struct nvc_frame_geom {
+    int width, height;   /* picture */
+    int wp, hp;          /* padded to NVC_FRAME_ALIGN */
+} nvc_frame_geom;
+
+void nvc_frame_geom_init(nvc_frame_geom *g, int width, int height);
+
+/* How a segment of n substreams is cut (entropy/latent.h): channel groups = the largest divisor of n that is
+ * at most min(channels, 8) and leaves n / groups <= rows, tile rows = n / groups. 0, or NVC_EINVAL when no
+ * split exists (n < 1 or n > channels * rows). The encoder picks n, the decoder reads it from the frame. */
+int nvc_frame_split(int n, int channels, int rows, int *tile_rows, int *groups);
+
+/* Decoding stage 1 of frame f (segments checked against the model). lat[0..n) receive the latents as tensors
+ * (zero-initialised or earlier tensors). 0; NVC_EINVALDATA for damaged data (message); NVC_EMODEL /
+ * NVC_ENOMEM for failures that are not the stream's fault. */
+int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
+                             nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], char *msg, size_t msg_size);
+
+/* Decoding stage 2 (also the encoder's reconstruction): runs the synthesis graphs on the latents of a frame of
+ * `type` and `quality`. *recon: in, the previous reconstruction (P-frames); out, this frame's reconstruction
+ * (6 x hp/2 x wp/2 tensor). 0, NVC_EMODEL or NVC_ENOMEM (message). */
+int nvc_frame_synthesize(const nvc_codec_model *m, int type, int quality, const nvc_tensor *lat, nvc_pool *pool,
+                         nvc_tensor *recon, char *msg, size_t msg_size);
+
+/* Writes the top-left width x height of a reconstruction into a picture. */
+int nvc_frame_unpack(const nvc_tensor *recon, nvc_picture *pic);
+
+/* Encoder: segment substream counts and the coded segments of one frame. */
+typedef struct nvc_frame_coded {
+    int nsegments;
+    nvc_substreams seg[2 * NVC_FRAME_MAX_LATENTS];
+} nvc_frame_coded;
+
+void nvc_frame_coded_free(nvc_frame_coded *c);
+
+/* Substreams of the y and z segments for a latent of this geometry: `requested` (0 = automatic by size)
+ * for y, fewer for z, each reduced to what the latent's size allows. */
+void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int kind, int requested, int *ny,
+                          int *nz);
+
+/* Encodes `picture` (packed 6-channel tensor of the padded picture, zp 128) as a frame of `type` and
+ * `quality` into *out, and updates *recon (the previous reconstruction for a P-frame) to this frame's
+ * reconstruction exactly as nvc_frame_decode_latents + nvc_frame_synthesize make it from *out.
+ * substreams: as nvc_enc_settings.substreams. 0, NVC_EMODEL, NVC_ENOMEM or NVC_EINVAL (message). */
+int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int quality, int substreams,
+                     const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon, nvc_frame_coded *out,
+                     char *msg, size_t msg_size);
+
+#endif

@@ -1,0 +1,19 @@
+/* Encoder-side block motion search (not normative: only the encoder runs it; its result is an input of the
+ * p_mv_enc graph). The integer twin of block_motion_search() in tools/train/model.py: luma at half resolution
+ * as the sum of the four phases of the packed picture, 4x4 blocks there (8x8 luma), full search over
+ * +-NVC_MOTION_SEARCH_RANGE half-resolution pels with edge-replicated reference, cost = SAD + a small
+ * penalty on |dx| + |dy| (the model's 1e-4 in the same units), first minimum in (dy, dx) raster order. */
+#ifndef NVC_CODEC_MOTION_SEARCH_H
+#define NVC_CODEC_MOTION_SEARCH_H
+
+#include "entropy/threadpool.h"
+#include "network/tensor.h"
+
+#define NVC_MOTION_SEARCH_RANGE 8
+
+/* cur, ref: 6 x H x W packed pictures (H, W multiples of 4). out: allocated here as 2 x H/4 x W/4, zp 128,
+ * channel 0 = horizontal, 1 = vertical displacement in luma pels (2 * half-resolution pels) + 128.
+ * 0, NVC_EINVAL or NVC_ENOMEM. */
+int nvc_motion_search(const nvc_tensor *cur, const nvc_tensor *ref, nvc_pool *pool, nvc_tensor *out);
+
+#endif
