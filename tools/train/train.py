@@ -191,6 +191,8 @@ def main():
     ap.add_argument("--p-batch", type=int, default=4)
     ap.add_argument("--patch", type=int, default=256)
     ap.add_argument("--gop", type=int, default=4, help="frames per P training sequence (I + gop-1 P)")
+    ap.add_argument("--gop-late", type=int, default=6,
+                    help="sequence length for the last 30 %% of stage P and for QAT (longer chains against drift)")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--log-every", type=int, default=50)
@@ -269,7 +271,8 @@ def main():
             logs = {"loss": loss.item(), "bpp": bpp.mean().item(), "psnr": psnr(m).mean().item(),
                     "psnr_y": psnr(my).mean().item()}
         else:
-            seq = train.p_batch(rng, args.p_batch, args.gop, args.patch).to(dev)
+            gop = args.gop if step < args.i_steps + 0.7 * args.p_steps else args.gop_late
+            seq = train.p_batch(rng, args.p_batch, gop, args.patch).to(dev)
             q = torch.from_numpy(rng.integers(0, M.NQ, seq.shape[0]))
             lm = lambdas(q).to(dev) * 255 ** 2
             npx = seq.shape[3] * seq.shape[4] * 4
