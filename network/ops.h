@@ -35,7 +35,9 @@ typedef struct nvc_conv_packed {
     /* Every int16 lane of the sum of two consecutive groups' vpmaddubsw products is exact: for each
      * output channel, tap, pair of groups (2g, 2g+1) and position j in {0,1}, {2,3}:
      * sum of |w| over the 4 weights (2 per group) <= 128, so 255 * 128 < 2^15. The kernel then adds two
-     * vpmaddubsw results before widening (3 multiply instructions per 64 MACs instead of 4). */
+     * vpmaddubsw results before widening (3 multiply instructions per 64 MACs instead of 4).
+     * Decided per block of 16 output channels (block_paired[c_out16 / 16]); pair_sum_exact: all are. */
+    uint8_t *block_paired;
     int pair_sum_exact;
 } nvc_conv_packed;
 

@@ -303,7 +303,8 @@ int nvc_conv_pack(nvc_net_op *op)
     p->bias = calloc((size_t)p->c_out16, sizeof(int32_t));
     p->M = calloc((size_t)p->c_out16, sizeof(int32_t));
     p->S = calloc((size_t)p->c_out16, sizeof(int32_t));
-    if (!p->w || !p->bias || !p->M || !p->S) {
+    p->block_paired = calloc((size_t)p->c_out16 / 16, 1);
+    if (!p->w || !p->bias || !p->M || !p->S || !p->block_paired) {
         nvc_conv_pack_free(op);
         return NVC_ENOMEM;
     }
@@ -322,13 +323,18 @@ int nvc_conv_pack(nvc_net_op *op)
             }
     }
     p->pair_sum_exact = 1;
-    for (size_t v = 0; v < n; v += 128) /* two groups: [16 oc][4 ic] twice */
-        for (int o = 0; o < 16; o++)
-            for (int j = 0; j < 4; j += 2) {
-                const int8_t *a = p->w + v + o * 4 + j, *b = a + 64;
-                if (abs(a[0]) + abs(a[1]) + abs(b[0]) + abs(b[1]) > 128)
-                    p->pair_sum_exact = 0;
-            }
+    const size_t block = (size_t)k2 * p->c_in8 * 16; /* bytes per block of 16 output channels */
+    for (int ob = 0; ob < p->c_out16 / 16; ob++) {
+        p->block_paired[ob] = 1;
+        for (size_t v = ob * block; v < (ob + 1) * block; v += 128) /* two groups: [16 oc][4 ic] twice */
+            for (int o = 0; o < 16; o++)
+                for (int j = 0; j < 4; j += 2) {
+                    const int8_t *a = p->w + v + o * 4 + j, *b = a + 64;
+                    if (abs(a[0]) + abs(a[1]) + abs(b[0]) + abs(b[1]) > 128)
+                        p->block_paired[ob] = 0;
+                }
+        p->pair_sum_exact &= p->block_paired[ob];
+    }
     return 0;
 }
 
@@ -338,5 +344,6 @@ void nvc_conv_pack_free(nvc_net_op *op)
     free(op->packed.bias);
     free(op->packed.M);
     free(op->packed.S);
+    free(op->packed.block_paired);
     memset(&op->packed, 0, sizeof(op->packed));
 }

@@ -44,7 +44,7 @@ static long diff(const nvc_tensor *a, const nvc_tensor *b)
     return n;
 }
 
-static int trials_paired, trials_unpaired;
+static int trials_paired, trials_unpaired, trials_mixed;
 
 static void check_conv(int trial)
 {
@@ -53,7 +53,9 @@ static void check_conv(int trial)
     const int c_out = depthwise ? c_in : rnd(3) ? rnd_range(1, 40) : rnd_range(1, 5);
     const int k = (int[]){ 1, 3, 5 }[rnd(3)], stride = rnd_range(1, 2);
     const int h = rnd_range(1, 13), w = rnd_range(1, 19);
-    const int weight_mode = rnd(4); /* 0: [-64, 64], 1: [-32, 32] (pair sums exact), 2: extremes +-64, 3: +-32 */
+    /* 0: [-64, 64], 1: [-32, 32] (pair sums exact), 2: extremes +-64, 3: +-32, 4: [-32, 32] but output
+     * channel 16 (second block) gets +-64: blocks differ */
+    const int weight_mode = rnd(5);
     const int kk = (depthwise ? 1 : c_in) * k * k;
     const size_t nw = (size_t)c_out * kk;
     int8_t *wt = malloc(nw);
@@ -63,7 +65,8 @@ static void check_conv(int trial)
         wt[i] = (int8_t)(weight_mode == 0   ? rnd_range(-64, 64)
                          : weight_mode == 1 ? rnd_range(-32, 32)
                          : weight_mode == 2 ? (rnd(2) ? 64 : -64)
-                                            : (rnd(2) ? 32 : -32));
+                         : weight_mode == 3 ? (rnd(2) ? 32 : -32)
+                         : (i / kk == 16 ? (rnd(2) ? 64 : -64) : rnd_range(-32, 32)));
     const int32_t bias_max = (int32_t)(INT32_MAX - (int64_t)kk * 255 * 64);
     for (int o = 0; o < c_out; o++) {
         const int r = rnd(4);
@@ -83,6 +86,11 @@ static void check_conv(int trial)
         CHECK_EQ_INT(op.packed.pair_sum_exact, 1);
     if (!depthwise && weight_mode == 2 && c_in >= 5) /* 4 weights of 64 in one lane */
         CHECK_EQ_INT(op.packed.pair_sum_exact, 0);
+    if (!depthwise && weight_mode == 4 && c_out > 16 && c_in >= 5) { /* mixed: first block fast, second not */
+        CHECK_EQ_INT(op.packed.block_paired[0], 1);
+        CHECK_EQ_INT(op.packed.block_paired[1], 0);
+        trials_mixed++;
+    }
     if (!depthwise)
         op.packed.pair_sum_exact ? trials_paired++ : trials_unpaired++;
     nvc_tensor in = { 0 }, ref = { 0 }, out = { 0 };
@@ -259,7 +267,8 @@ int main(void)
         check_conv(trial);
     for (int trial = 0; trial < 300; trial++)
         check_other_ops(trial);
-    printf("conv trials: %d with paired products, %d without\n", trials_paired, trials_unpaired);
-    CHECK(trials_paired > 50 && trials_unpaired > 50);
+    printf("conv trials: %d with paired products, %d without, %d mixed\n", trials_paired, trials_unpaired,
+           trials_mixed);
+    CHECK(trials_paired > 50 && trials_unpaired > 50 && trials_mixed > 20);
     TEST_DONE();
 }

@@ -83,7 +83,7 @@ static inline void store8(uint8_t *dst, __m256i a)
 
 /* Output pixels x .. x+P-1 of row y, output channels 16*ob .. 16*ob + 8*OCV - 1 (OCV = 2 vectors of 8
  * output channels, or 1 for a last block of at most 8 channels). PAIRED: add the int16 products of two
- * input-channel groups before widening (only when pk->pair_sum_exact). */
+ * input-channel groups before widening (only when pk->block_paired[ob]). */
 static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *op, const nvc_tensor *in,
                                                              nvc_tensor *out, int y, int x, int ob, const int P,
                                                              const int PAIRED, const int OCV,
@@ -170,7 +170,7 @@ static void conv2d_rows_avx2(const nvc_op_args *a, int y0, int y1)
         requant_setup(&q[1], pk->M + 16 * ob + 8, pk->S + 16 * ob + 8, op->zp_out, op->lo, op->hi);
         const int half = op->c_out - 16 * ob <= 8; /* a last block of at most 8 channels */
         for (int y = y0; y < y1; y++) {
-            if (pk->pair_sum_exact)
+            if (pk->block_paired[ob])
                 half ? conv_row(a, y, ob, 1, 1, q) : conv_row(a, y, ob, 1, 2, q);
             else
                 half ? conv_row(a, y, ob, 0, 1, q) : conv_row(a, y, ob, 0, 2, q);

@@ -80,6 +80,22 @@ def _check_name(name):
     _check(all(ch.isalnum() or ch in "_.-" for ch in name), f"name {name!r}: use [A-Za-z0-9_.-]")
 
 
+def pair_lane_sums(w):
+    """Per output channel of dense conv weights w [Cout][Cin][k][k]: the largest sum of |w| over the 4
+    weights that share one int16 lane when the AVX2 conv adds two vpmaddubsw results (input channels
+    {8h+j, 8h+j+1, 8h+4+j, 8h+5+j}, j in {0, 2}, same tap). A block of 16 output channels whose values
+    are all <= 128 runs the faster exact path (docs/engine.md, "Speed notes"); an exporter may scale a
+    channel's weights by 128 / value (and its requantisation multiplier back) to get there."""
+    w = np.abs(np.asarray(w, dtype=np.int64))
+    co, ci = w.shape[:2]
+    ci8 = (ci + 7) // 8 * 8
+    wp = np.zeros((co, ci8) + w.shape[2:], np.int64)
+    wp[:, :ci] = w
+    wp = wp.reshape((co, ci8 // 8, 8) + w.shape[2:])
+    lanes = [wp[:, :, [j, j + 1, j + 4, j + 5]].sum(axis=2) for j in (0, 2)]
+    return np.maximum(*[lane.reshape(co, -1).max(axis=1) for lane in lanes])
+
+
 class Tensor:
     """A value in a graph: `c` channels and zero point `zp` are static; H and W come at run time."""
 
