@@ -1,7 +1,20 @@
 #include "entropy/threadpool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* A worker that has just finished a task spins this long for the next job before it sleeps: a frame's
+ * substreams or row bands take well under a millisecond, and waking a sleeping thread through the condition
+ * variable costs tens of microseconds each time, which showed as lost 2-thread scaling. */
+#define SPIN_NS 50000
 
 typedef struct job {
     nvc_pool_fn fn;
@@ -17,6 +30,7 @@ struct nvc_pool {
     pthread_cond_t work;     /* a job was queued, or shutdown */
     pthread_cond_t finished; /* some job completed its last task */
     job *head, *tail;        /* jobs that still have tasks to hand out */
+    atomic_int has_work;     /* head != NULL, readable without the lock (spinning workers) */
     int threads;
     int shutdown;
     pthread_t *tid;
@@ -33,6 +47,7 @@ static job *take_task(nvc_pool *p, int *task)
         p->head = j->next_job;
         if (!p->head)
             p->tail = NULL;
+        atomic_store_explicit(&p->has_work, p->head != NULL, memory_order_relaxed);
     }
     return j;
 }
@@ -48,6 +63,27 @@ typedef struct {
     int index;
 } worker_arg;
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Called with the lock held and no task available: spins (lock released) for up to SPIN_NS while no job
+ * is queued. Returns with the lock held; the caller looks for a task again. */
+static void spin_for_work(nvc_pool *p)
+{
+    pthread_mutex_unlock(&p->lock);
+    const int64_t end = now_ns() + SPIN_NS;
+    for (int i = 0; !atomic_load_explicit(&p->has_work, memory_order_relaxed); i++) {
+        cpu_relax();
+        if ((i & 63) == 63 && now_ns() > end)
+            break;
+    }
+    pthread_mutex_lock(&p->lock);
+}
+
 static void *worker_main(void *arg)
 {
     worker_arg *wa = arg;
@@ -57,9 +93,15 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&p->lock);
     for (;;) {
         int task;
-        job *j;
-        while (!(j = take_task(p, &task)) && !p->shutdown)
+        job *j = take_task(p, &task);
+        if (!j && !p->shutdown) {
+            spin_for_work(p);
+            j = take_task(p, &task);
+        }
+        while (!j && !p->shutdown) {
             pthread_cond_wait(&p->work, &p->lock);
+            j = take_task(p, &task);
+        }
         if (!j)
             break;
         pthread_mutex_unlock(&p->lock);
@@ -137,6 +179,7 @@ void nvc_pool_run(nvc_pool *p, int n, nvc_pool_fn fn, void *ctx)
     else
         p->head = &j;
     p->tail = &j;
+    atomic_store_explicit(&p->has_work, 1, memory_order_relaxed);
     pthread_cond_broadcast(&p->work);
     /* The caller works on its own job only (so it never blocks on someone else's long task). */
     while (j.next < j.n) {
@@ -151,6 +194,7 @@ void nvc_pool_run(nvc_pool *p, int n, nvc_pool_fn fn, void *ctx)
             *pp = j.next_job;
             if (p->tail == &j)
                 p->tail = prev;
+            atomic_store_explicit(&p->has_work, p->head != NULL, memory_order_relaxed);
         }
         pthread_mutex_unlock(&p->lock);
         fn(ctx, task, 0);
