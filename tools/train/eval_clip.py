@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--gop", type=int, default=32)
     ap.add_argument("--ckpt", default=os.path.join(HERE, "checkpoints", "weights.pt"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--x264", action="store_true",
+                    help="also encode with x264 medium exactly as tools/rd.py does and print the BD-rate estimate")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     net = M.NVC()
@@ -75,6 +77,7 @@ def main():
     print(f"# {os.path.basename(a.clip)} {w}x{h} {len(frames)} frames, checkpoint step {ck.get('step')} "
           f"({ck.get('stage')}), GOP {a.gop}")
     print("quality,bpp,psnr_y,psnr_u,psnr_v,psnr_yuv,bpp_i,bpp_p")
+    res = []
     for q in [int(v) for v in a.qualities.split(",")]:
         qq = torch.tensor([q])
         bits, ps, bi, bp, ni = 0.0, [], 0.0, 0.0, 0
@@ -94,9 +97,33 @@ def main():
             ps.append(psnr_planes(prev, fr))
         p = np.mean(ps, axis=0)
         npx = w * h
+        res.append((bits / npx / len(frames), (6 * p[0] + p[1] + p[2]) / 8))
         print(f"{q},{bits / npx / len(frames):.5f},{p[0]:.3f},{p[1]:.3f},{p[2]:.3f},"
               f"{(6 * p[0] + p[1] + p[2]) / 8:.3f},{bi / npx / max(ni, 1):.5f},"
               f"{bp / npx / max(len(frames) - ni, 1):.5f}", flush=True)
+    if a.x264:
+        x264_bd(a.clip, a.frames, res)
+
+
+
+def x264_bd(clip, frames, res):
+    import tempfile
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    import rd
+    w, h, ref = read_clip(clip, frames)
+    with tempfile.TemporaryDirectory() as work:
+        src = os.path.join(work, "src.y4m")
+        rd.run(["ffmpeg", "-v", "error", "-y", "-i", clip, "-frames:v", str(frames), "-pix_fmt", "yuv420p", src])
+        pts = []
+        for crf in rd.X264_CRF:
+            out = os.path.join(work, f"x264_{crf}.mkv")
+            rd.encode_ffmpeg("x264", crf, src, out, w, h)
+            dec = os.path.join(work, "dec.yuv")
+            rd.to_yuv(out, dec)
+            pts.append(rd.measure(ref, dec, w, h, rd.stream_bytes(out)))
+            print(f"x264 crf {crf}: bpp {pts[-1][0]:.5f} psnr_yuv {pts[-1][4]:.3f}", flush=True)
+    bd = rd.bd_rate([p[0] for p in pts], [p[4] for p in pts], [r[0] for r in res], [r[1] for r in res])
+    print(f"BD-rate estimate vs x264 medium: {bd if bd is None else f'{bd:+.1f} %'}")
 
 
 if __name__ == "__main__":
