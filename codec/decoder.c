@@ -61,7 +61,8 @@ struct nvc_context {
     int at_index;            /* the index was reached: the remaining input is ignored */
     int need_iframe;         /* P-frames are dropped until an I-frame */
     int in_damage;           /* damage was reported and no I-frame was parsed since */
-    int eof;
+    int eof;                 /* the application signalled the end of input */
+    int input_done;          /* ... and every buffered byte has been parsed */
     nvc_frame_info *parse_fi;
 
     /* jobs: ring of `ring` slots; seq s lives at jobs[s % ring] */
@@ -289,6 +290,13 @@ static int parse_step(nvc_context *c, size_t *want)
 {
     size_t used = 0;
     int r;
+    if (c->len == 0 && !c->at_index) { /* (the parsers are not given an empty buffer) */
+        if (!c->have_header || c->frames_in_flight < c->delay || c->resync) {
+            *want = c->resync ? RESYNC_CHUNK : NVC_STREAM_FRAME_FIXED_SIZE;
+            return 1;
+        }
+        return 2;
+    }
     if (!c->have_header) {
         r = nvc_stream_parse_header(&c->parser, c->buf, c->len, &used);
         if (r == NVC_EAGAIN) {
@@ -364,6 +372,27 @@ static int parse_step(nvc_context *c, size_t *want)
     return 0;
 }
 
+/* After the end of input: parses what is buffered as far as the queue allows (called again as pictures free
+ * slots); once all of it is parsed, bytes left over are a truncated frame. */
+static int drain_input(nvc_context *c)
+{
+    while (!c->input_done) {
+        size_t want;
+        int r = parse_step(c, &want);
+        if (r < 0)
+            return r;
+        if (r == 2)
+            return 0;
+        if (r == 1) {
+            if (c->have_header && !c->at_index && !c->resync && c->len > 0)
+                submit_damage(c, "the stream ends in the middle of a frame");
+            c->len = 0;
+            c->input_done = 1;
+        }
+    }
+    return 0;
+}
+
 int nvc_send_data(nvc_context *c, const uint8_t *data, size_t size, size_t *consumed)
 {
     if (consumed)
@@ -373,11 +402,12 @@ int nvc_send_data(nvc_context *c, const uint8_t *data, size_t size, size_t *cons
     if (c->fatal)
         return c->fatal;
     if (!data) {
-        if (!c->eof && c->have_header && !c->at_index && !c->resync && c->len > 0)
-            submit_damage(c, "the stream ends in the middle of a frame");
         c->eof = 1;
-        c->len = 0;
-        return 0;
+        return drain_input(c);
+    }
+    if (c->eof) {
+        snprintf(c->error, sizeof c->error, "data sent after the end of input (call nvc_flush first)");
+        return NVC_EINVAL;
     }
     size_t done = 0;
     for (;;) {
@@ -425,6 +455,11 @@ int nvc_get_picture(nvc_context *c, nvc_picture *pic)
     for (;;) {
         if (c->fatal)
             return c->fatal;
+        if (c->eof) {
+            int r = drain_input(c);
+            if (r)
+                return r;
+        }
         lock(c);
         if (c->returned == c->submitted) {
             unlock(c);
@@ -503,7 +538,7 @@ void nvc_flush(nvc_context *c)
     c->ref_ok = c->ref_damaged = 0;
     unlock(c);
     c->len = 0;
-    c->resync = c->at_index = c->eof = c->in_damage = c->damage_pending = 0;
+    c->resync = c->at_index = c->eof = c->input_done = c->in_damage = c->damage_pending = 0;
     c->need_iframe = 1;
     nvc_stream_parser_reset_frames(&c->parser);
 }

@@ -1,0 +1,503 @@
+/* End to end through the public API: encode a small real clip (tests/data/vtest_144x80.y4m, cut from OpenCV's
+ * vtest.avi; 144x80 is not a multiple of the networks' 64-pixel alignment), decode it, and require the decoder's
+ * output to equal the encoder's reconstruction bit for bit with 1, 2 and 4 threads, any chunking of the input,
+ * frame delays 1..3, and SIMD off (the encoder's bytes must not change either). Then damaged, truncated and
+ * wrong-model streams, flush, EAGAIN, and settings the encoder must reject.
+ * The model: $NVC_TEST_MODEL, else models/default.nvm, else the one embedded in libnvc; with none: SKIP. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/cpu.h"
+#include "codec/frame.h"
+#include "codec/stream.h"
+#include "codec/stream_info.h"
+#include "nvc/nvc.h"
+#include "testutil.h"
+
+#define CLIP "tests/data/vtest_144x80.y4m"
+#define W 144
+#define H 80
+#define NFRAMES 5
+#define FRAME_BYTES (W * H * 3 / 2)
+
+static uint8_t clip[NFRAMES][FRAME_BYTES];
+static void *model_data;
+static size_t model_size;
+
+static void *read_all(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20, n = 0;
+    uint8_t *b = malloc(cap);
+    size_t r;
+    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap)
+            b = realloc(b, cap *= 2);
+    }
+    fclose(f);
+    *size = n;
+    return b;
+}
+
+static int load_clip(void)
+{
+    size_t size;
+    uint8_t *y4m = read_all(CLIP, &size);
+    if (!y4m)
+        return -1;
+    const uint8_t *p = memchr(y4m, '\n', size);
+    for (int i = 0; i < NFRAMES && p; i++) {
+        p++;
+        if ((size_t)(p - y4m) + 6 + FRAME_BYTES > size || memcmp(p, "FRAME\n", 6)) {
+            p = NULL;
+            break;
+        }
+        memcpy(clip[i], p + 6, FRAME_BYTES);
+        p += 6 + FRAME_BYTES - 1;
+    }
+    free(y4m);
+    return p ? 0 : -1;
+}
+
+/* ---- a coded stream in memory ---- */
+typedef struct coded {
+    uint8_t *bytes;
+    size_t size;
+    size_t frame_offset[NFRAMES + 1]; /* frame k at [frame_offset[k], frame_offset[k+1]) */
+    uint8_t recon[NFRAMES][FRAME_BYTES];
+} coded;
+
+static void append(coded *c, const void *p, size_t n)
+{
+    c->bytes = realloc(c->bytes, c->size + n);
+    memcpy(c->bytes + c->size, p, n);
+    c->size += n;
+}
+
+static void copy_picture(uint8_t *dst, const nvc_picture *p)
+{
+    for (int k = 0; k < 3; k++) {
+        int w = k ? p->width / 2 : p->width, h = k ? p->height / 2 : p->height;
+        for (int y = 0; y < h; y++, dst += w)
+            memcpy(dst, p->data[k] + y * p->stride[k], (size_t)w);
+    }
+}
+
+static int encode(coded *c, int quality, int gop, int substreams, int threads, uint32_t model_id_xor)
+{
+    memset(c, 0, sizeof *c);
+    nvc_enc_settings s;
+    nvc_enc_default_settings(&s);
+    s.width = W;
+    s.height = H;
+    s.fps_num = 10;
+    s.quality = quality;
+    s.gop_length = gop;
+    s.substreams = substreams;
+    s.n_threads = threads;
+    s.model_data = model_data;
+    s.model_size = model_size;
+    nvc_encoder *e;
+    int err = nvc_enc_open(&e, &s);
+    CHECK_EQ_INT(err, 0);
+    if (err)
+        return err;
+    nvc_stream_info info;
+    nvc_enc_get_info(e, &info);
+    info.model_id ^= model_id_xor;
+    nvc_stream_header h;
+    uint8_t hdr[NVC_STREAM_HEADER_SIZE];
+    CHECK_EQ_INT(nvc_stream_header_from_info(&h, &info, NULL, 0), 0);
+    CHECK_EQ_INT(nvc_stream_write_header(&h, hdr, NULL, 0), 0);
+    append(c, hdr, sizeof hdr);
+    for (int i = 0; i <= NFRAMES; i++) {
+        nvc_picture pic = { .width = W, .height = H };
+        pic.data[0] = clip[i < NFRAMES ? i : 0];
+        pic.data[1] = pic.data[0] + W * H;
+        pic.data[2] = pic.data[1] + W * H / 4;
+        pic.stride[0] = W;
+        pic.stride[1] = pic.stride[2] = W / 2;
+        CHECK_EQ_INT(nvc_enc_send_picture(e, i < NFRAMES ? &pic : NULL), 0);
+        if (i < NFRAMES) /* one packet at a time: a second picture must wait */
+            CHECK_EQ_INT(nvc_enc_send_picture(e, &pic), NVC_EAGAIN);
+        nvc_packet pkt;
+        nvc_picture rec;
+        err = nvc_enc_receive_packet(e, &pkt, &rec);
+        if (i == NFRAMES) {
+            CHECK_EQ_INT(err, NVC_EOF);
+            break;
+        }
+        CHECK_EQ_INT(err, 0);
+        if (err)
+            break;
+        CHECK_EQ_INT(pkt.frame_type, (gop && i % gop == 0) ? NVC_PICTURE_I : NVC_PICTURE_P);
+        CHECK_EQ_INT(rec.width, W);
+        c->frame_offset[i] = c->size;
+        append(c, pkt.data, pkt.size);
+        copy_picture(c->recon[i], &rec);
+        nvc_picture_unref(&rec);
+    }
+    c->frame_offset[NFRAMES] = c->size;
+    nvc_enc_close(&e);
+    return err == NVC_EOF ? 0 : err;
+}
+
+/* ---- decoding ---- */
+typedef struct decoded {
+    int n;                          /* pictures */
+    uint32_t number[16];
+    int damaged[16];
+    uint8_t pic[16][FRAME_BYTES];
+    int errors;                     /* NVC_EINVALDATA results */
+    int last_err;
+    char msg[256];
+} decoded;
+
+static void take_pictures(nvc_context *d, decoded *o, int drain)
+{
+    for (;;) {
+        nvc_picture p;
+        int r = nvc_get_picture(d, &p);
+        if (r == 0) {
+            CHECK_EQ_INT(p.width, W);
+            CHECK_EQ_INT(p.height, H);
+            if (o->n < 16) {
+                o->number[o->n] = p.frame_number;
+                o->damaged[o->n] = p.damaged;
+                copy_picture(o->pic[o->n], &p);
+            }
+            o->n++;
+            nvc_picture_unref(&p);
+        } else if (r == NVC_EINVALDATA) {
+            o->errors++;
+            snprintf(o->msg, sizeof o->msg, "%s", nvc_get_error(d));
+            CHECK(o->msg[0] != 0);
+        } else {
+            if (drain)
+                CHECK_EQ_INT(r, NVC_EOF);
+            else
+                CHECK(r == NVC_EAGAIN);
+            o->last_err = r;
+            return;
+        }
+    }
+}
+
+/* Feeds bytes in chunks of 1..max_chunk (pseudo-random), honouring EAGAIN. 0 or the first fatal error. */
+static int feed(nvc_context *d, const uint8_t *b, size_t size, size_t max_chunk, unsigned long long *seed,
+                decoded *o)
+{
+    size_t pos = 0;
+    while (pos < size) {
+        size_t n = 1 + (size_t)(test_rand(seed) % max_chunk);
+        if (n > size - pos)
+            n = size - pos;
+        size_t done = 0, used;
+        while (done < n) {
+            int r = nvc_send_data(d, b + pos + done, n - done, &used);
+            done += used;
+            if (r != 0 && r != NVC_EAGAIN)
+                return r;
+            if (r == NVC_EAGAIN)
+                CHECK(used < n - done + used);
+            take_pictures(d, o, 0);
+        }
+        pos += n;
+    }
+    return 0;
+}
+
+static nvc_context *open_decoder(int threads, int delay)
+{
+    nvc_settings s;
+    nvc_default_settings(&s);
+    s.n_threads = threads;
+    s.max_frame_delay = delay;
+    s.model_data = model_data;
+    s.model_size = model_size;
+    s.logger = NULL;
+    nvc_context *d = NULL;
+    CHECK_EQ_INT(nvc_open(&d, &s), 0);
+    return d;
+}
+
+static void decode(const uint8_t *b, size_t size, int threads, int delay, size_t max_chunk, decoded *o)
+{
+    memset(o, 0, sizeof *o);
+    nvc_context *d = open_decoder(threads, delay);
+    if (!d)
+        return;
+    unsigned long long seed = 0x1234567ull + (unsigned)threads * 77 + max_chunk;
+    int r = feed(d, b, size, max_chunk, &seed, o);
+    CHECK_EQ_INT(r, 0);
+    CHECK_EQ_INT(nvc_send_data(d, NULL, 0, NULL), 0);
+    take_pictures(d, o, 1);
+    CHECK_EQ_INT(nvc_get_picture(d, &(nvc_picture){ 0 }), NVC_EOF);
+    nvc_close(&d);
+    CHECK(d == NULL);
+}
+
+static void check_all_frames(const coded *c, const decoded *o, const char *what)
+{
+    CHECK_EQ_INT(o->n, NFRAMES);
+    CHECK_EQ_INT(o->errors, 0);
+    int same = o->n == NFRAMES;
+    for (int i = 0; i < NFRAMES && i < o->n; i++) {
+        same &= o->number[i] == (uint32_t)i && !o->damaged[i];
+        same &= !memcmp(o->pic[i], c->recon[i], FRAME_BYTES);
+    }
+    if (!same)
+        fprintf(stderr, "decoder output != encoder reconstruction (%s)\n", what);
+    CHECK(same);
+}
+
+/* ---- tests ---- */
+
+static void test_round_trip(void)
+{
+    static coded c, c_scalar;
+    static decoded o;
+    CHECK_EQ_INT(encode(&c, 40, 3, 0, 1, 0), 0);
+    /* the reconstruction is a picture of the clip, not noise: PSNR above 20 dB */
+    double sse = 0;
+    for (int i = 0; i < NFRAMES; i++)
+        for (int k = 0; k < FRAME_BYTES; k++)
+            sse += (double)(c.recon[i][k] - clip[i][k]) * (c.recon[i][k] - clip[i][k]);
+    CHECK(sse < (double)NFRAMES * FRAME_BYTES * 255 * 255 / 100.0);
+
+    const int threads[] = { 1, 2, 4 };
+    for (int t = 0; t < 3; t++) {
+        decode(c.bytes, c.size, threads[t], 0, 5000, &o);
+        check_all_frames(&c, &o, "threads");
+    }
+    decode(c.bytes, c.size, 2, 1, 7, &o);   /* tiny chunks, lowest latency */
+    check_all_frames(&c, &o, "2 threads, delay 1, 7-byte chunks");
+    decode(c.bytes, c.size, 4, 3, c.size, &o);
+    check_all_frames(&c, &o, "4 threads, delay 3, big chunks");
+    decode(c.bytes, c.size, 1, 2, 300, &o);
+    check_all_frames(&c, &o, "1 thread, delay 2");
+
+    /* SIMD off: the same stream bytes and the same pictures */
+    nvc_cpu_set_mask(0);
+    CHECK_EQ_INT(encode(&c_scalar, 40, 3, 0, 2, 0), 0);
+    CHECK(c_scalar.size == c.size && !memcmp(c_scalar.bytes, c.bytes, c.size));
+    decode(c.bytes, c.size, 2, 0, 5000, &o);
+    check_all_frames(&c, &o, "SIMD off");
+    nvc_cpu_set_mask(~0u);
+    free(c_scalar.bytes);
+
+    /* more substreams, another quality and GOP: still the encoder's reconstruction; more substreams than the
+     * default show in the frame headers */
+    CHECK_EQ_INT(encode(&c_scalar, 10, 2, 4, 2, 0), 0);
+    decode(c_scalar.bytes, c_scalar.size, 4, 0, 999, &o);
+    check_all_frames(&c_scalar, &o, "4 substreams, q10, gop 2");
+    nvc_stream_parser p;
+    nvc_stream_parser_init(&p);
+    size_t used;
+    static nvc_frame_info fi;
+    CHECK_EQ_INT(nvc_stream_parse_header(&p, c_scalar.bytes, c_scalar.size, &used), 0);
+    CHECK_EQ_INT(nvc_stream_parse_frame(&p, c_scalar.bytes + used, c_scalar.size - used, &used, &fi), 0);
+    CHECK_EQ_INT(fi.nsegments, 2);
+    CHECK_EQ_INT(fi.nsubstreams[1], 4);
+    free(c_scalar.bytes);
+
+    /* ---- damage: a flipped payload byte in frame 1 (P): frame 0, one error, frame 2 dropped (its
+     * reference is lost), frames 3 (I, damaged = 1) and 4 intact ---- */
+    static coded bad;
+    bad = c;
+    bad.bytes = malloc(c.size);
+    memcpy(bad.bytes, c.bytes, c.size);
+    bad.bytes[c.frame_offset[2] - 3] ^= 0x10;
+    for (int t = 1; t <= 2; t++) {
+        decode(bad.bytes, bad.size, t, 0, 4096, &o);
+        CHECK_EQ_INT(o.errors, 1);
+        CHECK_EQ_INT(o.n, 3);
+        CHECK(o.number[0] == 0 && o.number[1] == 3 && o.number[2] == 4);
+        CHECK(!o.damaged[0] && o.damaged[1] && !o.damaged[2]);
+        CHECK(!memcmp(o.pic[0], c.recon[0], FRAME_BYTES) && !memcmp(o.pic[1], c.recon[3], FRAME_BYTES) &&
+              !memcmp(o.pic[2], c.recon[4], FRAME_BYTES));
+    }
+    /* a damaged frame header (sync marker) of frame 3: frames 0..2, one error, nothing after (4 is a P) */
+    memcpy(bad.bytes, c.bytes, c.size);
+    bad.bytes[c.frame_offset[3] + 1] ^= 0xFF;
+    decode(bad.bytes, bad.size, 2, 0, 100000, &o);
+    CHECK_EQ_INT(o.errors, 1);
+    CHECK_EQ_INT(o.n, 3);
+    /* truncated in the middle of the last frame */
+    decode(c.bytes, c.frame_offset[4] + 20, 2, 0, 333, &o);
+    CHECK_EQ_INT(o.errors, 1);
+    CHECK_EQ_INT(o.n, 4);
+    decode(c.bytes, c.frame_offset[4] + 20, 1, 0, 100000, &o);
+    CHECK_EQ_INT(o.errors, 1);
+    CHECK_EQ_INT(o.n, 4);
+    /* random damage anywhere after the header never crashes or hangs and never gives a wrong picture of an
+     * intact frame number... at least, every picture it gives for a frame number equals the reconstruction
+     * unless that frame's own bytes were hit (its CRC then fails, so it is never output) */
+    unsigned long long seed = 99;
+    for (int round = 0; round < 12; round++) {
+        memcpy(bad.bytes, c.bytes, c.size);
+        for (int k = 0; k < 3; k++)
+            bad.bytes[NVC_STREAM_HEADER_SIZE + test_rand(&seed) % (c.size - NVC_STREAM_HEADER_SIZE)] ^=
+                (uint8_t)(1 + test_rand(&seed) % 255);
+        decode(bad.bytes, bad.size, 1 + round % 3, 0, 1 + test_rand(&seed) % 3000, &o);
+        for (int i = 0; i < o.n && i < 16; i++)
+            CHECK(o.number[i] < NFRAMES && !memcmp(o.pic[i], c.recon[o.number[i]], FRAME_BYTES));
+    }
+    free(bad.bytes);
+
+    /* ---- flush: decode frames 0..1, flush, resume at the I-frame 3 ---- */
+    for (int t = 1; t <= 2; t++) {
+        memset(&o, 0, sizeof o);
+        nvc_context *d = open_decoder(t, 0);
+        seed = 5;
+        CHECK_EQ_INT(feed(d, c.bytes, c.frame_offset[2], 50, &seed, &o), 0);
+        nvc_flush(d);
+        int before = o.n;
+        CHECK_EQ_INT(feed(d, c.bytes + c.frame_offset[3], c.size - c.frame_offset[3], 50, &seed, &o), 0);
+        CHECK_EQ_INT(nvc_send_data(d, NULL, 0, NULL), 0);
+        take_pictures(d, &o, 1);
+        CHECK_EQ_INT(o.n - before, 2);
+        CHECK(o.number[o.n - 2] == 3 && o.number[o.n - 1] == 4 &&
+              !memcmp(o.pic[o.n - 1], c.recon[4], FRAME_BYTES));
+        /* after flush, P-frames before an I-frame are dropped silently */
+        nvc_flush(d);
+        memset(&o, 0, sizeof o);
+        CHECK_EQ_INT(feed(d, c.bytes + c.frame_offset[1], c.size - c.frame_offset[1], 5000, &seed, &o), 0);
+        CHECK_EQ_INT(nvc_send_data(d, NULL, 0, NULL), 0);
+        take_pictures(d, &o, 1);
+        CHECK_EQ_INT(o.errors, 0);
+        CHECK_EQ_INT(o.n, 2);
+        nvc_close(&d);
+    }
+
+    /* ---- EAGAIN: delay 1 without threads takes one frame, then asks for get_picture ---- */
+    {
+        nvc_context *d = open_decoder(1, 1);
+        size_t taken;
+        nvc_picture pic;
+        CHECK_EQ_INT(nvc_get_stream_info(d, &(nvc_stream_info){ 0 }), NVC_EAGAIN);
+        CHECK_EQ_INT(nvc_get_picture(d, &pic), NVC_EAGAIN);
+        CHECK_EQ_INT(nvc_send_data(d, c.bytes, c.size, &taken), NVC_EAGAIN);
+        CHECK_EQ_INT(taken, c.frame_offset[1]);
+        nvc_stream_info info;
+        CHECK_EQ_INT(nvc_get_stream_info(d, &info), 0);
+        CHECK(info.width == W && info.height == H);
+        CHECK_EQ_INT(nvc_get_picture(d, &pic), 0);
+        CHECK_EQ_INT(pic.frame_type, NVC_PICTURE_I);
+        CHECK_EQ_INT(pic.compressed_size, c.frame_offset[1] - c.frame_offset[0]);
+        nvc_picture_unref(&pic);
+        CHECK_EQ_INT(nvc_get_picture(d, &pic), NVC_EAGAIN);
+        nvc_close(&d);
+    }
+    free(c.bytes);
+}
+
+static void test_wrong_model(void)
+{
+    static coded c;
+    CHECK_EQ_INT(encode(&c, 30, 1, 0, 1, 0x5A5A5A5Au), 0);
+    for (int t = 1; t <= 2; t++) {
+        nvc_context *d = open_decoder(t, 0);
+        size_t used;
+        CHECK_EQ_INT(nvc_send_data(d, c.bytes, c.size, &used), NVC_EMODEL);
+        const char *m = nvc_get_error(d);
+        char want[16];
+        nvc_stream_parser p;
+        nvc_stream_parser_init(&p);
+        CHECK_EQ_INT(nvc_stream_parse_header(&p, c.bytes, c.size, &used), 0);
+        snprintf(want, sizeof want, "%08x", (unsigned)p.header.model_id);
+        CHECK(strstr(m, want) != NULL);
+        snprintf(want, sizeof want, "%08x", (unsigned)(p.header.model_id ^ 0x5A5A5A5Au));
+        CHECK(strstr(m, want) != NULL);
+        CHECK_EQ_INT(nvc_send_data(d, c.bytes, 10, &used), NVC_EMODEL);
+        CHECK_EQ_INT(nvc_get_picture(d, &(nvc_picture){ 0 }), NVC_EMODEL);
+        nvc_close(&d);
+    }
+    free(c.bytes);
+    /* not a .nvc at all */
+    nvc_context *d = open_decoder(1, 0);
+    static const uint8_t junk[100] = "this is not an nvc stream, just some bytes";
+    CHECK_EQ_INT(nvc_send_data(d, junk, sizeof junk, NULL), NVC_EINVALDATA);
+    nvc_close(&d);
+}
+
+static void test_settings(void)
+{
+    nvc_enc_settings s;
+    nvc_enc_default_settings(&s);
+    s.model_data = model_data;
+    s.model_size = model_size;
+    s.logger = NULL;
+    nvc_encoder *e = (nvc_encoder *)&s;
+    const int bad[][2] = { { 145, 80 }, { 144, 81 }, { 0, 80 }, { 8194, 64 } };
+    for (int i = 0; i < 4; i++) {
+        s.width = bad[i][0];
+        s.height = bad[i][1];
+        CHECK_EQ_INT(nvc_enc_open(&e, &s), NVC_EINVAL);
+        CHECK(e == NULL);
+    }
+    s.width = 64;
+    s.height = 64;
+    s.quality = 64;
+    CHECK_EQ_INT(nvc_enc_open(&e, &s), NVC_EINVAL);
+    s.quality = 10;
+    /* smallest size: 2x2 pads to one 64x64 block */
+    s.width = s.height = 2;
+    CHECK_EQ_INT(nvc_enc_open(&e, &s), 0);
+    uint8_t px[6] = { 10, 20, 30, 40, 128, 128 };
+    nvc_picture pic = { .data = { px, px + 4, px + 5 }, .stride = { 2, 1, 1 }, .width = 2, .height = 2 };
+    CHECK_EQ_INT(nvc_enc_send_picture(e, &pic), 0);
+    nvc_packet pkt;
+    CHECK_EQ_INT(nvc_enc_receive_packet(e, &pkt, NULL), 0);
+    CHECK(pkt.size > 0);
+    pic.width = 4;
+    CHECK_EQ_INT(nvc_enc_send_picture(e, &pic), NVC_EINVAL);
+    nvc_enc_close(&e);
+    /* the decoder rejects nonsense settings and a bad model */
+    nvc_settings ds;
+    nvc_default_settings(&ds);
+    ds.logger = NULL;
+    nvc_context *d;
+    ds.n_threads = -1;
+    CHECK_EQ_INT(nvc_open(&d, &ds), NVC_EINVAL);
+    ds.n_threads = 1;
+    static const uint8_t junk[64] = "NVCMODEL";
+    ds.model_data = junk;
+    ds.model_size = sizeof junk;
+    CHECK_EQ_INT(nvc_open(&d, &ds), NVC_EMODEL);
+    CHECK(d == NULL);
+}
+
+int main(void)
+{
+    const char *path = getenv("NVC_TEST_MODEL");
+    if (path && *path) {
+        if (!(model_data = read_all(path, &model_size))) {
+            fprintf(stderr, "cannot read NVC_TEST_MODEL=%s\n", path);
+            return 1;
+        }
+    } else
+        model_data = read_all("models/default.nvm", &model_size);
+    nvc_codec_model m;
+    char msg[256];
+    if (nvc_codec_model_load(&m, model_data, model_size, msg, sizeof msg)) {
+        printf("SKIP: no usable model (NVC_TEST_MODEL, models/default.nvm, embedded): %s\n", msg);
+        free(model_data);
+        return 77;
+    }
+    nvc_codec_model_free(&m);
+    if (load_clip()) {
+        fprintf(stderr, "cannot read %s\n", CLIP);
+        return 1;
+    }
+    test_round_trip();
+    test_wrong_model();
+    test_settings();
+    free(model_data);
+    TEST_DONE();
+}
