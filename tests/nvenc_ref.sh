@@ -1,0 +1,67 @@
+#!/bin/sh
+# nvenc-ref end to end: options and errors (bad usage 2, unreadable input / odd size 1, no output file left
+# behind), then a real clip (tests/data/vtest_144x80.y4m, and the same frames through libav from an .avi):
+# the stream is complete (nvcinfo), the --recon output equals what the library's decoder outputs (frame MD5s
+# from nvc_example, 1 and 2 threads), --frames and --gop are honoured. Needs a model: $NVC_TEST_MODEL, else the
+# one embedded in libnvc (models/default.nvm at build time); SKIP without one.
+BUILD=${BUILD:-build}
+ENC=$BUILD/nvenc-ref
+EXAMPLE=$BUILD/nvc_example
+CLIP=tests/data/vtest_144x80.y4m
+T=$(mktemp -d /tmp/nvc-nvenc-test-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+[ -x "$ENC" ] || { echo "SKIP: $ENC not built (needs libavformat-dev: scripts/deps.sh)"; exit 77; }
+run() { timeout 120 "$ENC" "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+expect() { [ "$rc" = "$1" ] || { cat "$T/err"; fail "nvenc-ref $2: exit $rc, expected $1"; }; }
+expect_err() { grep -qi -- "$1" "$T/err" || { cat "$T/err"; fail "nvenc-ref $2: no message matching '$1'"; }; }
+
+# ---- usage ----
+run --help; expect 0 --help; grep -q -- "--quality" "$T/out" || fail "--help does not list --quality"
+run --version; expect 0 --version; grep -q "nvenc-ref (nvc) [0-9]" "$T/out" || fail "--version: $(cat "$T/out")"
+run; expect 2 "(no arguments)"; expect_err "no input" "(no arguments)"
+run "$CLIP"; expect 2 "(no -o)"; expect_err "-o" "(no -o)"
+run --bogus "$CLIP" -o "$T/x.nvc"; expect 2 --bogus; expect_err "unknown option" --bogus
+run -q 64 "$CLIP" -o "$T/x.nvc"; expect 2 "-q 64"; expect_err "0..63" "-q 64"
+run --gop abc "$CLIP" -o "$T/x.nvc"; expect 2 "--gop abc"
+run --threads "$CLIP" -o "$T/x.nvc"; expect 2 "--threads without a number"
+
+# ---- unreadable input, odd size: exit 1, a message, no output file ----
+run "$T/missing.y4m" -o "$T/x.nvc"; expect 1 "(missing input)"; expect_err "missing.y4m" "(missing input)"
+head -c 3000 /dev/urandom >"$T/garbage.mp4"
+run "$T/garbage.mp4" -o "$T/x.nvc"; expect 1 "(garbage input)"
+if command -v ffmpeg >/dev/null; then
+    ffmpeg -loglevel error -y -i "$CLIP" -vf format=yuv444p,crop=143:80:0:0 -c:v rawvideo -pix_fmt yuv444p "$T/odd.nut" 2>/dev/null &&
+        { run "$T/odd.nut" -o "$T/x.nvc"; expect 1 "(odd width)"; expect_err "even" "(odd width)"; }
+fi
+[ ! -e "$T/x.nvc" ] || fail "an output file was left after a failure"
+[ -z "$(ls "$T" | grep -v -e garbage -e odd -e out -e err)" ] || fail "temporary files left: $(ls "$T")"
+
+# ---- a real clip ----
+run --quiet --gop 4 -q 20 --recon "$T/rec.y4m" "$CLIP" -o "$T/a.nvc"
+if [ "$rc" != 0 ] && grep -qi "model" "$T/err"; then echo "SKIP: no model: $(cat "$T/err")"; exit 77; fi
+expect 0 "(encode)"
+[ ! -s "$T/err" ] && [ ! -s "$T/out" ] || fail "--quiet printed: $(cat "$T/out" "$T/err")"
+"$BUILD/nvcinfo" "$T/a.nvc" >"$T/info" 2>&1 || { cat "$T/info"; fail "nvcinfo on the encoder's output"; }
+grep -q "^frames       5 (2 I, 3 P), numbers 0..4" "$T/info" || { cat "$T/info"; fail "frames"; }
+grep -q "^picture      144x80" "$T/info" || fail "size"
+grep -q "^gop          4" "$T/info" || fail "gop"
+grep -q "^frame rate   10/1" "$T/info" || fail "frame rate"
+if command -v ffmpeg >/dev/null; then
+    ffmpeg -loglevel error -i "$T/rec.y4m" -f framemd5 - | grep -v '^#' | awk -F', *' '{print $6}' >"$T/rec.md5"
+    [ "$(wc -l <"$T/rec.md5")" = 5 ] || fail "--recon has $(wc -l <"$T/rec.md5") frames"
+    for t in 1 2; do
+        "$EXAMPLE" --threads $t "$T/a.nvc" | grep -v '^total' | awk '{print $3}' >"$T/dec.md5" || fail "nvc_example"
+        cmp -s "$T/rec.md5" "$T/dec.md5" || { paste "$T/rec.md5" "$T/dec.md5"; fail "decoder ($t threads) != --recon"; }
+    done
+    # the same pictures through libav from another container give the same stream
+    ffmpeg -loglevel error -y -i "$CLIP" -c:v rawvideo -pix_fmt yuv420p "$T/clip.avi" &&
+        { run --quiet --gop 4 -q 20 "$T/clip.avi" -o "$T/b.nvc"; expect 0 "(.avi input)"; }
+    cmp -s "$T/a.nvc" "$T/b.nvc" || fail "the .avi input gives another stream than the .y4m"
+fi
+run --quiet --frames 2 --gop 1 "$CLIP" -o "$T/c.nvc"; expect 0 "--frames 2"
+"$BUILD/nvcinfo" "$T/c.nvc" | grep -q "^frames       2 (2 I, 0 P)" || fail "--frames 2 --gop 1"
+# the summary without --quiet
+run --threads 2 --substreams 3 "$CLIP" -o "$T/d.nvc"; expect 0 "(summary)"
+grep -q "encoded 5 frames.*kbps.*PSNR" "$T/err" || { cat "$T/err"; fail "no summary line"; }
+echo "nvenc-ref: all checks passed"
