@@ -198,12 +198,10 @@ static void tensor_symbols(const nvc_tensor *t, int16_t *out)
         }
 }
 
-/* A latent tensor (zp 128) from decoded symbols; NVC_EINVALDATA if one is outside -128..127. */
+/* A latent tensor (zp 128) from decoded values, clamped to -128..127 (docs/model.md: the decoder reconstructs
+ * clamp(v + mean, -128, 127) + 128; what our encoder writes is always in range). */
 static int symbols_tensor(const int16_t *v, int c, int h, int w, nvc_tensor *t)
 {
-    for (size_t i = 0, n = (size_t)c * h * w; i < n; i++)
-        if (v[i] < -LATENT_ZP || v[i] > 255 - LATENT_ZP)
-            return NVC_EINVALDATA;
     int err = nvc_tensor_alloc(t, c, h, w, LATENT_ZP);
     if (err)
         return err;
@@ -211,8 +209,10 @@ static int symbols_tensor(const int16_t *v, int c, int h, int w, nvc_tensor *t)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             uint8_t *p = nvc_tensor_px(t, y, x);
-            for (int k = 0; k < c; k++)
-                p[k] = (uint8_t)(v[k * plane + (size_t)y * w + x] + LATENT_ZP);
+            for (int k = 0; k < c; k++) {
+                const int q = v[k * plane + (size_t)y * w + x] + LATENT_ZP;
+                p[k] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+            }
         }
     return 0;
 }
@@ -259,8 +259,6 @@ static int hyper_params(const nvc_codec_model *m, int kind, latent_work *w, int 
 {
     nvc_tensor zt = { 0 }, out[2] = { { 0 }, { 0 } };
     int err = symbols_tensor(w->z, w->cz, w->hz, w->wz, &zt);
-    if (err == NVC_EINVALDATA)
-        FAIL(err, "%s: hyper-latent value out of range", kinds[kind].what);
     if (!err)
         err = nvc_net_run(m->net, kinds[kind].hyper_dec, &zt, 1, out, 2, quality, pool);
     nvc_tensor_release(&zt);
@@ -336,8 +334,8 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     nvc_latent ly = y_desc(m, &w);
     if (!err)
         err = decode_segment(&ly, f, seg + 1, pool, w.y, kinds[kind].what, msg, msg_size);
-    if (!err && (err = symbols_tensor(w.y, w.cy, w.hy, w.wy, lat)) == NVC_EINVALDATA && msg && msg_size)
-        snprintf(msg, msg_size, "segment %u (%s): value out of range", seg + 1, kinds[kind].what);
+    if (!err && (err = symbols_tensor(w.y, w.cy, w.hy, w.wy, lat)) && msg && msg_size)
+        snprintf(msg, msg_size, "out of memory");
     work_free(&w);
     return err;
 }
