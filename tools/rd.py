@@ -143,7 +143,7 @@ def main():
                 out = os.path.join(work, f"{name}_nvc_{q}.nvc")
                 run([enc, "--quality", str(q), "--gop", str(GOP), "--quiet", src, "-o", out])
                 dy = os.path.join(work, "dec.y4m")
-                run([dec, "--null", "-o", dy, out])
+                run([dec, "-o", dy, out])
                 to_yuv(dy, os.path.join(work, "dec.yuv"))
                 rows.append((name, "nvc", q) + measure(ref, os.path.join(work, "dec.yuv"), w, h,
                                                        os.path.getsize(out)))
