@@ -267,6 +267,8 @@ static void drop_front(nvc_context *c, size_t n)
 static int accept_header(nvc_context *c)
 {
     const nvc_stream_header *h = &c->parser.header;
+    nvc_frame_geom_init(&c->geom, h->width, h->height);
+    c->have_header = 1; /* nvc_get_stream_info works even when the model is the wrong one */
     if (h->model_id != c->model.stream_id) {
         char m[256];
         snprintf(m, sizeof m, "the stream needs model %08x (%s), the loaded model is %08x (%s)",
@@ -274,8 +276,6 @@ static int accept_header(nvc_context *c)
         set_error(c, NVC_LOG_ERROR, m);
         return c->fatal = NVC_EMODEL;
     }
-    nvc_frame_geom_init(&c->geom, h->width, h->height);
-    c->have_header = 1;
     return 0;
 }
 

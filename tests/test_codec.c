@@ -415,6 +415,9 @@ static void test_wrong_model(void)
         snprintf(want, sizeof want, "%08x", (unsigned)(p.header.model_id ^ 0x5A5A5A5Au));
         CHECK(strstr(m, want) != NULL);
         CHECK_EQ_INT(nvc_send_data(d, c.bytes, 10, &used), NVC_EMODEL);
+        nvc_stream_info si;
+        CHECK_EQ_INT(nvc_get_stream_info(d, &si), 0); /* the header is known: an application can name the model */
+        CHECK_EQ_INT(si.model_id, p.header.model_id);
         CHECK_EQ_INT(nvc_get_picture(d, &(nvc_picture){ 0 }), NVC_EMODEL);
         nvc_close(&d);
     }
