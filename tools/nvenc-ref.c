@@ -34,7 +34,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: nvenc-ref [options] input -o out.nvc\n"
             "Encodes any video FFmpeg can read (y4m, mp4, mkv, avi, ...) to a .nvc stream.\n"
-            "  -o, --output FILE     the .nvc to write (\"-\" = standard output)\n"
+            "  -o, --output FILE     the .nvc to write (\"-\" = standard output); input \"-\" = standard input\n"
             "  -q, --quality N       0 (smallest) .. 63 (best), default 32\n"
             "      --gop N           an I-frame every N frames (1 = all I), default 32\n"
             "      --substreams N    entropy substreams per latent (decoder parallelism), 0 = automatic\n"
@@ -164,7 +164,7 @@ static void source_close(source *s)
 static int source_open(source *s, const char *path, nvc_enc_settings *es, int64_t *nframes)
 {
     memset(s, 0, sizeof *s);
-    int err = avformat_open_input(&s->fmt, path, NULL, NULL);
+    int err = avformat_open_input(&s->fmt, strcmp(path, "-") ? path : "pipe:0", NULL, NULL);
     if (err < 0) {
         av_msg(path, err);
         return -1;
@@ -354,6 +354,15 @@ static void progress(const stats *st, int64_t total, const nvc_enc_settings *es,
 
 /* ---- main ----------------------------------------------------------------------------------------------- */
 
+/* Ctrl-C / SIGTERM: stop after the current frame and remove the temporary output. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
 static void *read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
@@ -423,11 +432,18 @@ int main(int argc, char **argv)
         fprintf(recon, "YUV4MPEG2 W%d H%d F%u:%u Ip A1:1 C420jpeg XCOLORRANGE=%s\n", es.width, es.height,
                 es.fps_num, es.fps_den, es.full_range ? "FULL" : "LIMITED");
     }
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     const int show = !o.quiet && isatty(2);
     stats st = { .t0 = seconds() };
     double last_shown = 0;
     int in_done = 0;
     for (;;) {
+        if (interrupted) {
+            fprintf(stderr, "\nnvenc-ref: interrupted; %s not written\n", o.output);
+            goto done;
+        }
         if (!in_done) {
             if (o.frames > 0 && st.frames >= o.frames)
                 in_done = 1;
