@@ -476,8 +476,27 @@ static void test_settings(void)
     CHECK(d == NULL);
 }
 
+/* The normative substream split (docs/codec.md): largest divisor of n that is <= min(C, 8) with n / g <= rows. */
+static void test_split(void)
+{
+    static const int cases[][5] = { /* n, C, rows -> tile_rows, groups (0, 0 = no split) */
+        { 1, 64, 5, 1, 1 }, { 6, 64, 3, 1, 6 }, { 16, 64, 48, 2, 8 }, { 16, 64, 1, 0, 0 }, { 7, 4, 10, 7, 1 },
+        { 7, 4, 6, 0, 0 }, { 12, 3, 4, 4, 3 }, { 1024, 64, 128, 128, 8 }, { 1025, 64, 1000, 0, 0 }, { 0, 8, 8, 0, 0 },
+    };
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        int tr = 0, gr = 0;
+        const int err = nvc_frame_split(cases[i][0], cases[i][1], cases[i][2], &tr, &gr);
+        CHECK_EQ_INT(err, cases[i][3] ? 0 : NVC_EINVAL);
+        if (cases[i][3]) {
+            CHECK_EQ_INT(tr, cases[i][3]);
+            CHECK_EQ_INT(gr, cases[i][4]);
+        }
+    }
+}
+
 int main(void)
 {
+    test_split();
     const char *path = getenv("NVC_TEST_MODEL");
     if (path && *path) {
         if (!(model_data = read_all(path, &model_size))) {
