@@ -61,6 +61,7 @@ struct nvc_context {
     int at_index;            /* the index was reached: the remaining input is ignored */
     int need_iframe;         /* P-frames are dropped until an I-frame */
     int in_damage;           /* damage was reported and no I-frame was parsed since */
+    int seeking;             /* flushed, no frame parsed since: the data may start anywhere */
     int eof;                 /* the application signalled the end of input */
     int input_done;          /* ... and every buffered byte has been parsed */
     nvc_frame_info *parse_fi;
@@ -339,7 +340,8 @@ static int parse_step(nvc_context *c, size_t *want)
         return 0;
     }
     if (r) { /* damaged frame: report, then look for the next sync marker after its first byte */
-        submit_damage(c, c->parser.error);
+        if (!c->seeking) /* data sent after a flush may start anywhere: find a frame without complaint */
+            submit_damage(c, c->parser.error);
         c->need_iframe = 1;
         c->resync = 1;
         nvc_stream_parser_reset_frames(&c->parser);
@@ -348,10 +350,13 @@ static int parse_step(nvc_context *c, size_t *want)
     }
     if (fi->type == NVC_FRAME_P && c->need_iframe) {
         drop_front(c, used);
+        c->seeking = 0;
         return 0;
     }
+    c->seeking = 0;
+    if (fi->type == NVC_FRAME_I)
+        c->in_damage = 0;
     c->need_iframe = 0;
-    c->in_damage = 0;
     dec_job *j = next_slot(c);
     j->kind = JOB_FRAME;
     j->size = used;
@@ -540,6 +545,7 @@ void nvc_flush(nvc_context *c)
     c->len = 0;
     c->resync = c->at_index = c->eof = c->input_done = c->in_damage = c->damage_pending = 0;
     c->need_iframe = 1;
+    c->seeking = 1;
     nvc_stream_parser_reset_frames(&c->parser);
 }
 

@@ -364,6 +364,15 @@ static void test_round_trip(void)
         CHECK_EQ_INT(o.n - before, 2);
         CHECK(o.number[o.n - 2] == 3 && o.number[o.n - 1] == 4 &&
               !memcmp(o.pic[o.n - 1], c.recon[4], FRAME_BYTES));
+        /* after a flush the data may start in the middle of a frame: skipped to the next frame without an error */
+        nvc_flush(d);
+        memset(&o, 0, sizeof o);
+        CHECK_EQ_INT(feed(d, c.bytes + c.frame_offset[1] + 5, c.size - c.frame_offset[1] - 5, 300, &seed, &o), 0);
+        CHECK_EQ_INT(nvc_send_data(d, NULL, 0, NULL), 0);
+        take_pictures(d, &o, 1);
+        CHECK_EQ_INT(o.errors, 0);
+        CHECK_EQ_INT(o.n, 2);
+        CHECK(o.number[0] == 3 && !memcmp(o.pic[0], c.recon[3], FRAME_BYTES));
         /* after flush, P-frames before an I-frame are dropped silently */
         nvc_flush(d);
         memset(&o, 0, sizeof o);
