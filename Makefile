@@ -40,11 +40,10 @@ SDL_CFLAGS:= $(shell pkg-config --cflags sdl2 2>/dev/null)
 LIB_SRCS  := $(sort $(wildcard codec/*.c entropy/*.c network/*.c))
 SIMD_SRCS := $(sort $(wildcard codec/x86/*.c entropy/x86/*.c network/x86/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(SIMD_SRCS:%.c=$(BUILD)/obj/%.o)
-ifneq ($(wildcard models/default.nvm),)
+# The embedded model object always exists (empty when there is no models/default.nvm), so network/model.c
+# refers to it strongly and static links of libnvc.a pull it in by themselves.
+DEFAULT_MODEL := $(wildcard models/default.nvm)
 LIB_OBJS  += $(BUILD)/obj/models/default_nvm.o
-# network/model.c refers to the model weakly, which does not pull it out of libnvc.a: ask for it
-LDFLAGS   += -Wl,-u,nvc_default_model_start
-endif
 
 TEST_SRCS  := $(sort $(wildcard tests/test_*.c))
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -73,9 +72,9 @@ $(SIMD_SRCS:%.c=$(BUILD)/obj/%.o): $(BUILD)/obj/%.o: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SIMDFLAGS) -MMD -MP -c $< -o $@
 
 # The default model is linked into the library as a byte array (symbols nvc_default_model_{start,end}).
-$(BUILD)/obj/models/default_nvm.o: models/default.nvm
+$(BUILD)/obj/models/default_nvm.o: $(DEFAULT_MODEL) Makefile
 	@mkdir -p $(dir $@)
-	printf '.section .rodata\n.balign 64\n.globl nvc_default_model_start\n.globl nvc_default_model_end\n.hidden nvc_default_model_start\n.hidden nvc_default_model_end\nnvc_default_model_start:\n.incbin "%s"\nnvc_default_model_end:\n.section .note.GNU-stack,"",@progbits\n' $< | $(CC) -c -x assembler - -o $@
+	printf '.section .rodata\n.balign 64\n.globl nvc_default_model_start\n.globl nvc_default_model_end\n.hidden nvc_default_model_start\n.hidden nvc_default_model_end\nnvc_default_model_start:\n%s\nnvc_default_model_end:\n.section .note.GNU-stack,"",@progbits\n' '$(if $(DEFAULT_MODEL),.incbin "$(DEFAULT_MODEL)")' | $(CC) -c -x assembler - -o $@
 
 $(STATIC_LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -113,9 +112,9 @@ FUZZ_CC ?= clang
 FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -I. -D_GNU_SOURCE -pthread
 fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # (the fuzz build assumes an AVX2 machine: the x86 files need their flags and clang takes one set per command)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SIMD_SRCS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SIMD_SRCS) $(BUILD)/obj/models/default_nvm.o
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(SIMDFLAGS) -o $@ $< $(LIB_SRCS) $(SIMD_SRCS) $(LDLIBS_CORE)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(SIMDFLAGS) -o $@ $< $(LIB_SRCS) $(SIMD_SRCS) $(BUILD)/obj/models/default_nvm.o $(LDLIBS_CORE)
 # New inputs go to $(BUILD)/fuzz/corpus/NAME (the checked-in seeds in tests/fuzz/corpus/NAME are only read),
 # findings to $(BUILD)/fuzz/artifacts/; an input running over 10 s counts as a hang.
 fuzz-run: fuzz

@@ -512,14 +512,15 @@ int nvc_model_load_file(const char *path, nvc_model **out, char *msg, size_t msg
     return err;
 }
 
-/* Defined by the build when models/default.nvm exists (Makefile); weak so the library links without. */
-extern const uint8_t nvc_default_model_start[] __attribute__((weak, visibility("hidden")));
-extern const uint8_t nvc_default_model_end[] __attribute__((weak, visibility("hidden")));
+/* Defined by the build (Makefile): the bytes of models/default.nvm, or nothing (start == end) when the
+ * library was built without a default model. */
+extern const uint8_t nvc_default_model_start[] __attribute__((visibility("hidden")));
+extern const uint8_t nvc_default_model_end[] __attribute__((visibility("hidden")));
 
 int nvc_model_load_default(nvc_model **out, char *msg, size_t msg_size)
 {
     const uint8_t *start = nvc_default_model_start, *end = nvc_default_model_end;
-    if (!start || !end || end <= start) {
+    if (end <= start) {
         *out = NULL;
         if (msg && msg_size)
             snprintf(msg, msg_size, "model: no default model is embedded in this build of libnvc");
