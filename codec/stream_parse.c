@@ -192,7 +192,7 @@ int nvc_stream_parse_header(nvc_stream_parser *p, const uint8_t *buf, size_t len
     p->error[0] = 0;
     /* The magic first, so that a file of another type gets the right message even when short. */
     size_t n = len < 8 ? len : 8;
-    if (memcmp(buf, file_magic, n) != 0)
+    if (n && memcmp(buf, file_magic, n) != 0) /* n == 0: buf may be NULL, memcmp must not see it */
         return fail(p, NVC_EINVALDATA, "not an .nvc stream (bad magic)");
     if (len < 16) {
         *used = 16;
@@ -280,7 +280,7 @@ int nvc_stream_write_frame_header(nvc_frame_info *f, uint32_t payload_crc, uint8
 int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size_t len, size_t *need,
                                   nvc_frame_info *f)
 {
-    if (memcmp(buf, frame_sync, len < 4 ? len : 4) != 0)
+    if (len && memcmp(buf, frame_sync, len < 4 ? len : 4) != 0) /* len 0: buf may be NULL */
         return fail(p, NVC_EINVALDATA, "no frame sync marker where a frame should start");
     if (len < 22) {
         *need = 22;

@@ -924,6 +924,22 @@ static int write_corpus(const char *dir)
     return test_failures != 0;
 }
 
+/* An empty buffer (NULL, 0) asks for more bytes; the parser must not touch the pointer (UBSan checks). */
+static void test_empty_input(void)
+{
+    nvc_stream_parser p;
+    nvc_stream_parser_init(&p);
+    size_t used = 0;
+    CHECK_EQ_INT(nvc_stream_parse_header(&p, NULL, 0, &used), NVC_EAGAIN);
+    CHECK(used > 0);
+    nvc_frame_info *f = calloc(1, sizeof(*f));
+    CHECK(f != NULL);
+    size_t need = 0;
+    if (f)
+        CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, NULL, 0, &need, f), NVC_EAGAIN);
+    free(f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
@@ -934,6 +950,7 @@ int main(int argc, char **argv)
         return 1;
     }
     test_crc();
+    test_empty_input();
     test_header_bounds();
     test_frame_bounds();
     test_roundtrip_and_truncation();
