@@ -45,6 +45,14 @@ typedef struct dec_job {
     int64_t time_us;
 } dec_job;
 
+typedef struct stage_worker {
+    nvc_context *c;
+    void (*run)(nvc_context *c, dec_job *j);
+    uint64_t *done;          /* jobs this stage finished */
+    const uint64_t *ready;   /* jobs the stage before it finished */
+    pthread_t thread;
+} stage_worker;
+
 struct nvc_context {
     nvc_settings s;
     nvc_codec_model model;
@@ -74,7 +82,7 @@ struct nvc_context {
 
     /* threads */
     int threaded, stop;
-    pthread_t ent_thread, syn_thread;
+    stage_worker stage[2];   /* [0] entropy + hyper-decoders, [1] synthesis */
     pthread_mutex_t lock;
     pthread_cond_t cond;
 
@@ -146,40 +154,23 @@ static void stage_synthesis(nvc_context *c, dec_job *j)
     j->pic.decode_time_us = j->time_us;
 }
 
-static void *entropy_thread(void *arg)
+/* The body of both stage threads: stage `st` runs jobs from its own counter up to the counter of the stage
+ * before it (submitted frames for entropy, entropy-done frames for synthesis). */
+static void *stage_thread(void *arg)
 {
-    nvc_context *c = arg;
+    stage_worker *st = arg;
+    nvc_context *c = st->c;
     pthread_mutex_lock(&c->lock);
     while (!c->stop) {
-        if (c->ent_done == c->submitted) {
+        if (*st->done == *st->ready) {
             pthread_cond_wait(&c->cond, &c->lock);
             continue;
         }
-        dec_job *j = &c->jobs[c->ent_done % (uint64_t)c->ring];
+        dec_job *j = &c->jobs[*st->done % (uint64_t)c->ring];
         pthread_mutex_unlock(&c->lock);
-        stage_entropy(c, j);
+        st->run(c, j);
         pthread_mutex_lock(&c->lock);
-        c->ent_done++;
-        pthread_cond_broadcast(&c->cond);
-    }
-    pthread_mutex_unlock(&c->lock);
-    return NULL;
-}
-
-static void *synthesis_thread(void *arg)
-{
-    nvc_context *c = arg;
-    pthread_mutex_lock(&c->lock);
-    while (!c->stop) {
-        if (c->syn_done == c->ent_done) {
-            pthread_cond_wait(&c->cond, &c->lock);
-            continue;
-        }
-        dec_job *j = &c->jobs[c->syn_done % (uint64_t)c->ring];
-        pthread_mutex_unlock(&c->lock);
-        stage_synthesis(c, j);
-        pthread_mutex_lock(&c->lock);
-        c->syn_done++;
+        (*st->done)++;
         pthread_cond_broadcast(&c->cond);
     }
     pthread_mutex_unlock(&c->lock);
@@ -561,8 +552,8 @@ void nvc_close(nvc_context **pc)
         c->stop = 1;
         pthread_cond_broadcast(&c->cond);
         pthread_mutex_unlock(&c->lock);
-        pthread_join(c->ent_thread, NULL);
-        pthread_join(c->syn_thread, NULL);
+        pthread_join(c->stage[0].thread, NULL);
+        pthread_join(c->stage[1].thread, NULL);
         pthread_mutex_destroy(&c->lock);
         pthread_cond_destroy(&c->cond);
     }
@@ -624,17 +615,21 @@ int nvc_open(nvc_context **out, const nvc_settings *s)
     if (!err && n > 1) {
         if (pthread_mutex_init(&c->lock, NULL) || pthread_cond_init(&c->cond, NULL))
             err = NVC_ENOMEM;
-        else if (pthread_create(&c->ent_thread, NULL, entropy_thread, c))
-            err = NVC_ENOMEM;
-        else if (pthread_create(&c->syn_thread, NULL, synthesis_thread, c)) {
-            pthread_mutex_lock(&c->lock);
-            c->stop = 1;
-            pthread_cond_broadcast(&c->cond);
-            pthread_mutex_unlock(&c->lock);
-            pthread_join(c->ent_thread, NULL);
-            err = NVC_ENOMEM;
-        } else
-            c->threaded = 1;
+        else {
+            c->stage[0] = (stage_worker){ c, stage_entropy, &c->ent_done, &c->submitted, 0 };
+            c->stage[1] = (stage_worker){ c, stage_synthesis, &c->syn_done, &c->ent_done, 0 };
+            if (pthread_create(&c->stage[0].thread, NULL, stage_thread, &c->stage[0]))
+                err = NVC_ENOMEM;
+            else if (pthread_create(&c->stage[1].thread, NULL, stage_thread, &c->stage[1])) {
+                pthread_mutex_lock(&c->lock);
+                c->stop = 1;
+                pthread_cond_broadcast(&c->cond);
+                pthread_mutex_unlock(&c->lock);
+                pthread_join(c->stage[0].thread, NULL);
+                err = NVC_ENOMEM;
+            } else
+                c->threaded = 1;
+        }
     }
     if (err) {
         nvc_log(s->logger, s->logger_cookie, NVC_LOG_ERROR, "cannot create the decoder: %s", nvc_strerror(err));
