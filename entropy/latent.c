@@ -76,7 +76,8 @@ typedef struct coder_job {
     int *err;
 } coder_job;
 
-static void encode_task(void *ctx, int k, int worker)
+/* One pool task: substream k, encoded when the job has enc_data, decoded otherwise. */
+static void coder_task(void *ctx, int k, int worker)
 {
     coder_job *j = ctx;
     int nruns;
@@ -86,21 +87,8 @@ static void encode_task(void *ctx, int k, int worker)
         j->err[k] = NVC_ENOMEM;
         return;
     }
-    j->err[k] = nvc_rans_encode(j->l->cdf, runs, nruns, &j->enc_data[k], &j->enc_size[k]);
-    free(runs);
-}
-
-static void decode_task(void *ctx, int k, int worker)
-{
-    coder_job *j = ctx;
-    int nruns;
-    size_t n;
-    nvc_rans_run *runs = substream_runs(j->l, k, j->y, &nruns, &n);
-    if (!runs) {
-        j->err[k] = NVC_ENOMEM;
-        return;
-    }
-    j->err[k] = nvc_rans_decode(j->l->cdf, runs, nruns, j->data[k], j->size[k]);
+    j->err[k] = j->enc_data ? nvc_rans_encode(j->l->cdf, runs, nruns, &j->enc_data[k], &j->enc_size[k])
+                            : nvc_rans_decode(j->l->cdf, runs, nruns, j->data[k], j->size[k]);
     free(runs);
 }
 
@@ -133,7 +121,7 @@ int nvc_latent_encode(const nvc_latent *l, const int16_t *y, nvc_pool *pool, nvc
     size_t part_size[NVC_LATENT_MAX_SUBSTREAMS] = { 0 };
     int errs[NVC_LATENT_MAX_SUBSTREAMS] = { 0 };
     coder_job job = { l, (int16_t *)y, NULL, NULL, parts, part_size, errs };
-    nvc_pool_run(pool, count, encode_task, &job);
+    nvc_pool_run(pool, count, coder_task, &job);
     err = first_error(errs, count);
     size_t total = 0;
     for (int k = 0; k < count; k++)
@@ -177,6 +165,6 @@ int nvc_latent_decode(const nvc_latent *l, const uint8_t *const *data, const uin
             return NVC_EINVAL;
     int errs[NVC_LATENT_MAX_SUBSTREAMS] = { 0 };
     coder_job job = { l, y, data, size, NULL, NULL, errs };
-    nvc_pool_run(pool, count, decode_task, &job);
+    nvc_pool_run(pool, count, coder_task, &job);
     return first_error(errs, count);
 }
