@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include "codec/crc32.h"
+#include "network/tensor_cache.h"
 #include "nvc/nvc.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -40,6 +41,7 @@ struct nvc_model {
     int n_graphs, n_blobs;
     nvc_net_graph *graphs;
     nvc_blob *blobs;
+    nvc_tensor_cache *cache; /* tensor buffers shared by the runs of all graphs */
 };
 
 typedef struct reader {
@@ -377,6 +379,7 @@ void nvc_model_free(nvc_model *m)
         for (int i = 0; i < m->n_graphs; i++)
             graph_free(&m->graphs[i]);
     free(m->graphs);
+    nvc_tensor_cache_free(m->cache);
     free(m->blobs);
     free(m->data);
     free(m);
@@ -452,6 +455,10 @@ static int load(const uint8_t *buf, size_t size, nvc_model *m, reader *r)
     }
     if (r->p != r->end)
         return fail(r, "model: %td unexpected bytes at the end of the graph section", r->end - r->p);
+    if (!(m->cache = nvc_tensor_cache_new()))
+        return NVC_ENOMEM;
+    for (int i = 0; i < n_graphs; i++)
+        m->graphs[i].cache = m->cache;
     return 0;
 }
 

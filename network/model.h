@@ -37,6 +37,7 @@ typedef struct nvc_net_graph {
     nvc_net_io *outputs;
     int *tensor_c, *tensor_zp; /* [n_tensors] */
     int *last_use;             /* [n_tensors]: last op reading it; n_ops for graph outputs */
+    struct nvc_tensor_cache *cache; /* the model's buffer cache (network/tensor_cache.h), NULL for none */
 } nvc_net_graph;
 
 typedef struct nvc_model nvc_model;

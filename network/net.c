@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "network/model.h"
+#include "network/tensor_cache.h"
 #include "nvc/nvc.h"
 
 /* Output size of op from its inputs' sizes, or NVC_EINVAL when the graph cannot take them. */
@@ -180,9 +181,6 @@ int nvc_net_run_graph(const nvc_net_graph *g, const nvc_tensor *inputs, int n_in
     const nvc_tensor **t = calloc((size_t)g->n_tensors, sizeof(*t));
     int *th = calloc((size_t)g->n_tensors, sizeof(int)), *tw = calloc((size_t)g->n_tensors, sizeof(int));
     int err = (!vals || !t || !th || !tw) ? NVC_ENOMEM : 0;
-    enum { MAX_SPARE = 4 };
-    nvc_tensor spare[MAX_SPARE];
-    int n_spare = 0;
     for (int i = 0; i < n_inputs && !err; i++) {
         t[i] = &inputs[i];
         th[i] = inputs[i].h;
@@ -197,16 +195,8 @@ int nvc_net_run_graph(const nvc_net_graph *g, const nvc_tensor *inputs, int n_in
             err = NVC_EINVAL;
             break;
         }
-        /* reuse the largest dead tensor's buffer (fewer page faults than a fresh allocation) */
-        int best = -1;
-        for (int s = 0; s < n_spare; s++)
-            if (best < 0 || spare[s].buf_size > spare[best].buf_size)
-                best = s;
-        if (best >= 0) {
-            vals[id] = spare[best];
-            spare[best] = spare[--n_spare];
-        }
-        if ((err = nvc_tensor_alloc(&vals[id], op->c_out, th[id], tw[id], op->zp_out)))
+        /* the kernels write the whole interior: only the border needs setting */
+        if ((err = nvc_tensor_cache_get(g->cache, &vals[id], op->c_out, th[id], tw[id], op->zp_out)))
             break;
         t[id] = &vals[id];
         const nvc_tensor *ins[NVC_OP_MAX_IN];
@@ -216,12 +206,8 @@ int nvc_net_run_graph(const nvc_net_graph *g, const nvc_tensor *inputs, int n_in
             break;
         for (int j = 0; j < op->n_in; j++) { /* recycle what no later op or output needs */
             const int in = op->in[j];
-            if (in >= g->n_inputs && g->last_use[in] == i && vals[in].buf) {
-                if (n_spare == MAX_SPARE)
-                    nvc_tensor_release(&spare[--n_spare]);
-                spare[n_spare++] = vals[in];
-                memset(&vals[in], 0, sizeof(vals[in]));
-            }
+            if (in >= g->n_inputs && g->last_use[in] == i)
+                nvc_tensor_release(&vals[in]);
         }
     }
     for (int j = 0; j < n_outputs && !err; j++) {
@@ -241,8 +227,6 @@ int nvc_net_run_graph(const nvc_net_graph *g, const nvc_tensor *inputs, int n_in
     if (vals)
         for (int i = 0; i < g->n_tensors; i++)
             nvc_tensor_release(&vals[i]);
-    for (int s = 0; s < n_spare; s++)
-        nvc_tensor_release(&spare[s]);
     free(vals);
     free(t);
     free(th);

@@ -2,42 +2,109 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__)
+#include <sys/mman.h>
+#endif
 
+#include "network/tensor_cache.h"
 #include "nvc/nvc.h"
 
-int nvc_tensor_alloc(nvc_tensor *t, int c, int h, int w, int zp)
+/* Buffers this large are mapped directly: unmapping gives them back to the system at once, whereas the
+ * C library may keep freed multi-megabyte blocks in per-thread arenas for the life of the process. */
+#define MMAP_MIN_BYTES ((size_t)256 << 10)
+
+static int dims_ok(int c, int h, int w)
 {
-    if (c < 1 || c > 4096 || h < 1 || w < 1 || h > NVC_TENSOR_MAX_DIM || w > NVC_TENSOR_MAX_DIM || zp < 0 ||
-        zp > 255)
-        return NVC_EINVAL;
-    const int cstride = (c + 15) & ~15;
-    const size_t rstride = (size_t)(w + 2 * NVC_TENSOR_BORDER) * (size_t)cstride;
+    return c >= 1 && c <= 4096 && h >= 1 && w >= 1 && h <= NVC_TENSOR_MAX_DIM && w <= NVC_TENSOR_MAX_DIM;
+}
+
+size_t nvc_tensor_buf_size(int c, int h, int w)
+{
+    if (!dims_ok(c, h, w))
+        return 0;
+    const size_t cstride = (size_t)(c + 15) & ~(size_t)15;
+    const size_t rstride = (size_t)(w + 2 * NVC_TENSOR_BORDER) * cstride;
     const size_t rows = (size_t)h + 2 * NVC_TENSOR_BORDER;
     if (rstride > NVC_TENSOR_MAX_BYTES / rows)
-        return NVC_ENOMEM;
+        return 0;
     /* 64 spare bytes: SIMD kernels may load a full vector at the last pixel's channels */
-    const size_t size = ((rows * rstride + 64) + 63) & ~(size_t)63;
-    if (!t->buf || t->buf_size < size) {
-        nvc_tensor_release(t);
-        t->buf = aligned_alloc(64, size);
-        if (!t->buf)
-            return NVC_ENOMEM;
-        t->buf_size = size;
+    return ((rows * rstride + 64) + 63) & ~(size_t)63;
+}
+
+uint8_t *nvc_tensor_buf_new(size_t size)
+{
+#if defined(__unix__) && defined(MAP_ANONYMOUS)
+    if (size >= MMAP_MIN_BYTES) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p; /* page aligned */
     }
-    memset(t->buf, zp, size);
+#endif
+    return aligned_alloc(64, size);
+}
+
+void nvc_tensor_buf_free(uint8_t *buf, size_t size)
+{
+    if (!buf)
+        return;
+#if defined(__unix__) && defined(MAP_ANONYMOUS)
+    if (size >= MMAP_MIN_BYTES) {
+        munmap(buf, size);
+        return;
+    }
+#endif
+    free(buf);
+}
+
+void nvc_tensor_shape(nvc_tensor *t, int c, int h, int w, int zp)
+{
     t->c = c;
     t->h = h;
     t->w = w;
     t->zp = zp;
-    t->cstride = cstride;
-    t->rstride = (ptrdiff_t)rstride;
-    t->data = t->buf + NVC_TENSOR_BORDER * rstride + NVC_TENSOR_BORDER * (size_t)cstride;
+    t->cstride = (c + 15) & ~15;
+    t->rstride = (ptrdiff_t)(w + 2 * NVC_TENSOR_BORDER) * t->cstride;
+    t->data = t->buf + NVC_TENSOR_BORDER * t->rstride + NVC_TENSOR_BORDER * (ptrdiff_t)t->cstride;
+}
+
+void nvc_tensor_fill_border(nvc_tensor *t)
+{
+    const size_t side = NVC_TENSOR_BORDER * (size_t)t->cstride;
+    uint8_t *const end = t->buf + (size_t)(t->h + 2 * NVC_TENSOR_BORDER) * (size_t)t->rstride;
+    memset(t->buf, t->zp, (size_t)(t->data - t->buf) - side); /* top rows */
+    for (int y = 0; y < t->h; y++) {                            /* left and right of each row */
+        uint8_t *row = nvc_tensor_px(t, y, 0);
+        memset(row - side, t->zp, side);
+        memset(row + (size_t)t->w * (size_t)t->cstride, t->zp, side);
+    }
+    uint8_t *bottom = nvc_tensor_px(t, t->h, 0) - side;
+    memset(bottom, t->zp, (size_t)(end - bottom)); /* bottom rows */
+}
+
+int nvc_tensor_alloc(nvc_tensor *t, int c, int h, int w, int zp)
+{
+    if (!dims_ok(c, h, w) || zp < 0 || zp > 255)
+        return NVC_EINVAL;
+    const size_t size = nvc_tensor_buf_size(c, h, w);
+    if (!size)
+        return NVC_ENOMEM;
+    if (!t->buf || t->buf_size < size) {
+        nvc_tensor_release(t);
+        if (!(t->buf = nvc_tensor_buf_new(size)))
+            return NVC_ENOMEM;
+        t->buf_size = size;
+    }
+    memset(t->buf, zp, size);
+    nvc_tensor_shape(t, c, h, w, zp);
     return 0;
 }
 
 void nvc_tensor_release(nvc_tensor *t)
 {
-    free(t->buf);
+    if (t->cache) {
+        nvc_tensor_cache_put(t);
+        return;
+    }
+    nvc_tensor_buf_free(t->buf, t->buf_size);
     memset(t, 0, sizeof(*t));
 }
 

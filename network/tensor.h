@@ -22,13 +22,26 @@ typedef struct nvc_tensor {
     uint8_t *data;    /* channel 0 of pixel (0, 0) */
     uint8_t *buf;     /* the allocation (NULL when empty) */
     size_t buf_size;
+    struct nvc_tensor_cache *cache; /* where nvc_tensor_release returns buf (network/tensor_cache.h); NULL: freed */
 } nvc_tensor;
 
 /* (Re)allocates t as c x h x w with zero point zp, every byte (border, padding, interior) set to zp.
  * t must be zero-initialised or hold a tensor from an earlier call. Returns 0, NVC_EINVAL for bad
  * dimensions, NVC_ENOMEM when over NVC_TENSOR_MAX_BYTES or out of memory. */
 int nvc_tensor_alloc(nvc_tensor *t, int c, int h, int w, int zp);
+/* Frees t's buffer (or returns it to the cache it came from) and zeroes t. */
 void nvc_tensor_release(nvc_tensor *t);
+
+/* The pieces of nvc_tensor_alloc, for the engine's buffer cache (network/tensor_cache.h):
+ * buf_size: the allocation a c x h x w tensor needs, 0 for bad dimensions or over NVC_TENSOR_MAX_BYTES;
+ * buf_new/buf_free: a 64-byte aligned buffer (large ones are mapped directly, so freeing them returns
+ * the memory to the system); shape: sets the fields of t (whose buf is at least buf_size) without
+ * touching memory; fill_border: sets the border to zp (interior and channel padding untouched). */
+size_t nvc_tensor_buf_size(int c, int h, int w);
+uint8_t *nvc_tensor_buf_new(size_t size);
+void nvc_tensor_buf_free(uint8_t *buf, size_t size);
+void nvc_tensor_shape(nvc_tensor *t, int c, int h, int w, int zp);
+void nvc_tensor_fill_border(nvc_tensor *t);
 
 static inline uint8_t *nvc_tensor_px(const nvc_tensor *t, int y, int x)
 {
