@@ -15,6 +15,7 @@
 
 #include "codec/cpu.h"
 #include "network/model.h"
+#include "network/tensor_cache.h"
 #include "nvc/nvc.h"
 
 static double now(void)
@@ -139,7 +140,10 @@ static int layer_init(layer *l, int wmax)
     return err;
 }
 
-/* Runs the layers on an input of h x w; returns seconds, or -1 on error. */
+/* Runs the layers on an input of h x w; returns seconds, or -1 on error. Tensors come from a buffer
+ * cache, as in the graph interpreter (nvc_net_run_graph), so runs after the first reuse memory. */
+static nvc_tensor_cache *stack_cache;
+
 static double run_stack(layer *ls, int n, const nvc_tensor *input, nvc_pool *pool, int64_t *macs)
 {
     nvc_tensor a = { 0 }, b = { 0 };
@@ -148,14 +152,14 @@ static double run_stack(layer *ls, int n, const nvc_tensor *input, nvc_pool *poo
     const double t0 = now();
     for (int i = 0; i < n; i++) {
         nvc_tensor *dst = cur == &a ? &b : &a;
-        if (nvc_tensor_alloc(dst, ls[i].c_out, cur->h, cur->w, 0))
+        if (nvc_tensor_cache_get(stack_cache, dst, ls[i].c_out, cur->h, cur->w, 0))
             return -1;
         nvc_net_run_op(&ls[i].conv, &cur, dst, 0, pool);
         *macs += (int64_t)cur->h * cur->w * ls[i].c_out * ls[i].c_in * ls[i].k * ls[i].k;
         cur = dst;
         if (ls[i].d2s) {
             nvc_tensor *sdst = cur == &a ? &b : &a;
-            if (nvc_tensor_alloc(sdst, ls[i].shuffle.c_out, cur->h * ls[i].d2s, cur->w * ls[i].d2s, 0))
+            if (nvc_tensor_cache_get(stack_cache, sdst, ls[i].shuffle.c_out, cur->h * ls[i].d2s, cur->w * ls[i].d2s, 0))
                 return -1;
             nvc_net_run_op(&ls[i].shuffle, &cur, sdst, 0, pool);
             cur = sdst;
@@ -330,6 +334,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_network [runs 1..32]\n");
         return 2;
     }
+    if (!(stack_cache = nvc_tensor_cache_new())) {
+        fprintf(stderr, "bench_network: out of memory\n");
+        return 1;
+    }
     if (!(nvc_cpu_flags() & NVC_CPU_AVX2)) {
         printf("bench_network: no AVX2 (or NVC_CPU_MASK=0): scalar kernels only, peak not measured\n");
     }
@@ -374,5 +382,6 @@ int main(int argc, char **argv)
     layer_free(&conv[0]);
     for (int i = 0; i < n_stack; i++)
         layer_free(&stack[i]);
+    nvc_tensor_cache_free(stack_cache);
     return 0;
 }
