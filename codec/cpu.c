@@ -22,7 +22,15 @@ static unsigned detect(void)
         return 0;
     __cpuid_count(7, 0, a, b, c, d);
     const int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
-    return (avx2 && bmi2) ? NVC_CPU_AVX2 : 0;
+    if (!avx2 || !bmi2)
+        return 0;
+    unsigned flags = NVC_CPU_AVX2;
+    if (a >= 1) { /* leaf 7 subleaf 1, EAX bit 4: AVX-VNNI (its state is the YMM state checked above) */
+        __cpuid_count(7, 1, a, b, c, d);
+        if ((a >> 4) & 1)
+            flags |= NVC_CPU_AVXVNNI;
+    }
+    return flags;
 }
 #else
 static unsigned detect(void) { return 0; }

@@ -84,6 +84,7 @@ typedef struct nvc_net_dsp {
 const nvc_net_dsp *nvc_net_dsp_get(void);
 void nvc_net_dsp_init_c(nvc_net_dsp *dsp);
 void nvc_net_dsp_init_avx2(nvc_net_dsp *dsp); /* network/x86/ops_avx2.c: overrides some of the C ones */
+void nvc_net_dsp_init_avxvnni(nvc_net_dsp *dsp); /* after init_avx2: the dense conv with vpdpbusd */
 
 /* Exact requantisation of docs/engine.md: clamp(zp + ((acc*M + 2^(S-1)) >> S), lo, hi). */
 static inline int nvc_requant(int64_t acc, int32_t M, int S, int zp, int lo, int hi)

@@ -276,7 +276,7 @@ void nvc_net_dsp_init_c(nvc_net_dsp *dsp)
     dsp->rows[NVC_OP_WARP] = warp_rows;
 }
 
-static nvc_net_dsp dsp_c, dsp_avx2;
+static nvc_net_dsp dsp_c, dsp_avx2, dsp_avxvnni;
 static pthread_once_t dsp_once = PTHREAD_ONCE_INIT;
 
 static void dsp_init_all(void)
@@ -284,12 +284,17 @@ static void dsp_init_all(void)
     nvc_net_dsp_init_c(&dsp_c);
     dsp_avx2 = dsp_c;
     nvc_net_dsp_init_avx2(&dsp_avx2);
+    dsp_avxvnni = dsp_avx2;
+    nvc_net_dsp_init_avxvnni(&dsp_avxvnni);
 }
 
 const nvc_net_dsp *nvc_net_dsp_get(void)
 {
     pthread_once(&dsp_once, dsp_init_all);
-    return (nvc_cpu_flags() & NVC_CPU_AVX2) ? &dsp_avx2 : &dsp_c;
+    const unsigned f = nvc_cpu_flags();
+    if (!(f & NVC_CPU_AVX2))
+        return &dsp_c;
+    return (f & NVC_CPU_AVXVNNI) ? &dsp_avxvnni : &dsp_avx2;
 }
 
 int nvc_conv_pack(nvc_net_op *op)

@@ -14,6 +14,11 @@
 
 static unsigned long long seed = 0x5DEECE66Dull;
 
+/* The SIMD levels the conv kernels are compared at (nvc_cpu_set_mask values): AVX2, and AVX2 with
+ * AVX-VNNI where the CPU has it. */
+static unsigned simd_levels[2];
+static int n_simd_levels;
+
 static int rnd(int n) /* 0..n-1 */
 {
     return (int)(test_rand(&seed) % (unsigned long long)n);
@@ -101,20 +106,23 @@ static void check_conv(int trial)
     nvc_cpu_set_mask(0);
     CHECK_EQ_INT(nvc_tensor_alloc(&ref, c_out, ho, wo, zp_out), 0);
     nvc_net_run_op(&op, ins, &ref, 0, NULL);
-    nvc_cpu_set_mask(~0u);
     static nvc_pool *pool3;
     if (!pool3)
         pool3 = nvc_pool_create(3);
-    for (int threads = 1; threads <= 3; threads += 2) {
-        CHECK_EQ_INT(nvc_tensor_alloc(&out, c_out, ho, wo, zp_out), 0);
-        nvc_net_run_op(&op, ins, &out, 0, threads > 1 ? pool3 : NULL);
-        const long bad = diff(&ref, &out);
-        if (bad)
-            fprintf(stderr, "trial %d: conv%dx%d%s s%d %d->%d %dx%d weights mode %d paired %d, %d threads: %ld "
-                    "pixels differ\n", trial, k, k, depthwise ? " dw" : "", stride, c_in, c_out, h, w, weight_mode,
-                    op.packed.pair_sum_exact, threads, bad);
-        CHECK_EQ_INT(bad, 0);
+    for (int level = 0; level < n_simd_levels; level++) {
+        nvc_cpu_set_mask(simd_levels[level]);
+        for (int threads = 1; threads <= 3; threads += 2) {
+            CHECK_EQ_INT(nvc_tensor_alloc(&out, c_out, ho, wo, zp_out), 0);
+            nvc_net_run_op(&op, ins, &out, 0, threads > 1 ? pool3 : NULL);
+            const long bad = diff(&ref, &out);
+            if (bad)
+                fprintf(stderr, "trial %d: conv%dx%d%s s%d %d->%d %dx%d weights mode %d paired %d, %s, %d threads: "
+                        "%ld pixels differ\n", trial, k, k, depthwise ? " dw" : "", stride, c_in, c_out, h, w,
+                        weight_mode, op.packed.pair_sum_exact, nvc_net_dsp_get()->name, threads, bad);
+            CHECK_EQ_INT(bad, 0);
+        }
     }
+    nvc_cpu_set_mask(~0u);
     nvc_tensor_release(&in);
     nvc_tensor_release(&ref);
     nvc_tensor_release(&out);
@@ -262,6 +270,11 @@ int main(void)
         printf("skip: no AVX2 on this CPU (or NVC_CPU_MASK hides it)\n");
         return 77;
     }
+    simd_levels[n_simd_levels++] = NVC_CPU_AVX2;
+    if (nvc_cpu_flags() & NVC_CPU_AVXVNNI)
+        simd_levels[n_simd_levels++] = NVC_CPU_AVX2 | NVC_CPU_AVXVNNI;
+    else
+        printf("AVX-VNNI: not on this CPU (or NVC_CPU_MASK hides it): its conv kernel is not tested here\n");
     check_pair_sum_bound();
     for (int trial = 0; trial < 1500; trial++)
         check_conv(trial);

@@ -352,6 +352,8 @@ int main(int argc, char **argv)
                    th > 1 ? "s" : " ", peak[th]);
         }
     }
+    /* the peak is the AVX2 one: kernels using AVX-VNNI (NVC_CPU_MASK=1 turns it off) can exceed 100% */
+    printf("kernels: %s\n", nvc_net_dsp_get()->name);
     layer conv[1] = { { .c_in = 64, .c_out = 64, .k = 3 } };
     /* decoder-shaped: 128 channels at 1/16 of 1280x720, depth_to_space up to 6 channels at 640x360 */
     layer stack[] = {

@@ -66,6 +66,15 @@ static inline void store16(uint8_t *dst, __m256i a, __m256i b)
     _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(u));
 }
 
+/* AVX-VNNI vpdpbusd (VEX): acc + the sums of 4 products u8 x s8 per int32 lane, without intermediate
+ * saturation, so exact for any weight. Inline assembly, so that this file needs no -mavxvnni (callers
+ * run it only when nvc_cpu_flags() has NVC_CPU_AVXVNNI). */
+static inline __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8)
+{
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u8), "x"(s8));
+    return acc;
+}
+
 static inline __m256i bcast4(const uint8_t *p)
 {
     int32_t v;
@@ -83,13 +92,14 @@ static inline void store8(uint8_t *dst, __m256i a)
 
 /* Output pixels x .. x+P-1 of row y, output channels 16*ob .. 16*ob + 8*OCV - 1 (OCV = 2 vectors of 8
  * output channels, or 1 for a last block of at most 8 channels). PAIRED: add the int16 products of two
- * input-channel groups before widening (only when pk->block_paired[ob]).
+ * input-channel groups before widening (only when pk->block_paired[ob]). VNNI: one vpdpbusd per group
+ * instead (PAIRED is then 0).
  * The pixel and channel-vector loops are unrolled explicitly (`#pragma GCC unroll`): gcc -O2 kept them
  * as loops, so acc[][] lived in memory and every multiply-add went through a load and a store
  * (perf annotate); in registers the full-range decoder stack of bench_network runs ~1.25x faster. */
 static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *op, const nvc_tensor *in,
                                                              nvc_tensor *out, int y, int x, int ob, const int P,
-                                                             const int PAIRED, const int OCV,
+                                                             const int PAIRED, const int OCV, const int VNNI,
                                                              const requant_consts q[2])
 {
     const nvc_conv_packed *pk = &op->packed;
@@ -129,6 +139,22 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
                 }
                 continue;
             }
+            if (VNNI) {
+                for (int g = 0; g < groups; g++, wp += 64, src += 4) {
+                    __m256i w0[2];
+#pragma GCC unroll 8
+                    for (int v = 0; v < OCV; v++)
+                        w0[v] = _mm256_load_si256((const __m256i *)(wp + 32 * v));
+#pragma GCC unroll 8
+                    for (int j = 0; j < P; j++) {
+                        const __m256i v0 = bcast4(src + j * step);
+#pragma GCC unroll 8
+                        for (int v = 0; v < OCV; v++)
+                            acc[j][v] = dpbusd(acc[j][v], v0, w0[v]);
+                    }
+                }
+                continue;
+            }
             for (int g = 0; g < groups; g++, wp += 64, src += 4) {
                 __m256i w0[2];
                 #pragma GCC unroll 8
@@ -156,21 +182,21 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
 /* One row of one output-channel block; the variant parameters are constants, so each combination is
  * compiled separately. Pixels per block (measured, bench_network on a real model): 16 channels x 5
  * pixels unpaired (10 accumulators; ~8% faster than 4), x 4 pixels paired (it needs 4 weight vectors),
- * 8 channels x 8 pixels. */
+ * x 6 with VNNI (12 accumulators, 2 weight vectors, 1 broadcast), 8 channels x 8 pixels. */
 static inline __attribute__((always_inline)) void conv_row(const nvc_op_args *a, int y, int ob, const int PAIRED,
-                                                           const int OCV, const requant_consts q[2])
+                                                           const int OCV, const int VNNI, const requant_consts q[2])
 {
-    const int w = a->out->w, P = OCV == 2 ? (PAIRED ? 4 : 5) : 8;
+    const int w = a->out->w, P = OCV == 2 ? (VNNI ? 6 : PAIRED ? 4 : 5) : 8;
     int x = 0;
     for (; x + P <= w; x += P)
-        conv_block(a->op, a->in[0], a->out, y, x, ob, P, PAIRED, OCV, q);
+        conv_block(a->op, a->in[0], a->out, y, x, ob, P, PAIRED, OCV, VNNI, q);
     for (; x < w; x++)
-        conv_block(a->op, a->in[0], a->out, y, x, ob, 1, PAIRED, OCV, q);
+        conv_block(a->op, a->in[0], a->out, y, x, ob, 1, PAIRED, OCV, VNNI, q);
 }
 
 static nvc_op_rows_fn depthwise_rows_c; /* the reference serves depthwise convolutions for now */
 
-static void conv2d_rows_avx2(const nvc_op_args *a, int y0, int y1)
+static inline __attribute__((always_inline)) void conv2d_rows(const nvc_op_args *a, int y0, int y1, const int VNNI)
 {
     const nvc_net_op *op = a->op;
     if (op->depthwise) {
@@ -184,12 +210,24 @@ static void conv2d_rows_avx2(const nvc_op_args *a, int y0, int y1)
         requant_setup(&q[1], pk->M + 16 * ob + 8, pk->S + 16 * ob + 8, op->zp_out, op->lo, op->hi);
         const int half = op->c_out - 16 * ob <= 8; /* a last block of at most 8 channels */
         for (int y = y0; y < y1; y++) {
-            if (pk->block_paired[ob])
-                half ? conv_row(a, y, ob, 1, 1, q) : conv_row(a, y, ob, 1, 2, q);
+            if (VNNI)
+                half ? conv_row(a, y, ob, 0, 1, 1, q) : conv_row(a, y, ob, 0, 2, 1, q);
+            else if (pk->block_paired[ob])
+                half ? conv_row(a, y, ob, 1, 1, 0, q) : conv_row(a, y, ob, 1, 2, 0, q);
             else
-                half ? conv_row(a, y, ob, 0, 1, q) : conv_row(a, y, ob, 0, 2, q);
+                half ? conv_row(a, y, ob, 0, 1, 0, q) : conv_row(a, y, ob, 0, 2, 0, q);
         }
     }
+}
+
+static void conv2d_rows_avx2(const nvc_op_args *a, int y0, int y1)
+{
+    conv2d_rows(a, y0, y1, 0);
+}
+
+static void conv2d_rows_avxvnni(const nvc_op_args *a, int y0, int y1)
+{
+    conv2d_rows(a, y0, y1, 1);
 }
 
 /* Both tensors have the same channel count, hence the same pixel layout: a row is processed as one
@@ -445,4 +483,10 @@ void nvc_net_dsp_init_avx2(nvc_net_dsp *dsp)
     dsp->rows[NVC_OP_SCALE_CHANNELS] = scale_channels_rows_avx2;
     dsp->rows[NVC_OP_DEPTH_TO_SPACE] = depth_to_space_rows_avx2;
     dsp->rows[NVC_OP_WARP] = warp_rows_avx2;
+}
+
+void nvc_net_dsp_init_avxvnni(nvc_net_dsp *dsp)
+{
+    dsp->name = "avx2+avxvnni";
+    dsp->rows[NVC_OP_CONV2D] = conv2d_rows_avxvnni;
 }
