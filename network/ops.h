@@ -39,6 +39,11 @@ typedef struct nvc_conv_packed {
      * Decided per block of 16 output channels (block_paired[c_out16 / 16]); pair_sum_exact: all are. */
     uint8_t *block_paired;
     int pair_sum_exact;
+    /* [c_out16]: the output is lo for every acc <= acc_lo and hi for every acc >= acc_hi (requant is
+     * non-decreasing in acc, M >= 0), so kernels may clamp acc to [acc_lo, acc_hi] first; then
+     * zp_out + requant(acc) fits int32 (|requant| <= 2^29 + 256 there) and the final clamp can be done
+     * after narrowing (saturating packs). See nvc_conv_acc_range(). */
+    int32_t *acc_lo, *acc_hi;
 } nvc_conv_packed;
 
 typedef struct nvc_net_op {
@@ -115,6 +120,9 @@ static inline void nvc_bilinear_taps(int o, int n, int r, int *i0, int *i1, int 
     *w0 = d - f;
     *w1 = f;
 }
+
+/* The accumulator range of nvc_conv_packed.acc_lo/acc_hi for one output channel. */
+void nvc_conv_acc_range(int32_t M, int S, int zp, int lo, int hi, int32_t *acc_lo, int32_t *acc_hi);
 
 /* Builds op->packed from op->w/bias/M/S (dense conv2d only). Returns 0 or NVC_ENOMEM. */
 int nvc_conv_pack(nvc_net_op *op);

@@ -297,6 +297,37 @@ const nvc_net_dsp *nvc_net_dsp_get(void)
     return (f & NVC_CPU_AVXVNNI) ? &dsp_avxvnni : &dsp_avx2;
 }
 
+/* zp + requant(acc) before the clamp; non-decreasing in acc since M >= 0 (exact: |acc * M| < 2^61). */
+static int64_t requant_unclamped(int64_t acc, int32_t M, int S, int zp)
+{
+    return ((acc * M + ((int64_t)1 << (S - 1))) >> S) + zp;
+}
+
+void nvc_conv_acc_range(int32_t M, int S, int zp, int lo, int hi, int32_t *acc_lo, int32_t *acc_hi)
+{
+    /* acc_lo: the largest acc with value <= lo (INT32_MIN if none: no acc needs raising);
+     * acc_hi: the smallest acc with value >= hi (INT32_MAX if none). Binary searches over int32. */
+    int64_t a = INT32_MIN, b = INT32_MAX;
+    if (requant_unclamped(b, M, S, zp) <= lo)
+        a = b;
+    else if (requant_unclamped(a, M, S, zp) <= lo)
+        while (b - a > 1) { /* f(a) <= lo < f(b) */
+            const int64_t m = a + (b - a) / 2;
+            *(requant_unclamped(m, M, S, zp) <= lo ? &a : &b) = m;
+        }
+    *acc_lo = (int32_t)a;
+    a = INT32_MIN;
+    b = INT32_MAX;
+    if (requant_unclamped(a, M, S, zp) >= hi)
+        b = a;
+    else if (requant_unclamped(b, M, S, zp) >= hi)
+        while (b - a > 1) { /* f(a) < hi <= f(b) */
+            const int64_t m = a + (b - a) / 2;
+            *(requant_unclamped(m, M, S, zp) >= hi ? &b : &a) = m;
+        }
+    *acc_hi = (int32_t)b;
+}
+
 int nvc_conv_pack(nvc_net_op *op)
 {
     nvc_conv_packed *p = &op->packed;
@@ -309,18 +340,23 @@ int nvc_conv_pack(nvc_net_op *op)
     p->M = calloc((size_t)p->c_out16, sizeof(int32_t));
     p->S = calloc((size_t)p->c_out16, sizeof(int32_t));
     p->block_paired = calloc((size_t)p->c_out16 / 16, 1);
-    if (!p->w || !p->bias || !p->M || !p->S || !p->block_paired) {
+    p->acc_lo = calloc((size_t)p->c_out16, sizeof(int32_t));
+    p->acc_hi = calloc((size_t)p->c_out16, sizeof(int32_t));
+    if (!p->w || !p->bias || !p->M || !p->S || !p->block_paired || !p->acc_lo || !p->acc_hi) {
         nvc_conv_pack_free(op);
         return NVC_ENOMEM;
     }
     memset(p->w, 0, n);
     for (int o = 0; o < p->c_out16; o++) {
         p->S[o] = 1; /* padded channels: M = 0 -> value zp_out */
+        if (o < op->c_out) {
+            p->M[o] = op->M[o];
+            p->S[o] = op->S[o];
+        }
+        nvc_conv_acc_range(p->M[o], p->S[o], op->zp_out, op->lo, op->hi, &p->acc_lo[o], &p->acc_hi[o]);
         if (o >= op->c_out)
             continue;
         p->bias[o] = op->bias[o];
-        p->M[o] = op->M[o];
-        p->S[o] = op->S[o];
         for (int t = 0; t < k2; t++)
             for (int i = 0; i < op->c_in; i++) {
                 const size_t dst = ((((size_t)(o / 16) * k2 + t) * (p->c_in8 / 4) + i / 4) * 16 + o % 16) * 4 + i % 4;
@@ -350,5 +386,7 @@ void nvc_conv_pack_free(nvc_net_op *op)
     free(op->packed.M);
     free(op->packed.S);
     free(op->packed.block_paired);
+    free(op->packed.acc_lo);
+    free(op->packed.acc_hi);
     memset(&op->packed, 0, sizeof(op->packed));
 }

@@ -264,8 +264,45 @@ static void check_other_ops(int trial)
     (void)trial;
 }
 
+/* nvc_conv_acc_range: the bounds are tight, clamping acc to them never changes an output, and inside
+ * them zp + requant fits int32 (what the AVX2 conv epilogue relies on). Independent of the CPU. */
+static int64_t unclamped(int64_t acc, int32_t M, int S, int zp)
+{
+    return ((acc * M + ((int64_t)1 << (S - 1))) >> S) + zp;
+}
+
+static void check_acc_range(void)
+{
+    for (int trial = 0; trial < 3000; trial++) {
+        const int S = rnd(3) ? rnd_range(1, 62) : rnd_range(14, 40), zp = rnd(256);
+        const int32_t M = rnd(5) ? rnd_range(0, (1 << 30) - 1) >> rnd(31) : (rnd(2) ? (1 << 30) - 1 : 0);
+        const int lo = rnd(3) ? 0 : rnd(256), hi = lo + rnd(256 - lo);
+        int32_t alo, ahi;
+        nvc_conv_acc_range(M, S, zp, lo, hi, &alo, &ahi);
+        if (alo > INT32_MIN)
+            CHECK(unclamped(alo, M, S, zp) <= lo);
+        if (alo < INT32_MAX)
+            CHECK(unclamped((int64_t)alo + 1, M, S, zp) > lo);
+        if (ahi < INT32_MAX)
+            CHECK(unclamped(ahi, M, S, zp) >= hi);
+        if (ahi > INT32_MIN)
+            CHECK(unclamped((int64_t)ahi - 1, M, S, zp) < hi);
+        for (int i = 0; i < 40; i++) {
+            const int64_t edges[4] = { alo, ahi, INT32_MIN, INT32_MAX };
+            int64_t acc = i < 4 ? edges[i] : i < 20 ? edges[i & 1] + rnd_range(-3, 3)
+                                                    : (int64_t)(int32_t)((uint32_t)rnd(1 << 16) << 16 | (uint32_t)rnd(1 << 16));
+            acc = acc < INT32_MIN ? INT32_MIN : acc > INT32_MAX ? INT32_MAX : acc;
+            const int64_t raised = acc < alo ? alo : acc, c = raised > ahi ? ahi : raised; /* max, then min */
+            const int64_t v = unclamped(c, M, S, zp);
+            CHECK(v >= INT32_MIN && v <= INT32_MAX);
+            CHECK_EQ_INT(nvc_requant(c, M, S, zp, lo, hi), nvc_requant(acc, M, S, zp, lo, hi));
+        }
+    }
+}
+
 int main(void)
 {
+    check_acc_range();
     if (!(nvc_cpu_flags() & NVC_CPU_AVX2)) {
         printf("skip: no AVX2 on this CPU (or NVC_CPU_MASK hides it)\n");
         return 77;

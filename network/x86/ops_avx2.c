@@ -58,12 +58,52 @@ static inline __m256i requant8(__m256i acc, const requant_consts *q)
     return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-/* Two vectors of 8 int32 values in 0..255 -> 16 bytes in order. */
-static inline void store16(uint8_t *dst, __m256i a, __m256i b)
+/* The conv epilogue, cheaper than requant8: acc is first clamped to [acc_lo, acc_hi] of
+ * nvc_conv_packed (which changes no output), so zp + requant(acc) fits int32 and its low 32 bits are
+ * enough: with off = 2^(62-S), the low half of (acc*M + 2^62 + 2^(S-1)) >>> S is v + off mod 2^32, and
+ * subtracting (off mod 2^32) - zp gives zp + v. The clamp to [lo, hi] is done on the bytes after the
+ * saturating narrowing (store_conv16/8). */
+typedef struct {
+    __m256i acc_lo, acc_hi, M, M_odd, add[2], shift[2], sub;
+} conv_requant;
+
+static void conv_requant_setup(conv_requant *q, const nvc_conv_packed *pk, int c0, int zp)
+{
+    int64_t add[2][4], shift[2][4];
+    int32_t sub[8];
+    for (int c = 0; c < 8; c++) {
+        const int odd = c & 1, lane = c >> 1, s = pk->S[c0 + c];
+        add[odd][lane] = ((int64_t)1 << 62) + ((int64_t)1 << (s - 1));
+        shift[odd][lane] = s;
+        sub[c] = (int32_t)(uint32_t)(((uint64_t)1 << (62 - s)) - (uint64_t)(int64_t)zp);
+    }
+    q->acc_lo = _mm256_loadu_si256((const __m256i *)(pk->acc_lo + c0));
+    q->acc_hi = _mm256_loadu_si256((const __m256i *)(pk->acc_hi + c0));
+    q->M = _mm256_loadu_si256((const __m256i *)(pk->M + c0));
+    q->M_odd = _mm256_srli_epi64(q->M, 32);
+    q->sub = _mm256_loadu_si256((const __m256i *)sub);
+    for (int odd = 0; odd < 2; odd++) {
+        q->add[odd] = _mm256_loadu_si256((const __m256i *)add[odd]);
+        q->shift[odd] = _mm256_loadu_si256((const __m256i *)shift[odd]);
+    }
+}
+
+/* 8 int32 accumulators -> 8 values zp + requant(acc), not yet clamped to [lo, hi]. */
+static inline __m256i conv_requant8(__m256i acc, const conv_requant *q)
+{
+    acc = _mm256_min_epi32(_mm256_max_epi32(acc, q->acc_lo), q->acc_hi);
+    const __m256i even = _mm256_srlv_epi64(_mm256_add_epi64(_mm256_mul_epi32(acc, q->M), q->add[0]), q->shift[0]);
+    const __m256i odd = _mm256_srlv_epi64(
+        _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), q->M_odd), q->add[1]), q->shift[1]);
+    return _mm256_sub_epi32(_mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA), q->sub);
+}
+
+/* Two vectors of 8 int32 values -> 16 bytes in order, saturated to 0..255 and clamped to [lo, hi]. */
+static inline void store_conv16(uint8_t *dst, __m256i a, __m256i b, __m128i lo, __m128i hi)
 {
     const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
     const __m256i u = _mm256_permute4x64_epi64(_mm256_packus_epi16(w, w), 0x08);
-    _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(u));
+    _mm_storeu_si128((__m128i *)dst, _mm_min_epu8(_mm_max_epu8(_mm256_castsi256_si128(u), lo), hi));
 }
 
 /* AVX-VNNI vpdpbusd (VEX): acc + the sums of 4 products u8 x s8 per int32 lane, without intermediate
@@ -82,12 +122,12 @@ static inline __m256i bcast4(const uint8_t *p)
     return _mm256_set1_epi32(v);
 }
 
-/* 8 int32 values in 0..255 -> 8 bytes in order. */
-static inline void store8(uint8_t *dst, __m256i a)
+/* 8 int32 values -> 8 bytes in order, saturated to 0..255 and clamped to [lo, hi]. */
+static inline void store_conv8(uint8_t *dst, __m256i a, __m128i lo, __m128i hi)
 {
     const __m256i w = _mm256_packs_epi32(a, a);
     const __m128i u = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    _mm_storel_epi64((__m128i *)dst, _mm_unpacklo_epi32(u, _mm_srli_si128(u, 8)));
+    _mm_storel_epi64((__m128i *)dst, _mm_min_epu8(_mm_max_epu8(_mm_unpacklo_epi32(u, _mm_srli_si128(u, 8)), lo), hi));
 }
 
 /* Output pixels x .. x+P-1 of row y, output channels 16*ob .. 16*ob + 8*OCV - 1 (OCV = 2 vectors of 8
@@ -100,7 +140,7 @@ static inline void store8(uint8_t *dst, __m256i a)
 static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *op, const nvc_tensor *in,
                                                              nvc_tensor *out, int y, int x, int ob, const int P,
                                                              const int PAIRED, const int OCV, const int VNNI,
-                                                             const requant_consts q[2])
+                                                             const conv_requant q[2])
 {
     const nvc_conv_packed *pk = &op->packed;
     const int k = op->k, pad = k / 2, s = op->stride, groups = pk->c_in8 / 4;
@@ -169,13 +209,14 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
                 }
             }
         }
-    #pragma GCC unroll 8
+        const __m128i lo = _mm_set1_epi8((char)op->lo), hi = _mm_set1_epi8((char)op->hi);
+#pragma GCC unroll 8
     for (int j = 0; j < P; j++) {
         uint8_t *dst = nvc_tensor_px(out, y, x + j) + 16 * ob;
         if (OCV == 2)
-            store16(dst, requant8(acc[j][0], &q[0]), requant8(acc[j][1], &q[1]));
+            store_conv16(dst, conv_requant8(acc[j][0], &q[0]), conv_requant8(acc[j][1], &q[1]), lo, hi);
         else
-            store8(dst, requant8(acc[j][0], &q[0]));
+            store_conv8(dst, conv_requant8(acc[j][0], &q[0]), lo, hi);
     }
 }
 
@@ -184,7 +225,7 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
  * pixels unpaired (10 accumulators; ~8% faster than 4), x 4 pixels paired (it needs 4 weight vectors),
  * x 6 with VNNI (12 accumulators, 2 weight vectors, 1 broadcast), 8 channels x 8 pixels. */
 static inline __attribute__((always_inline)) void conv_row(const nvc_op_args *a, int y, int ob, const int PAIRED,
-                                                           const int OCV, const int VNNI, const requant_consts q[2])
+                                                           const int OCV, const int VNNI, const conv_requant q[2])
 {
     const int w = a->out->w, P = OCV == 2 ? (VNNI ? 6 : PAIRED ? 4 : 5) : 8;
     int x = 0;
@@ -205,9 +246,9 @@ static inline __attribute__((always_inline)) void conv2d_rows(const nvc_op_args 
     }
     const nvc_conv_packed *pk = &op->packed;
     for (int ob = 0; ob < pk->c_out16 / 16; ob++) {
-        requant_consts q[2];
-        requant_setup(&q[0], pk->M + 16 * ob, pk->S + 16 * ob, op->zp_out, op->lo, op->hi);
-        requant_setup(&q[1], pk->M + 16 * ob + 8, pk->S + 16 * ob + 8, op->zp_out, op->lo, op->hi);
+        conv_requant q[2];
+        conv_requant_setup(&q[0], pk, 16 * ob, op->zp_out);
+        conv_requant_setup(&q[1], pk, 16 * ob + 8, op->zp_out);
         const int half = op->c_out - 16 * ob <= 8; /* a last block of at most 8 channels */
         for (int y = y0; y < y1; y++) {
             if (VNNI)
