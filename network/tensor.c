@@ -157,14 +157,19 @@ int nvc_net_unpack_yuv420(const nvc_tensor *t, uint8_t *const planes[3], const p
 {
     if (t->c != 6 || w < 2 || h < 2 || (w | h) & 1 || w > 2 * t->w || h > 2 * t->h)
         return NVC_EINVAL;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            planes[0][(ptrdiff_t)y * strides[0] + x] = nvc_tensor_px(t, y >> 1, x >> 1)[2 * (y & 1) + (x & 1)];
-    for (int y = 0; y < h / 2; y++)
-        for (int x = 0; x < w / 2; x++) {
-            const uint8_t *px = nvc_tensor_px(t, y, x);
-            planes[1][(ptrdiff_t)y * strides[1] + x] = px[4];
-            planes[2][(ptrdiff_t)y * strides[2] + x] = px[5];
+    /* one pass over the tensor: each pixel holds a 2x2 luma block and its U and V */
+    for (int y = 0; y < h / 2; y++) {
+        uint8_t *y0 = planes[0] + (ptrdiff_t)(2 * y) * strides[0], *y1 = y0 + strides[0];
+        uint8_t *u = planes[1] + (ptrdiff_t)y * strides[1], *v = planes[2] + (ptrdiff_t)y * strides[2];
+        const uint8_t *px = nvc_tensor_px(t, y, 0);
+        for (int x = 0; x < w / 2; x++, px += t->cstride) {
+            y0[2 * x] = px[0];
+            y0[2 * x + 1] = px[1];
+            y1[2 * x] = px[2];
+            y1[2 * x + 1] = px[3];
+            u[x] = px[4];
+            v[x] = px[5];
         }
+    }
     return 0;
 }
