@@ -1,5 +1,6 @@
 /* The engine's tensor buffer cache (network/tensor_cache.h): borders, reuse and its size rule, the
- * memory bound, tensors outliving the cache, concurrent use; and nvc_tensor_alloc's mapped buffers. */
+ * memory bound, tensors outliving the cache, concurrent use; and of network/tensor.h, nvc_tensor_alloc's
+ * mapped buffers and the YUV420 pack/unpack round trip. */
 #include <pthread.h>
 #include <string.h>
 
@@ -196,8 +197,46 @@ static void test_alloc(void)
     CHECK_EQ_INT(nvc_tensor_buf_size(4096, NVC_TENSOR_MAX_DIM, NVC_TENSOR_MAX_DIM), 0);
 }
 
+/* pack then unpack gives the picture back, for sizes with and without padding; unpack writes exactly
+ * w x h (and w/2 x h/2 chroma) and nothing around. */
+static void test_yuv_roundtrip(void)
+{
+    const int sizes[3][4] = { { 2, 2, 2, 2 }, { 10, 6, 16, 8 }, { 30, 14, 64, 64 } }; /* w, h, wp, hp */
+    unsigned long long seed = 9;
+    for (int s = 0; s < 3; s++) {
+        const int w = sizes[s][0], h = sizes[s][1], stride = w + 5;
+        uint8_t *src[3], *dst[3];
+        const ptrdiff_t strides[3] = { stride, stride, stride };
+        for (int p = 0; p < 3; p++) {
+            src[p] = malloc((size_t)stride * h);
+            dst[p] = malloc((size_t)stride * h);
+            for (int i = 0; i < stride * h; i++) {
+                src[p][i] = (uint8_t)test_rand(&seed);
+                dst[p][i] = 0xEE;
+            }
+        }
+        nvc_tensor t = { 0 };
+        CHECK_EQ_INT(nvc_net_pack_yuv420(&t, (const uint8_t *const *)src, strides, w, h, sizes[s][2], sizes[s][3]), 0);
+        CHECK_EQ_INT(nvc_net_unpack_yuv420(&t, dst, strides, w, h), 0);
+        int same = 1;
+        for (int p = 0; p < 3; p++) {
+            const int pw = p ? w / 2 : w, ph = p ? h / 2 : h;
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < stride; x++) {
+                    const uint8_t want = (y < ph && x < pw) ? src[p][y * stride + x] : 0xEE;
+                    same &= dst[p][y * stride + x] == want;
+                }
+            free(src[p]);
+            free(dst[p]);
+        }
+        CHECK(same);
+        nvc_tensor_release(&t);
+    }
+}
+
 int main(void)
 {
+    test_yuv_roundtrip();
     test_reuse_and_borders();
     test_bound();
     test_orphan();
