@@ -3,9 +3,9 @@
  * Dense conv2d: weights in the packed layout of nvc_conv_packed (16 output channels x 4 input channels
  * per pair of vectors). One input pixel's 4 channels are broadcast, `vpmaddubsw` multiplies them with
  * the 4 weights of 8 output channels (u8 x s8, pairs summed to int16: |255*64*2| < 2^15, exact since
- * weights are limited to [-64, 64]), `vpmaddwd` by ones widens to int32 and sums the pairs. The block
- * is 4 output pixels x 16 output channels (8 accumulators). Requantisation is exact 64-bit: see
- * requant8(). */
+ * weights are limited to [-64, 64]), `vpmaddwd` by ones widens to int32 and sums the pairs; with
+ * AVX-VNNI one `vpdpbusd` does all three. A block is 4-6 output pixels x 16 output channels (see
+ * conv_row()). Requantisation is exact 64-bit: see requant8() and, for the conv, conv_requant8(). */
 #include <immintrin.h>
 #include <string.h>
 
