@@ -115,6 +115,14 @@ static inline __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8)
     return acc;
 }
 
+/* acc + the sums of 4 products u8 x s8 per int32 lane: one vpdpbusd with VNNI, else vpmaddubsw + vpmaddwd
+ * (exact: the weights' range keeps the int16 pair sums from saturating). VNNI is a compile-time constant. */
+static inline __attribute__((always_inline)) __m256i dot4_add(__m256i acc, __m256i u8, __m256i s8, __m256i ones,
+                                                              const int VNNI)
+{
+    return VNNI ? dpbusd(acc, u8, s8) : _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u8, s8), ones));
+}
+
 static inline __m256i bcast4(const uint8_t *p)
 {
     int32_t v;
@@ -179,33 +187,17 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
                 }
                 continue;
             }
-            if (VNNI) {
-                for (int g = 0; g < groups; g++, wp += 64, src += 4) {
-                    __m256i w0[2];
-#pragma GCC unroll 8
-                    for (int v = 0; v < OCV; v++)
-                        w0[v] = _mm256_load_si256((const __m256i *)(wp + 32 * v));
-#pragma GCC unroll 8
-                    for (int j = 0; j < P; j++) {
-                        const __m256i v0 = bcast4(src + j * step);
-#pragma GCC unroll 8
-                        for (int v = 0; v < OCV; v++)
-                            acc[j][v] = dpbusd(acc[j][v], v0, w0[v]);
-                    }
-                }
-                continue;
-            }
             for (int g = 0; g < groups; g++, wp += 64, src += 4) {
                 __m256i w0[2];
-                #pragma GCC unroll 8
+#pragma GCC unroll 8
                 for (int v = 0; v < OCV; v++)
                     w0[v] = _mm256_load_si256((const __m256i *)(wp + 32 * v));
-                #pragma GCC unroll 8
+#pragma GCC unroll 8
                 for (int j = 0; j < P; j++) {
                     const __m256i v0 = bcast4(src + j * step);
-                    #pragma GCC unroll 8
+#pragma GCC unroll 8
                     for (int v = 0; v < OCV; v++)
-                        acc[j][v] = _mm256_add_epi32(acc[j][v], _mm256_madd_epi16(_mm256_maddubs_epi16(v0, w0[v]), ones));
+                        acc[j][v] = dot4_add(acc[j][v], v0, w0[v], ones, VNNI);
                 }
             }
         }

@@ -254,6 +254,18 @@ def _rand_conv(g, rng, x, cout, k, stride=1, depthwise=False, relu=False, extrem
     return g.conv2d(x, w, bias, M, S, zp_out, lo, hi, stride, depthwise)
 
 
+def _write_case_bin(path, g, inputs, outs, quality):
+    """The case file test_nvcint reads: quality, the inputs (shape, zp, bytes) and the mirror's outputs."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<II", quality, len(inputs)))
+        for (name, c, zp), x in zip(g.inputs, inputs):
+            f.write(struct.pack("<IIII", *x.shape, zp) + np.asarray(x, np.uint8).tobytes())
+        f.write(struct.pack("<I", len(g.outputs)))
+        for name, idx in g.outputs:
+            o = outs[name]
+            f.write(struct.pack("<IIII", *o.shape, g.tensors[idx].zp) + o.tobytes())
+
+
 def make_case(outdir, seed):
     import os
     rng = np.random.default_rng(seed)
@@ -295,14 +307,7 @@ def make_case(outdir, seed):
     outs = run_graph(g, inputs, quality)
     os.makedirs(outdir, exist_ok=True)
     nvm.write_nvm(os.path.join(outdir, "case.nvm"), m)
-    with open(os.path.join(outdir, "case.bin"), "wb") as f:
-        f.write(struct.pack("<II", quality, len(inputs)))
-        for (name, c, zp), x in zip(g.inputs, inputs):
-            f.write(struct.pack("<IIII", *x.shape, zp) + np.asarray(x, np.uint8).tobytes())
-        f.write(struct.pack("<I", len(g.outputs)))
-        for name, idx in g.outputs:
-            o = outs[name]
-            f.write(struct.pack("<IIII", *o.shape, g.tensors[idx].zp) + o.tobytes())
+    _write_case_bin(os.path.join(outdir, "case.bin"), g, inputs, outs, quality)
     # the reader must give back the same graph
     again = run_graph(nvm.read_nvm(os.path.join(outdir, "case.nvm")).get_graph("g"), inputs, quality)
     assert all(np.array_equal(again[k], outs[k]) for k in outs)
@@ -352,14 +357,7 @@ def write_case(outdir, model_path, graph, sizes, seed, quality=None):
     outs = run_graph(g, inputs, quality)
     os.makedirs(outdir, exist_ok=True)
     shutil.copyfile(model_path, os.path.join(outdir, "case.nvm"))
-    with open(os.path.join(outdir, "case.bin"), "wb") as f:
-        f.write(struct.pack("<II", quality, len(inputs)))
-        for (name, c, zp), x in zip(g.inputs, inputs):
-            f.write(struct.pack("<IIII", *x.shape, zp) + np.asarray(x, np.uint8).tobytes())
-        f.write(struct.pack("<I", len(g.outputs)))
-        for name, idx in g.outputs:
-            o = outs[name]
-            f.write(struct.pack("<IIII", *o.shape, g.tensors[idx].zp) + o.tobytes())
+    _write_case_bin(os.path.join(outdir, "case.bin"), g, inputs, outs, quality)
 
 
 if __name__ == "__main__":
