@@ -278,6 +278,27 @@ class MvSynth(nn.Module):
         return (self.net(m_hat) * 4.0).clamp(-MV_MAX, MV_MAX)
 
 
+def linear_analysis(cin, cy):
+    """Linear path beside an analysis network: space_to_depth(8) of the packed input (cin * 64 channels at 1/16
+    luma) and a 1x1 conv to the latent, i.e. a learned linear transform of each 16x16 luma block (+ chroma).
+    Added to the non-linear analysis output. A linear block transform is what a fast-training small codec lacks
+    most: the non-linear paths converge slowly, this one gives the latent a usable basis from the first steps."""
+    return nn.Conv2d(cin * 64, cy, 1)
+
+
+def linear_synthesis(cy, cout=6):
+    """Linear path beside a synthesis network: 1x1 conv latent -> cout * 64 channels at 1/16, then
+    depth_to_space(8) to the packed picture (1/2 luma). Added to the non-linear synthesis output. ~1.5 % of the
+    decoder's MACs for a large share of its quality (docs/model.md)."""
+    return nn.Sequential(nn.Conv2d(cy, cout * 64, 1), D2S(8))
+
+
+def zero_init(m):
+    for p in m.parameters():
+        nn.init.zeros_(p)
+    return m
+
+
 class NVC(nn.Module):
     def __init__(self):
         super().__init__()
@@ -286,6 +307,9 @@ class NVC(nn.Module):
         self.i_gain = QualityGain(CY)
         self.i_hyper = HyperLatentCodec(CY, CZ)        # i_hyper_enc, i_hyper_dec, z prior
         self.i_synth = synthesis(CY, 48, 24)
+        # linear paths (zero-initialised: a model trained without them starts from the same function)
+        self.i_analysis_lin = zero_init(linear_analysis(6, CY))
+        self.i_synth_lin = zero_init(linear_synthesis(CY))
         # P-frame: motion
         self.p_mv_enc = nn.Sequential(conv(6 + 6 + 2, 32, 3, 2), relu(), conv(32, 48, 3, 2), relu(),
                                       conv(48, 64), relu(), conv(64, CM, 3, 2))
@@ -297,12 +321,16 @@ class NVC(nn.Module):
         self.p_res_gain = QualityGain(CR)
         self.p_res_hyper = HyperLatentCodec(CR, CZR)
         self.p_res_synth = synthesis(CR, 32, 24)
+        self.p_res_enc_lin = zero_init(linear_analysis(12, CR))
+        self.p_res_synth_lin = zero_init(linear_synthesis(CR))
 
     # -- I ----------------------------------------------------------------------------------------------------
     def code_i(self, x, q, quant_params=False):
-        y = self.i_analysis(x - XC) * self.i_gain.gain(q)
+        xc = x - XC
+        y = (self.i_analysis(xc) + self.i_analysis_lin(F.pixel_unshuffle(xc, 8))) * self.i_gain.gain(q)
         y_hat, by, bz = self.i_hyper(y, quant_params)
-        xr = self.i_synth(y_hat * self.i_gain.inv_gain(q)) + 0.5
+        yd = y_hat * self.i_gain.inv_gain(q)
+        xr = self.i_synth(yd) + self.i_synth_lin(yd) + 0.5
         return xr.clamp(0, 1), by + bz
 
     # -- P ----------------------------------------------------------------------------------------------------
@@ -315,9 +343,11 @@ class NVC(nn.Module):
         m_hat, bm, bzm = self.p_mv_hyper(m, quant_params)
         flow = self.p_mv_synth(m_hat * self.p_mv_gain.inv_gain(q))
         pred = warp_packed(prev, flow)
-        r = self.p_res_enc(torch.cat([x - XC, pred - XC], 1)) * self.p_res_gain.gain(q)
+        xp = torch.cat([x - XC, pred - XC], 1)
+        r = (self.p_res_enc(xp) + self.p_res_enc_lin(F.pixel_unshuffle(xp, 8))) * self.p_res_gain.gain(q)
         r_hat, br, bzr = self.p_res_hyper(r, quant_params)
-        xr = (pred + self.p_res_synth(r_hat * self.p_res_gain.inv_gain(q))).clamp(0, 1)
+        rd = r_hat * self.p_res_gain.inv_gain(q)
+        xr = (pred + self.p_res_synth(rd) + self.p_res_synth_lin(rd)).clamp(0, 1)
         return xr, bm + bzm + br + bzr, {"flow": flow, "me": me, "pred": pred, "bits_mv": bm + bzm}
 
 
@@ -360,6 +390,8 @@ def graphs(model):
         "i_hyper_enc": (m.i_hyper.h_enc, lambda H, W: [(CY, H // 16, W // 16)], False),
         "i_hyper_dec": (m.i_hyper.h_dec, lambda H, W: [(CZ, H // 64, W // 64)], True),
         "i_synth": (m.i_synth, lambda H, W: [(CY, H // 16, W // 16)], True),
+        "i_analysis_lin": (m.i_analysis_lin, lambda H, W: [(6 * 64, H // 16, W // 16)], False),
+        "i_synth_lin": (m.i_synth_lin, lambda H, W: [(CY, H // 16, W // 16)], True),
         "p_mv_enc": (m.p_mv_enc, lambda H, W: [(14, H // 2, W // 2)], False),
         "p_mv_hyper_enc": (m.p_mv_hyper.h_enc, lambda H, W: [(CM, H // 16, W // 16)], False),
         "p_mv_hyper_dec": (m.p_mv_hyper.h_dec, lambda H, W: [(CZM, H // 64, W // 64)], True),
@@ -368,6 +400,8 @@ def graphs(model):
         "p_res_hyper_enc": (m.p_res_hyper.h_enc, lambda H, W: [(CR, H // 16, W // 16)], False),
         "p_res_hyper_dec": (m.p_res_hyper.h_dec, lambda H, W: [(CZR, H // 64, W // 64)], True),
         "p_res_synth": (m.p_res_synth, lambda H, W: [(CR, H // 16, W // 16)], True),
+        "p_res_enc_lin": (m.p_res_enc_lin, lambda H, W: [(12 * 64, H // 16, W // 16)], False),
+        "p_res_synth_lin": (m.p_res_synth_lin, lambda H, W: [(CR, H // 16, W // 16)], True),
     }
 
 

@@ -184,6 +184,8 @@ def main():
     ap.add_argument("--data", default=os.path.join(ROOT, "data"))
     ap.add_argument("--out", default=os.path.join(ROOT, "tools/train/checkpoints"))
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="start (step 0, fresh optimiser) from the weights of this checkpoint; parameters "
+                    "it lacks keep their initialisation (e.g. the zero-initialised linear paths)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--i-steps", type=int, default=40000)
     ap.add_argument("--p-steps", type=int, default=60000)
@@ -213,6 +215,12 @@ def main():
     qat_specs = None
     rng = np.random.default_rng(args.seed)
     latest = os.path.join(args.out, "latest.pt")
+    if args.init and not (args.resume and os.path.exists(latest)):
+        ck = torch.load(args.init, map_location=dev)
+        missing, unexpected = net.load_state_dict(ck["model"], strict=False)
+        if unexpected:
+            sys.exit(f"--init {args.init}: parameters this model does not have: {unexpected}")
+        print(f"initialised from {args.init} (step {ck.get('step')}); new parameters: {missing}", flush=True)
     if args.resume and os.path.exists(latest):
         ck = torch.load(latest, map_location=dev)
         net.load_state_dict(ck["model"])
