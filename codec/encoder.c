@@ -1,6 +1,7 @@
 /* The public encoder (include/nvc/nvc.h). Each picture is coded when it is sent (codec/frame.h), on the
  * caller's thread with the work of each step spread over the encoder's pool; its reference for the next
  * P-frame is the reconstruction made by the decoder's own synthesis code. One packet is held at a time. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,8 +20,9 @@ struct nvc_encoder {
     nvc_codec_model model;
     nvc_pool *pool;
     nvc_frame_geom geom;
-    nvc_tensor picture, recon;
+    nvc_tensor picture, recon, alt; /* alt: the I-frame candidate's reconstruction (adaptive keyframes) */
     uint32_t frames;          /* pictures coded so far */
+    uint32_t since_key;       /* frames since the last I-frame */
     nvc_frame_info *fi;
     uint8_t *packet;          /* the pending packet's bytes */
     size_t packet_cap;
@@ -48,6 +50,8 @@ static const char *check_settings(const nvc_enc_settings *s)
         return "quality must be 0..63";
     if (s->gop_length < 0 || s->gop_length > 65535)
         return "GOP length must be 0..65535";
+    if (s->fixed_gop < 0 || s->fixed_gop > 1)
+        return "fixed_gop must be 0 or 1";
     if (s->substreams < 0 || s->substreams > NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT)
         return "substreams must be 0..1024";
     if (s->n_threads < 0 || (s->model_data && !s->model_size))
@@ -66,6 +70,7 @@ void nvc_enc_close(nvc_encoder **pe)
     nvc_picture_unref(&e->pending_recon);
     nvc_tensor_release(&e->picture);
     nvc_tensor_release(&e->recon);
+    nvc_tensor_release(&e->alt);
     free(e->fi);
     free(e->packet);
     nvc_pool_destroy(e->pool);
@@ -186,6 +191,30 @@ static int make_packet(nvc_encoder *e, int type, const nvc_frame_coded *fc)
     return 0;
 }
 
+/* The training objective of the model (tools/train/model.py, train.py) for one coded frame, in bits:
+ * bits + lambda(q) * 255^2 * MSE * luma_pixels with MSE = (4 MSE_Y + MSE_U + MSE_V) / 6 on [0, 1] samples.
+ * Over the packed picture (4 luma phases + U + V per position, 8-bit samples) that is
+ * bits + lambda(q) * SSE * 4 / 6 (the padding outside the picture excluded). lambda(q) is the model's
+ * 0.0018 * (0.12 / 0.0018)^(q / 63). An encoder decision only: decoders never compute it. */
+static double rd_cost(const nvc_encoder *e, const nvc_tensor *recon, const nvc_frame_coded *fc)
+{
+    double bits = 0;
+    for (int s = 0; s < fc->nsegments; s++)
+        bits += 8.0 * (double)fc->seg[s].total;
+    uint64_t sse = 0;
+    const int h = e->geom.height / 2, w = e->geom.width / 2;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const uint8_t *a = nvc_tensor_px(&e->picture, y, x), *b = nvc_tensor_px(recon, y, x);
+            for (int c = 0; c < 6; c++) {
+                const int d = a[c] - b[c];
+                sse += (uint64_t)(d * d);
+            }
+        }
+    const double lambda = 0.0018 * pow(0.12 / 0.0018, e->s.quality / 63.0);
+    return bits + lambda * (double)sse * 4.0 / 6.0;
+}
+
 int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
 {
     if (!e)
@@ -209,14 +238,33 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
                                   e->geom.hp);
     if (err)
         return e->fatal = fail(e, err, "cannot pack the picture");
-    const int gop = e->s.gop_length;
-    const int type = (gop == 0 ? e->frames == 0 : e->frames % (uint32_t)gop == 0) ? NVC_FRAME_I : NVC_FRAME_P;
+    const uint32_t gop = (uint32_t)e->s.gop_length;
+    int type = e->frames == 0 || (gop && e->since_key >= gop) ? NVC_FRAME_I : NVC_FRAME_P;
     nvc_frame_coded fc;
     char msg[256] = "";
     err = nvc_frame_encode(&e->model, &e->geom, type, e->s.quality, e->s.substreams, &e->picture, e->pool,
                            &e->recon, &fc, msg, sizeof msg);
+    if (!err && type == NVC_FRAME_P && !e->s.fixed_gop) {
+        /* the same picture as an I-frame (its reference is not needed, e->recon may hold the P version) */
+        nvc_frame_coded fi;
+        err = nvc_frame_encode(&e->model, &e->geom, NVC_FRAME_I, e->s.quality, e->s.substreams, &e->picture,
+                               e->pool, &e->alt, &fi, msg, sizeof msg);
+        if (!err) {
+            if (rd_cost(e, &e->alt, &fi) < rd_cost(e, &e->recon, &fc)) {
+                nvc_tensor t = e->recon;
+                e->recon = e->alt;
+                e->alt = t;
+                nvc_frame_coded_free(&fc);
+                fc = fi;
+                type = NVC_FRAME_I;
+            } else
+                nvc_frame_coded_free(&fi);
+        } else
+            nvc_frame_coded_free(&fc);
+    }
     if (err)
         return e->fatal = fail(e, err, msg);
+    e->since_key = type == NVC_FRAME_I ? 1 : e->since_key + 1;
     err = make_packet(e, type, &fc);
     nvc_frame_coded_free(&fc);
     if (!err && (err = nvc_picture_alloc(&e->pending_recon, e->geom.width, e->geom.height)) == 0)

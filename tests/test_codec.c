@@ -70,6 +70,7 @@ typedef struct coded {
     size_t size;
     size_t frame_offset[NFRAMES + 1]; /* frame k at [frame_offset[k], frame_offset[k+1]) */
     uint8_t recon[NFRAMES][FRAME_BYTES];
+    int n_intra;                      /* I-frames (adaptive GOP) */
 } coded;
 
 static void append(coded *c, const void *p, size_t n)
@@ -88,6 +89,9 @@ static void copy_picture(uint8_t *dst, const nvc_picture *p)
     }
 }
 
+/* 1: an I-frame exactly every gop frames (the tests check the frame types); 0: adaptive I-frames */
+static int enc_fixed_gop = 1;
+
 static int encode(coded *c, int quality, int gop, int substreams, int threads, uint32_t model_id_xor)
 {
     memset(c, 0, sizeof *c);
@@ -98,6 +102,7 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
     s.fps_num = 10;
     s.quality = quality;
     s.gop_length = gop;
+    s.fixed_gop = enc_fixed_gop;
     s.substreams = substreams;
     s.n_threads = threads;
     s.model_data = model_data;
@@ -115,6 +120,7 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
     CHECK_EQ_INT(nvc_stream_header_from_info(&h, &info, NULL, 0), 0);
     CHECK_EQ_INT(nvc_stream_write_header(&h, hdr, NULL, 0), 0);
     append(c, hdr, sizeof hdr);
+    int since_key = 0;
     for (int i = 0; i <= NFRAMES; i++) {
         nvc_picture pic = { .width = W, .height = H };
         pic.data[0] = clip[i < NFRAMES ? i : 0];
@@ -135,7 +141,15 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
         CHECK_EQ_INT(err, 0);
         if (err)
             break;
-        CHECK_EQ_INT(pkt.frame_type, (gop && i % gop == 0) ? NVC_PICTURE_I : NVC_PICTURE_P);
+        if (enc_fixed_gop)
+            CHECK_EQ_INT(pkt.frame_type, (gop && i % gop == 0) ? NVC_PICTURE_I : NVC_PICTURE_P);
+        else { /* the first frame and one at least every gop frames are I; others may be */
+            if (i == 0 || (gop && since_key >= gop))
+                CHECK_EQ_INT(pkt.frame_type, NVC_PICTURE_I);
+            since_key = pkt.frame_type == NVC_PICTURE_I ? 1 : since_key + 1;
+            c->n_intra += pkt.frame_type == NVC_PICTURE_I;
+        }
+        CHECK_EQ_INT(rec.frame_type, pkt.frame_type);
         CHECK_EQ_INT(rec.width, W);
         c->frame_offset[i] = c->size;
         append(c, pkt.data, pkt.size);
@@ -406,6 +420,28 @@ static void test_round_trip(void)
     free(c.bytes);
 }
 
+/* Adaptive I-frames (the default): each due P-frame is also coded as an I-frame and the cheaper in rate +
+ * lambda * distortion is kept. Whatever is chosen (encode() checks the first frame and at least every gop-th
+ * are I), the decoder outputs exactly the encoder's reconstruction, with any thread count. */
+static void test_adaptive_gop(void)
+{
+    static coded c;
+    static decoded o;
+    enc_fixed_gop = 0;
+    const int gops[] = { 0, 4 }, qualities[] = { 8, 56 };
+    for (int k = 0; k < 2; k++) {
+        CHECK_EQ_INT(encode(&c, qualities[k], gops[k], 0, 2, 0), 0);
+        CHECK(c.n_intra >= 1 && c.n_intra <= NFRAMES);
+        printf("adaptive GOP (gop %d, q%d): %d of %d frames coded as I\n", gops[k], qualities[k], c.n_intra, NFRAMES);
+        decode(c.bytes, c.size, 1, 0, 5000, &o);
+        check_all_frames(&c, &o, "adaptive GOP, 1 thread");
+        decode(c.bytes, c.size, 2, 2, 333, &o);
+        check_all_frames(&c, &o, "adaptive GOP, 2 threads");
+        free(c.bytes);
+    }
+    enc_fixed_gop = 1;
+}
+
 static void test_wrong_model(void)
 {
     static coded c;
@@ -527,6 +563,7 @@ int main(void)
         return 1;
     }
     test_round_trip();
+    test_adaptive_gop();
     test_wrong_model();
     test_settings();
     free(model_data);

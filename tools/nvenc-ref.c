@@ -25,7 +25,7 @@
 
 typedef struct options {
     const char *input, *output, *recon, *model;
-    int quality, gop, substreams, threads, quiet;
+    int quality, gop, substreams, threads, quiet, fixed_gop;
     int64_t frames; /* -1 = all */
 } options;
 
@@ -36,7 +36,9 @@ static void usage(FILE *f)
             "Encodes any video FFmpeg can read (y4m, mp4, mkv, avi, ...) to a .nvc stream.\n"
             "  -o, --output FILE     the .nvc to write (\"-\" = standard output); input \"-\" = standard input\n"
             "  -q, --quality N       0 (smallest) .. 63 (best), default 32\n"
-            "      --gop N           an I-frame every N frames (1 = all I), default 32\n"
+            "      --gop N           at most N frames from one I-frame to the next (1 = all I), default 32;\n"
+            "                        a P-frame is coded as an I-frame where that costs less (rate + distortion)\n"
+            "      --fixed-gop       an I-frame exactly every N frames (no adaptive I-frames)\n"
             "      --substreams N    entropy substreams per latent (decoder parallelism), 0 = automatic\n"
             "      --threads N       worker threads, 0 = one per CPU (default)\n"
             "      --frames N        encode at most N frames\n"
@@ -76,8 +78,8 @@ static int parse_args(int argc, char **argv, options *o)
             printf("nvenc-ref (nvc) %s\n", nvc_version());
             return 1;
         }
-        if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
+        if (!strcmp(a, "--quiet") || !strcmp(a, "--fixed-gop")) {
+            *(a[2] == 'q' ? &o->quiet : &o->fixed_gop) = 1;
             continue;
         }
         const char **str = !strcmp(a, "-o") || !strcmp(a, "--output") ? &o->output
@@ -392,6 +394,7 @@ int main(int argc, char **argv)
     nvc_enc_default_settings(&es);
     es.quality = o.quality;
     es.gop_length = o.gop;
+    es.fixed_gop = o.fixed_gop;
     es.substreams = o.substreams;
     es.n_threads = o.threads;
     void *model = NULL;

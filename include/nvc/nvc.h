@@ -275,7 +275,12 @@ typedef struct nvc_enc_settings {
     unsigned fps_num, fps_den;    /* frame rate; default 25/1 */
     int colour_primaries, transfer, matrix, full_range; /* H.273 code points; default BT.709, limited */
     int quality;                  /* 0 (smallest) .. 63 (best); default 32 */
-    int gop_length;               /* an I-frame every gop_length frames (1 = all I); default 32 */
+    int gop_length;               /* at most gop_length frames from one I-frame to the next (1 = all I, 0 = only
+                                   * the first); default 32 */
+    int fixed_gop;                /* 0 (default): a frame due to be a P-frame is coded as an I-frame instead when
+                                   * that costs less in the model's rate-distortion measure (bits + lambda(q) x
+                                   * squared error; the encoder codes it both ways), and the GOP restarts there;
+                                   * 1: an I-frame exactly every gop_length frames */
     int substreams;               /* independent entropy substreams per frame, which bound the decoder's
                                    * entropy parallelism; 0 = automatic from the size */
     int n_threads;                /* as nvc_settings.n_threads */
@@ -283,7 +288,7 @@ typedef struct nvc_enc_settings {
     size_t model_size;
     nvc_log_callback logger;      /* as nvc_settings.logger */
     void *logger_cookie;
-    int reserved[16];
+    int reserved[15];
 } nvc_enc_settings;
 
 /* Fills *s with the defaults (width/height 0: the caller must set them). */

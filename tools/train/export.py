@@ -141,6 +141,23 @@ def export_seq(g, x, seq, last_spec=None, last_bias_offset=0.0, last_w_mul=1.0, 
     return x
 
 
+def add_acts(g, a, b, out_spec=None):
+    """a + b (Acts with scalar scales) requantised onto out_spec (default: calibrated, zp 128)."""
+    data = a.data + b.data
+    if out_spec is None:
+        out_spec = dict(scale=max(amax(data), 1e-6) / 127.0, zp=128, lo=0, hi=255)
+    ra, rb = float(a.scale) / out_spec["scale"], float(b.scale) / out_spec["scale"]
+    S = 30
+    while max(abs(ra), abs(rb)) * 2 ** S > 32767:
+        S -= 1
+    assert S >= 1, "add: scale ratio too large for an int16 multiplier"
+    t = g.add(a.t, b.t, int(round(ra * 2 ** S)), int(round(rb * 2 ** S)), S, out_spec["zp"], out_spec["lo"],
+              out_spec["hi"])
+    lo_r = (out_spec["lo"] - out_spec["zp"]) * out_spec["scale"]
+    hi_r = (out_spec["hi"] - out_spec["zp"]) * out_spec["scale"]
+    return Act(t, out_spec["scale"], data.clamp(lo_r, hi_r))
+
+
 def gains(qg):
     qs = torch.arange(M.NQ)
     with torch.no_grad():
@@ -152,7 +169,7 @@ def build(net, calib):
     """calib: dict of float calibration inputs (real domain of the float model)."""
     m = nvm.Model(0)
     # ---- encoder-side latent graphs: analysis -> scale_channels(gain) -> latent (scale 1, zp 128)
-    def enc_graph(name, seq, inputs, qg, data):
+    def enc_graph(name, seq, inputs, qg, data, lin=None):
         g = m.graph(name)
         ts = [g.input(n, c, zp) for n, c, zp, _ in inputs]
         if len(ts) > 1:
@@ -161,6 +178,9 @@ def build(net, calib):
             x = ts[0]
         scale = torch.cat([torch.full((c,), s, dtype=torch.float64) for _, c, _, s in inputs])
         a = export_seq(g, Act(x, scale, data), seq)
+        if lin is not None:   # + linear path: space_to_depth(8) of the input, 1x1 conv
+            xs = Act(g.space_to_depth(x, 8), scale.repeat_interleave(64), F.pixel_unshuffle(data, 8))
+            a = add_acts(g, a, quant_conv(g, xs, lin, False))
         gn, _ = gains(qg)
         Mq, Sq = requant_params((a.scale * gn).numpy())
         g.output(name.split("_")[-1] if False else "latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
@@ -194,13 +214,15 @@ def build(net, calib):
         return Act(g.scale_channels(x, Mq, Sq, 128, 0, 255), s, data)
 
     # I
-    enc_graph("i_analysis", net.i_analysis, [("picture", 6, 128, PIC_S)], net.i_gain, calib["i_analysis"])
+    enc_graph("i_analysis", net.i_analysis, [("picture", 6, 128, PIC_S)], net.i_gain, calib["i_analysis"],
+              net.i_analysis_lin)
     hyper_enc_graph("i_hyper_enc", net.i_hyper.h_enc, M.CY, calib["i_hyper_enc"])
     hyper_dec_graph("i_hyper_dec", net.i_hyper.h_dec, M.CZ, M.CY, calib["i_hyper_dec"])
     g = m.graph("i_synth")
     a = dec_input(g, g.input("latent", M.CY, 128), net.i_gain, calib["i_synth"])
-    out = export_seq(g, a, net.i_synth, last_spec=dict(scale=PIC_S, zp=128, lo=0, hi=255),
-                     last_bias_offset=0.5 - M.XC)
+    # non-linear path (carrying the +0.5 - XC output offset) + linear path, added onto the picture grid
+    nl = export_seq(g, a, net.i_synth, last_bias_offset=0.5 - M.XC)
+    out = add_acts(g, nl, export_seq(g, a, net.i_synth_lin), dict(scale=PIC_S, zp=128, lo=0, hi=255))
     g.output("picture", out.t)
     # P motion
     g = m.graph("p_mv_enc")
@@ -224,13 +246,13 @@ def build(net, calib):
     g.output("motion", mo.t)
     # P residual
     enc_graph("p_res_enc", net.p_res_enc, [("picture", 6, 128, PIC_S), ("pred", 6, 128, PIC_S)], net.p_res_gain,
-              calib["p_res_enc"])
+              calib["p_res_enc"], net.p_res_enc_lin)
     hyper_enc_graph("p_res_hyper_enc", net.p_res_hyper.h_enc, M.CR, calib["p_res_hyper_enc"])
     hyper_dec_graph("p_res_hyper_dec", net.p_res_hyper.h_dec, M.CZR, M.CR, calib["p_res_hyper_dec"])
     g = m.graph("p_res_synth")
     lat, pred = g.input("latent", M.CR, 128), g.input("pred", 6, 128)
     a = dec_input(g, lat, net.p_res_gain, calib["p_res_synth"])
-    res = export_seq(g, a, net.p_res_synth)
+    res = add_acts(g, export_seq(g, a, net.p_res_synth), export_seq(g, a, net.p_res_synth_lin))
     S = 14
     mb = int(round(res.scale / PIC_S * 2 ** S))
     while abs(mb) > 32767:
@@ -303,7 +325,7 @@ def calibration(net, data, n=8, s=256, seed=7):
     qs = torch.from_numpy(np.linspace(0, 63, n).round().astype(np.int64))
     c = {}
     c["i_analysis"] = xs - M.XC
-    y = net.i_analysis(xs - M.XC) * net.i_gain.gain(qs)
+    y = (net.i_analysis(xs - M.XC) + net.i_analysis_lin(F.pixel_unshuffle(xs - M.XC, 8))) * net.i_gain.gain(qs)
     yq = torch.round(y).clamp(-128, 127)
     c["i_hyper_enc"] = yq
     z = torch.round(net.i_hyper.h_enc(yq)).clamp(-128, 127)
@@ -322,7 +344,8 @@ def calibration(net, data, n=8, s=256, seed=7):
     c["p_mv_synth"] = mm * net.p_mv_gain.inv_gain(qs)
     pred = M.warp_packed(prev, net.p_mv_synth(c["p_mv_synth"]))
     c["p_res_enc"] = torch.cat([cur - M.XC, pred - M.XC], 1)
-    rr = torch.round(net.p_res_enc(c["p_res_enc"]) * net.p_res_gain.gain(qs)).clamp(-128, 127)
+    rr = net.p_res_enc(c["p_res_enc"]) + net.p_res_enc_lin(F.pixel_unshuffle(c["p_res_enc"], 8))
+    rr = torch.round(rr * net.p_res_gain.gain(qs)).clamp(-128, 127)
     c["p_res_hyper_enc"] = rr
     c["p_res_hyper_dec"] = torch.round(net.p_res_hyper.h_enc(rr)).clamp(-128, 127)
     c["p_res_synth"] = rr * net.p_res_gain.inv_gain(qs)
