@@ -4,7 +4,11 @@
 For each clip (real footage from opencv-doc, native resolution, the first FRAMES frames) it encodes with
   - x264 and x265 through the ffmpeg CLI: -preset medium, no B-frames, GOP 32 (closed, no scene cuts),
     one encode per CRF value;
-  - nvc: build/nvenc-ref at several qualities (GOP 32), decoded with build/nvplay -o (the real decoder),
+  - nvc: build/nvenc-ref at several qualities, decoded with build/nvplay -o (the real decoder), twice: "nvc" as
+    it encodes by default (adaptive I-frames: a due P-frame is coded as an I-frame where that costs less in
+    rate + lambda * distortion, at most 32 frames apart; the frame-level counterpart of the intra blocks x264
+    and x265 put in P-frames) and "nvc-fixedgop" (--fixed-gop: an I-frame exactly every 32 frames, as the
+    anchors are run),
 and measures bits per pixel (file payload bits / luma pixels) and PSNR of Y, U, V and their 6:1:1 average on the
 decoded output against the source (per-frame PSNR averaged over frames). It prints BD-rate of nvc against each
 anchor on the 6:1:1 PSNR (Bjontegaard, cubic fit of log-rate over PSNR, integrated over the overlap), and writes
@@ -27,6 +31,7 @@ GOP = 32
 # down to the codecs' coarsest setting, so that a young nvc model's low-PSNR curve still overlaps the anchors
 X264_CRF = [20, 26, 32, 38, 44, 51]
 X265_CRF = [22, 28, 34, 40, 46, 51]
+NVC_VARIANTS = [("nvc", []), ("nvc-fixedgop", ["--fixed-gop"])]
 
 
 def run(cmd):
@@ -140,15 +145,18 @@ def main():
                 rows.append((name, codec, crf) + measure(ref, dy, w, h, stream_bytes(out)))
                 print("%-10s %-5s %3d  bpp %.4f  PSNR Y %.2f U %.2f V %.2f  YUV %.2f" % rows[-1], flush=True)
         if have_nvc:
-            for q in [int(x) for x in a.qualities.split(",")]:
-                out = os.path.join(work, f"{name}_nvc_{q}.nvc")
-                run([enc, "--quality", str(q), "--gop", str(GOP), "--quiet", src, "-o", out])
-                dy = os.path.join(work, "dec.y4m")
-                run([dec, "-o", dy, out])
-                to_yuv(dy, os.path.join(work, "dec.yuv"))
-                rows.append((name, "nvc", q) + measure(ref, os.path.join(work, "dec.yuv"), w, h,
-                                                       os.path.getsize(out)))
-                print("%-10s %-5s %3d  bpp %.4f  PSNR Y %.2f U %.2f V %.2f  YUV %.2f" % rows[-1], flush=True)
+            # nvc as it encodes by default (adaptive I-frames: a due P-frame is coded as I where that costs less,
+            # at most GOP frames apart), and with an I-frame exactly every GOP frames like the anchors
+            for codec, extra in NVC_VARIANTS:
+                for q in [int(x) for x in a.qualities.split(",")]:
+                    out = os.path.join(work, f"{name}_{codec}_{q}.nvc")
+                    run([enc, "--quality", str(q), "--gop", str(GOP), "--quiet"] + extra + [src, "-o", out])
+                    dy = os.path.join(work, "dec.y4m")
+                    run([dec, "-o", dy, out])
+                    to_yuv(dy, os.path.join(work, "dec.yuv"))
+                    rows.append((name, codec, q) + measure(ref, os.path.join(work, "dec.yuv"), w, h,
+                                                           os.path.getsize(out)))
+                    print("%-10s %-5s %3d  bpp %.4f  PSNR Y %.2f U %.2f V %.2f  YUV %.2f" % rows[-1], flush=True)
 
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "rd.csv"), "w", newline="") as f:
@@ -159,25 +167,29 @@ def main():
 
     clips = sorted({r[0] for r in rows})
     summary = []
+    nvc_names = [c for c, _ in NVC_VARIANTS]
     for clip in clips:
         curves = {c: ([r[3] for r in rows if r[0] == clip and r[1] == c],
-                      [r[7] for r in rows if r[0] == clip and r[1] == c]) for c in ("x264", "x265", "nvc")}
-        if curves["nvc"][0]:
+                      [r[7] for r in rows if r[0] == clip and r[1] == c]) for c in ["x264", "x265"] + nvc_names}
+        for nv in nvc_names:
+            if not curves[nv][0]:
+                continue
             for anchor in ("x264", "x265"):
-                bd = bd_rate(*curves[anchor], *curves["nvc"])
-                summary.append((clip, anchor, bd))
+                bd = bd_rate(*curves[anchor], *curves[nv])
+                summary.append((clip, anchor, bd, nv))
                 if bd is not None:
-                    print(f"BD-rate nvc vs {anchor} medium on {clip}: {bd:+.1f}%")
+                    print(f"BD-rate {nv} vs {anchor} medium on {clip}: {bd:+.1f}%")
                     continue
                 # No PSNR overlap: say how far apart the curves are instead of printing nothing useful.
-                nb, np_ = max(zip(curves["nvc"][1], curves["nvc"][0]))[::-1]
+                nb, np_ = max(zip(curves[nv][1], curves[nv][0]))[::-1]
                 ab, ap = min(zip(curves[anchor][1], curves[anchor][0]))[::-1]
-                print(f"BD-rate nvc vs {anchor} medium on {clip}: undefined, the curves do not overlap: nvc's best "
+                print(f"BD-rate {nv} vs {anchor} medium on {clip}: undefined, the curves do not overlap: nvc's best "
                       f"point is {np_:.2f} dB at {nb:.4f} bpp, {anchor}'s lowest is {ap:.2f} dB at {ab:.4f} bpp")
-    for anchor in ("x264", "x265"):
-        v = [s[2] for s in summary if s[1] == anchor and s[2] is not None]
-        if v:
-            print(f"BD-rate nvc vs {anchor} medium, mean over clips: {np.mean(v):+.1f}%")
+    for nv in nvc_names:
+        for anchor in ("x264", "x265"):
+            v = [s[2] for s in summary if s[1] == anchor and s[3] == nv and s[2] is not None]
+            if v:
+                print(f"BD-rate {nv} vs {anchor} medium, mean over {len(v)} clips with overlap: {np.mean(v):+.1f}%")
 
     try:
         import matplotlib
@@ -188,12 +200,13 @@ def main():
         return
     fig, axes = plt.subplots(1, len(clips), figsize=(5 * len(clips), 4), squeeze=False)
     for ax, clip in zip(axes[0], clips):
-        for codec, style in (("x264", "s-"), ("x265", "^-"), ("nvc", "o-")):
+        for codec, style in (("x264", "s-"), ("x265", "^-"), ("nvc", "o-"), ("nvc-fixedgop", "o--")):
             pts = sorted((r[3], r[7]) for r in rows if r[0] == clip and r[1] == codec)
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=codec if codec == "nvc" else codec + " medium")
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=codec if codec.startswith("nvc") else codec + " medium")
         ax.set_title(clip)
-        ax.set_xlabel("bits per pixel")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (log scale)")
         ax.set_ylabel("PSNR YUV 6:1:1 (dB)")
         ax.grid(True, alpha=0.3)
         ax.legend()
