@@ -14,10 +14,11 @@ DIR=$(dirname "$0")
 T=$(mktemp -d /tmp/nvc-testvectors-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-# name  source  ffmpeg filter  frames  nvenc-ref options
+# name  source  ffmpeg filter  frames  nvenc-ref options (--fixed-gop where the P-frames must stay P; megamind
+# uses the encoder's default adaptive I-frames)
 cat >"$T/list" <<EOF
-vtest_64x64_q20_gop2 vtest.avi crop=64:64:300:200 4 -q 20 --gop 2 --substreams 1
-tree_352x288_q44_gop3 tree.avi scale=352:288 5 -q 44 --gop 3 --substreams 4
+vtest_64x64_q20_gop2 vtest.avi crop=64:64:300:200 4 -q 20 --gop 2 --fixed-gop --substreams 1
+tree_352x288_q44_gop3 tree.avi scale=352:288 5 -q 44 --gop 3 --fixed-gop --substreams 4
 megamind_720x528_q32_gop4 Megamind.avi null 3 -q 32 --gop 4
 vtest_200x136_q8_gop1 vtest.avi scale=200:150,crop=200:136 3 -q 8 --gop 1 --substreams 2
 EOF

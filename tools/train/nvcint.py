@@ -360,6 +360,20 @@ def write_case(outdir, model_path, graph, sizes, seed, quality=None):
     _write_case_bin(os.path.join(outdir, "case.bin"), g, inputs, outs, quality)
 
 
+# luma subsampling of each named graph input of the codec's models (docs/model.md "Graphs")
+INPUT_DIVISOR = {"picture": 2, "prev": 2, "pred": 2, "search_mv": 8, "latent": 16, "hyper_latent": 64}
+
+
+def write_model_cases(outdir, model_path, H, W, seed):
+    """One case per graph of a codec model (DIR/<graph>/), inputs sized for an HxW luma picture; prints the
+    graph names (for tests/model_mirror.sh)."""
+    import os
+    for i, g in enumerate(nvm.read_nvm(model_path).graphs):
+        sizes = [(H // INPUT_DIVISOR[n], W // INPUT_DIVISOR[n]) for n, _, _ in g.inputs]
+        write_case(os.path.join(outdir, g.name), model_path, g.name, sizes, seed + i)
+        print(g.name)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--make-case":
         make_case(sys.argv[2], int(sys.argv[3]))
@@ -371,6 +385,10 @@ if __name__ == "__main__":
         sizes = [tuple(int(v) for v in s.split("x")) for s in sys.argv[4].split(",")]
         write_case(sys.argv[5], sys.argv[2], sys.argv[3], sizes, int(sys.argv[6]),
                    int(sys.argv[7]) if len(sys.argv) == 8 else None)
+    elif len(sys.argv) == 6 and sys.argv[1] == "--model-cases":
+        # --model-cases MODEL HxW DIR SEED: every graph of a codec model (tests/model_mirror.sh)
+        h, w = (int(v) for v in sys.argv[3].split("x"))
+        write_model_cases(sys.argv[4], sys.argv[2], h, w, int(sys.argv[5]))
     else:
         sys.exit("usage: nvcint.py --make-case DIR SEED | --make-tiny FILE SEED |"
-                 " --graph-case MODEL GRAPH HxW[,HxW...] DIR SEED [QUALITY]")
+                 " --graph-case MODEL GRAPH HxW[,HxW...] DIR SEED [QUALITY] | --model-cases MODEL HxW DIR SEED")
