@@ -20,7 +20,7 @@
 
 /* Format version this code writes; it reads every 1.x (unknown trailing header bytes of a later minor
  * version are skipped) and rejects other majors with NVC_EUNSUPPORTED. */
-#define NVC_STREAM_VERSION_MAJOR 1
+#define NVC_STREAM_VERSION_MAJOR 2
 #define NVC_STREAM_VERSION_MINOR 0
 
 /* Limits (docs/bitstream.md, "Limits"). */

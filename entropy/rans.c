@@ -10,6 +10,9 @@
 #define MAX_ESCAPE_PREFIX 16 /* Exp-Golomb prefix zeros: escaped magnitudes are < 2^17 */
 #define MAX_ESCAPE_STEPS (4 + MAX_ESCAPE_PREFIX) /* sign, zeros, one, nb bits, k bits */
 
+/* The substream's lane count (rans.h): min(32, longest run, max(1, symbols / 256)). Each lane costs its final
+ * state (4 bytes, ~3 of them overhead), so small substreams (hyper-latents: a few thousand symbols, a few
+ * hundred bytes) use fewer lanes; from 8192 symbols on it is 32, the AVX2 decoder's width. */
 static int lanes_used(const nvc_rans_run *runs, int nruns, size_t *total)
 {
     size_t longest = 0, sum = 0;
@@ -19,7 +22,10 @@ static int lanes_used(const nvc_rans_run *runs, int nruns, size_t *total)
             longest = runs[r].n;
     }
     *total = sum;
-    return longest < NVC_RANS_LANES ? (int)longest : NVC_RANS_LANES;
+    size_t lanes = sum >> NVC_RANS_SYMBOLS_PER_LANE_LOG2;
+    lanes = lanes < 1 ? 1 : lanes;
+    lanes = lanes < longest ? lanes : longest;
+    return lanes < NVC_RANS_LANES ? (int)lanes : NVC_RANS_LANES;
 }
 
 static int indices_valid(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns)
@@ -158,10 +164,10 @@ int nvc_rans_encode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns,
         const nvc_rans_run *run = &runs[r];
         if (!run->n)
             continue;
-        size_t i0 = (run->n - 1) / NVC_RANS_LANES * NVC_RANS_LANES;
-        for (;; i0 -= NVC_RANS_LANES) {
+        size_t i0 = (run->n - 1) / (size_t)lanes * (size_t)lanes;
+        for (;; i0 -= (size_t)lanes) {
             const size_t left = run->n - i0;
-            encode_group(&e, cdf, run, i0, left < NVC_RANS_LANES ? (int)left : NVC_RANS_LANES);
+            encode_group(&e, cdf, run, i0, left < (size_t)lanes ? (int)left : lanes);
             if (!i0)
                 break;
         }
@@ -229,12 +235,12 @@ int nvc_rans_dec_escapes(nvc_rans_dec *d, const nvc_rans_run *run, size_t i0, ui
     return 0;
 }
 
-/* Scalar decode of run symbols [start, n), start a multiple of 32, group by group. */
-static int decode_run_scalar(nvc_rans_dec *d, const nvc_rans_run *run, size_t start)
+/* Scalar decode of run symbols [start, n), start a multiple of lanes, group by group. */
+static int decode_run_scalar(nvc_rans_dec *d, const nvc_rans_run *run, size_t start, int lanes)
 {
-    for (size_t i0 = start; i0 < run->n; i0 += NVC_RANS_LANES) {
+    for (size_t i0 = start; i0 < run->n; i0 += (size_t)lanes) {
         const size_t left = run->n - i0;
-        const int count = left < NVC_RANS_LANES ? (int)left : NVC_RANS_LANES;
+        const int count = left < (size_t)lanes ? (int)left : lanes;
         uint32_t escaped = 0;
         for (int j = 0; j < count; j++) {
             const size_t i = i0 + (size_t)j;
@@ -283,14 +289,14 @@ int nvc_rans_decode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns,
     for (int r = 0; r < nruns; r++) {
         size_t start = 0;
 #if defined(__x86_64__) || defined(__i386__)
-        if (simd && runs[r].n >= NVC_RANS_LANES) {
+        if (simd && lanes == NVC_RANS_LANES && runs[r].n >= NVC_RANS_LANES) {
             long done = nvc_rans_decode_run_avx2(&d, &runs[r], 0);
             if (done < 0)
                 return NVC_EINVALDATA;
             start = (size_t)done;
         }
 #endif
-        if (decode_run_scalar(&d, &runs[r], start))
+        if (decode_run_scalar(&d, &runs[r], start, lanes))
             return NVC_EINVALDATA;
     }
     /* Final-state check: every lane back at the encoder's initial state, every byte read. */

@@ -19,9 +19,12 @@
  * Encoder and decoder therefore agree step for step; the decoder is the exact mirror and needs at most one
  * 16-bit read per symbol, which is what makes it branch-free in SIMD.
  *
- * Interleaving. A substream has 32 independent states ("lanes"). Symbols come in runs (contiguous arrays,
- * e.g. one channel's rows in a tile); symbol i of a run uses lane i mod 32, so the decoder handles 32
- * consecutive symbols per step, 8 per AVX2 vector, and the states' dependency chains overlap. All lanes share
+ * Interleaving. A substream has up to 32 independent states ("lanes"). Symbols come in runs (contiguous
+ * arrays, e.g. one channel's rows in a tile); symbol i of a run uses lane i mod lanes, so the decoder handles
+ * 32 consecutive symbols per step, 8 per AVX2 vector, and the states' dependency chains overlap. The lane
+ * count is lanes = min(32, longest run, max(1, floor(symbols / 256))) (symbols: the substream's total): a
+ * lane's final state costs ~3 bytes of overhead, which small substreams (hyper-latents) cannot afford; they
+ * have fewer lanes and decode with the scalar path (so do all substreams of fewer than 32 lanes). All lanes share
  * one word stream: the decoder reads words in symbol order (run by run, i ascending), the encoder runs over the
  * symbols in exactly the reverse order and writes its words backwards, so each word lands where the decoder
  * will look for it.
@@ -31,12 +34,12 @@
  * to b bits, i.e. encoder x = (x << b) | v after emitting a word when x >= 2^(32-b), decoder v = x mod 2^b,
  * x >>= b, then the usual refill: the same invariant and proof as above with M/f = 2^b. The bits are a sign,
  * then the magnitude beyond the range in Exp-Golomb of order escape_k (docs/entropy.md). Decode order within
- * a group of up to 32 symbols: first the regular step of every lane (the SIMD part), then the raw steps of
+ * a group of up to `lanes` symbols: first the regular step of every lane (the SIMD part), then the raw steps of
  * the group's escaped symbols in lane order (rare, scalar); the encoder mirrors it in reverse. Because the
  * escape bits go through the states too, every byte of a substream feeds the final-state check below.
  *
- * Substream bytes: [lanes x u32 LE final encoder states][u16 LE words in decoding order], where
- * lanes = min(32, longest run); an empty substream (no symbols) is 0 bytes.
+ * Substream bytes: [lanes x u32 LE final encoder states][u16 LE words in decoding order], lanes as above;
+ * an empty substream (no symbols) is 0 bytes.
  *
  * Corruption check. The encoder starts every lane at L, so a correct decode ends with every lane at exactly
  * L, having read exactly all the bytes. A damaged or truncated substream almost surely breaks this, and the
@@ -52,6 +55,7 @@
 #include "nvc/nvc.h"
 
 #define NVC_RANS_LANES 32
+#define NVC_RANS_SYMBOLS_PER_LANE_LOG2 8 /* lanes = min(32, longest run, max(1, symbols >> 8)) */
 #define NVC_RANS_L (1u << 16)
 
 /* A run: n symbols whose table index and mean are given per symbol (step 1) or once for the run (step 0). */

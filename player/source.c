@@ -56,7 +56,7 @@ int source_open(nvplay_source **out, const char *path, int threads, int loop, ch
     int err = nvc_reader_open(&s->reader, path, rmsg, sizeof rmsg);
     if (err) {
         snprintf(msg, msg_size, "%s%s", rmsg,
-                 err == NVC_EUNSUPPORTED ? " (the stream was made by a newer nvc: update nvplay)" : "");
+                 err == NVC_EUNSUPPORTED ? " (the stream was made by another version of nvc)" : "");
         source_close(s);
         return err;
     }
@@ -84,7 +84,7 @@ int source_open(nvplay_source **out, const char *path, int threads, int loop, ch
         snprintf(msg, msg_size, "%s: this stream needs model \"%s\" (id %08x), which this nvc does not have: %s",
                  path, s->info.model_name, (unsigned)s->info.model_id, nvc_get_error(s->dec));
     else if (err == NVC_EUNSUPPORTED)
-        snprintf(msg, msg_size, "%s: %s (the stream was made by a newer nvc: update nvplay)", path,
+        snprintf(msg, msg_size, "%s: %s (the stream was made by another version of nvc)", path,
                  nvc_get_error(s->dec));
     else if (err || used != hdr_size)
         snprintf(msg, msg_size, "%s: the decoder refused the stream header: %s", path,

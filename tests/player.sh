@@ -84,8 +84,8 @@ PY
 }
 patch_header 40 efbeadde "$T/model.nvc" || fail "python3 needed to patch a header"
 run --null "$T/model.nvc"; expect_rc 1 "(wrong model)"; expect_err "model" "(wrong model)"
-patch_header 8 0200 "$T/future.nvc"
-run --null "$T/future.nvc"; expect_rc 1 "(version 2)"; expect_err "newer" "(version 2)"
+patch_header 8 0300 "$T/future.nvc"   # major version 3
+run --null "$T/future.nvc"; expect_rc 1 "(version 3)"; expect_err "another version" "(version 3)"
 
 # Damage: bytes flipped in the middle, or the end cut off: no crash, no hang; reported (exit 3) or harmless (0).
 size=$(wc -c <"$S")

@@ -201,7 +201,7 @@ static void test_header_bounds(void)
     CHECK_EQ_INT(p.header.model_id, 0x1234ABCD);
     CHECK(strcmp(p.header.model_name, "mobile-q8") == 0);
     CHECK_EQ_INT(p.header.frame_count, NVC_STREAM_FRAME_COUNT_UNKNOWN);
-    CHECK_EQ_INT(p.header.version_major, 1);
+    CHECK_EQ_INT(p.header.version_major, NVC_STREAM_VERSION_MAJOR);
     CHECK_EQ_INT(p.header.header_size, NVC_STREAM_HEADER_SIZE);
 
     /* Extreme legal values. */
@@ -275,16 +275,18 @@ static void test_header_bounds(void)
     CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), NVC_EINVALDATA);
     CHECK(strstr(p.error, "CRC") != NULL);
     b[20] ^= 1;
-    b[8] = 2; /* version 2.0 */
+    b[8] = NVC_STREAM_VERSION_MAJOR + 1; /* a later major version */
     CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), NVC_EUNSUPPORTED);
-    b[8] = 1;
+    b[8] = NVC_STREAM_VERSION_MAJOR - 1; /* 1.0: other substream lane rule (docs/bitstream.md, History) */
+    CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), NVC_EUNSUPPORTED);
+    b[8] = NVC_STREAM_VERSION_MAJOR;
     b[14] = 1; /* unknown flag */
     reseal(b, NVC_STREAM_HEADER_SIZE);
     CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), NVC_EUNSUPPORTED);
     b[14] = 0;
-    b[12] = 80; /* 1.0 header must be 64 bytes */
+    b[12] = 80; /* an x.0 header must be 64 bytes */
     CHECK_EQ_INT(parse_hdr(b, sizeof b, &p), NVC_EINVALDATA);
-    /* A 1.1 header with 16 more bytes: read, the extension skipped. */
+    /* An x.1 header with 16 more bytes: read, the extension skipped. */
     CHECK_EQ_INT(nvc_stream_write_header(&h, b, NULL, 0), 0);
     memset(b + 60, 0xEE, 16);
     b[10] = 1;
