@@ -195,9 +195,17 @@ int nvc_net_run_graph(const nvc_net_graph *g, const nvc_tensor *inputs, int n_in
             err = NVC_EINVAL;
             break;
         }
-        /* the kernels write the whole interior: only the border needs setting */
-        if ((err = nvc_tensor_cache_get(g->cache, &vals[id], op->c_out, th[id], tw[id], op->zp_out)))
-            break;
+        const int a = op->in[0];
+        if (op->type == NVC_OP_ADD && a >= g->n_inputs && g->last_use[a] == i && vals[a].buf &&
+            vals[a].c == op->c_out && vals[a].h == th[id] && vals[a].w == tw[id] && vals[a].zp == op->zp_out) {
+            /* add is elementwise (each output byte from the same position of its inputs, read before it is
+             * written) and nothing reads its first input afterwards: write over that input. Saves a tensor the
+             * size of the picture where two paths are summed into the output (the synthesis graphs). */
+            vals[id] = vals[a];
+            memset(&vals[a], 0, sizeof(vals[a]));
+            t[a] = &vals[id];
+        } else if ((err = nvc_tensor_cache_get(g->cache, &vals[id], op->c_out, th[id], tw[id], op->zp_out)))
+            break; /* the kernels write the whole interior: only the border needs setting */
         t[id] = &vals[id];
         const nvc_tensor *ins[NVC_OP_MAX_IN];
         for (int j = 0; j < op->n_in; j++)
