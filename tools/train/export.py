@@ -325,7 +325,7 @@ def calibration(net, data, n=8, s=256, seed=7):
     qs = torch.from_numpy(np.linspace(0, 63, n).round().astype(np.int64))
     c = {}
     c["i_analysis"] = xs - M.XC
-    y = (net.i_analysis(xs - M.XC) + net.i_analysis_lin(F.pixel_unshuffle(xs - M.XC, 8))) * net.i_gain.gain(qs)
+    y = net.i_transform(xs - M.XC) * net.i_gain.gain(qs)
     yq = torch.round(y).clamp(-128, 127)
     c["i_hyper_enc"] = yq
     z = torch.round(net.i_hyper.h_enc(yq)).clamp(-128, 127)
@@ -344,8 +344,7 @@ def calibration(net, data, n=8, s=256, seed=7):
     c["p_mv_synth"] = mm * net.p_mv_gain.inv_gain(qs)
     pred = M.warp_packed(prev, net.p_mv_synth(c["p_mv_synth"]))
     c["p_res_enc"] = torch.cat([cur - M.XC, pred - M.XC], 1)
-    rr = net.p_res_enc(c["p_res_enc"]) + net.p_res_enc_lin(F.pixel_unshuffle(c["p_res_enc"], 8))
-    rr = torch.round(rr * net.p_res_gain.gain(qs)).clamp(-128, 127)
+    rr = torch.round(net.res_transform(c["p_res_enc"]) * net.p_res_gain.gain(qs)).clamp(-128, 127)
     c["p_res_hyper_enc"] = rr
     c["p_res_hyper_dec"] = torch.round(net.p_res_hyper.h_enc(rr)).clamp(-128, 127)
     c["p_res_synth"] = rr * net.p_res_gain.inv_gain(qs)

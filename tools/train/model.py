@@ -324,10 +324,16 @@ class NVC(nn.Module):
         self.p_res_enc_lin = zero_init(linear_analysis(12, CR))
         self.p_res_synth_lin = zero_init(linear_synthesis(CR))
 
+    # -- analysis transforms: the non-linear network plus its linear path (export.py calibrates on these too) ---
+    def i_transform(self, xc):
+        return self.i_analysis(xc) + self.i_analysis_lin(F.pixel_unshuffle(xc, 8))
+
+    def res_transform(self, xp):
+        return self.p_res_enc(xp) + self.p_res_enc_lin(F.pixel_unshuffle(xp, 8))
+
     # -- I ----------------------------------------------------------------------------------------------------
     def code_i(self, x, q, quant_params=False):
-        xc = x - XC
-        y = (self.i_analysis(xc) + self.i_analysis_lin(F.pixel_unshuffle(xc, 8))) * self.i_gain.gain(q)
+        y = self.i_transform(x - XC) * self.i_gain.gain(q)
         y_hat, by, bz = self.i_hyper(y, quant_params)
         yd = y_hat * self.i_gain.inv_gain(q)
         xr = self.i_synth(yd) + self.i_synth_lin(yd) + 0.5
@@ -343,8 +349,7 @@ class NVC(nn.Module):
         m_hat, bm, bzm = self.p_mv_hyper(m, quant_params)
         flow = self.p_mv_synth(m_hat * self.p_mv_gain.inv_gain(q))
         pred = warp_packed(prev, flow)
-        xp = torch.cat([x - XC, pred - XC], 1)
-        r = (self.p_res_enc(xp) + self.p_res_enc_lin(F.pixel_unshuffle(xp, 8))) * self.p_res_gain.gain(q)
+        r = self.res_transform(torch.cat([x - XC, pred - XC], 1)) * self.p_res_gain.gain(q)
         r_hat, br, bzr = self.p_res_hyper(r, quant_params)
         rd = r_hat * self.p_res_gain.inv_gain(q)
         xr = (pred + self.p_res_synth(rd) + self.p_res_synth_lin(rd)).clamp(0, 1)
