@@ -253,12 +253,9 @@ def build(net, calib):
     lat, pred = g.input("latent", M.CR, 128), g.input("pred", 6, 128)
     a = dec_input(g, lat, net.p_res_gain, calib["p_res_synth"])
     res = add_acts(g, export_seq(g, a, net.p_res_synth), export_seq(g, a, net.p_res_synth_lin))
-    S = 14
-    mb = int(round(res.scale / PIC_S * 2 ** S))
-    while abs(mb) > 32767:
-        S -= 1
-        mb = int(round(res.scale / PIC_S * 2 ** S))
-    g.output("picture", g.add(pred, res.t, 2 ** S if 2 ** S <= 32767 else 32767, mb, S, 128, 0, 255))
+    # pred + residual onto the picture grid (fixed, so pred's float values are not needed: zeros stand in)
+    out = add_acts(g, Act(pred, PIC_S, torch.zeros_like(res.data)), res, dict(scale=PIC_S, zp=128, lo=0, hi=255))
+    g.output("picture", out.t)
     return m
 
 
