@@ -78,8 +78,9 @@ static int parse_args(int argc, char **argv, options *o)
             printf("nvenc-ref (nvc) %s\n", nvc_version());
             return 1;
         }
-        if (!strcmp(a, "--quiet") || !strcmp(a, "--fixed-gop")) {
-            *(a[2] == 'q' ? &o->quiet : &o->fixed_gop) = 1;
+        int *flag = !strcmp(a, "--quiet") ? &o->quiet : !strcmp(a, "--fixed-gop") ? &o->fixed_gop : NULL;
+        if (flag) {
+            *flag = 1;
             continue;
         }
         const char **str = !strcmp(a, "-o") || !strcmp(a, "--output") ? &o->output
