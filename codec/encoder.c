@@ -20,7 +20,8 @@ struct nvc_encoder {
     nvc_codec_model model;
     nvc_pool *pool;
     nvc_frame_geom geom;
-    nvc_tensor picture, recon, alt; /* alt: the I-frame candidate's reconstruction (adaptive keyframes) */
+    nvc_tensor picture, recon;  /* the picture being coded; the reference, then this frame's reconstruction */
+    nvc_tensor ref, alt;        /* while choosing: a copy of the reference, a candidate's reconstruction */
     uint32_t frames;          /* pictures coded so far */
     uint32_t since_key;       /* frames since the last I-frame */
     nvc_frame_info *fi;
@@ -52,6 +53,8 @@ static const char *check_settings(const nvc_enc_settings *s)
         return "GOP length must be 0..65535";
     if (s->fixed_gop < 0 || s->fixed_gop > 1)
         return "fixed_gop must be 0 or 1";
+    if (s->full_p_frames < 0 || s->full_p_frames > 1)
+        return "full_p_frames must be 0 or 1";
     if (s->substreams < 0 || s->substreams > NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT)
         return "substreams must be 0..1024";
     if (s->n_threads < 0 || (s->model_data && !s->model_size))
@@ -71,6 +74,7 @@ void nvc_enc_close(nvc_encoder **pe)
     nvc_tensor_release(&e->picture);
     nvc_tensor_release(&e->recon);
     nvc_tensor_release(&e->alt);
+    nvc_tensor_release(&e->ref);
     free(e->fi);
     free(e->packet);
     nvc_pool_destroy(e->pool);
@@ -145,11 +149,12 @@ void nvc_enc_get_info(const nvc_encoder *e, nvc_stream_info *info)
 }
 
 /* Lays out the coded segments as one frame (header + payload) in e->packet. */
-static int make_packet(nvc_encoder *e, int type, const nvc_frame_coded *fc)
+static int make_packet(nvc_encoder *e, int type, int flags, const nvc_frame_coded *fc)
 {
     nvc_frame_info *f = e->fi;
     memset(f, 0, sizeof *f);
     f->type = (uint8_t)type;
+    f->flags = (uint8_t)flags;
     f->quality = (uint8_t)e->s.quality;
     f->frame_number = e->frames;
     f->nsegments = (uint32_t)fc->nsegments;
@@ -215,6 +220,57 @@ static double rd_cost(const nvc_encoder *e, const nvc_tensor *recon, const nvc_f
     return bits + lambda * (double)sse * 4.0 / 6.0;
 }
 
+/* A frame due to be a P-frame: codes every candidate (P with motion and residual, without motion, without
+ * residual, without both; I unless fixed_gop; only the first if full_p_frames) from the same reference and keeps
+ * the one of least rd_cost in *fc and e->recon. */
+static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *fc, char *msg, size_t msg_size)
+{
+    static const struct { int type, flags; } cand[] = {
+        { NVC_FRAME_P, 0 },
+        { NVC_FRAME_P, NVC_FRAME_NO_MOTION },
+        { NVC_FRAME_P, NVC_FRAME_NO_RESIDUAL },
+        { NVC_FRAME_P, NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL },
+        { NVC_FRAME_I, 0 },
+    };
+    int err = nvc_tensor_copy(&e->ref, &e->recon);
+    if (err) {
+        snprintf(msg, msg_size, "out of memory");
+        return err;
+    }
+    double best = 0;
+    int have = 0;
+    for (size_t k = 0; k < sizeof cand / sizeof cand[0] && !err; k++) {
+        if ((cand[k].type == NVC_FRAME_I && e->s.fixed_gop) || (cand[k].flags && e->s.full_p_frames))
+            continue;
+        nvc_frame_coded c;
+        if ((err = nvc_tensor_copy(&e->alt, &e->ref))) {
+            snprintf(msg, msg_size, "out of memory");
+            break;
+        }
+        err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, e->s.quality, e->s.substreams,
+                               &e->picture, e->pool, &e->alt, &c, msg, msg_size);
+        if (err)
+            break;
+        const double cost = rd_cost(e, &e->alt, &c);
+        if (!have || cost < best) {
+            if (have)
+                nvc_frame_coded_free(fc);
+            *fc = c;
+            *type = cand[k].type;
+            *flags = cand[k].flags;
+            nvc_tensor t = e->recon;
+            e->recon = e->alt;
+            e->alt = t;
+            best = cost;
+            have = 1;
+        } else
+            nvc_frame_coded_free(&c);
+    }
+    if (err && have)
+        nvc_frame_coded_free(fc);
+    return err;
+}
+
 int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
 {
     if (!e)
@@ -239,33 +295,18 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     if (err)
         return e->fatal = fail(e, err, "cannot pack the picture");
     const uint32_t gop = (uint32_t)e->s.gop_length;
-    int type = e->frames == 0 || (gop && e->since_key >= gop) ? NVC_FRAME_I : NVC_FRAME_P;
+    int type = e->frames == 0 || (gop && e->since_key >= gop) ? NVC_FRAME_I : NVC_FRAME_P, flags = 0;
     nvc_frame_coded fc;
     char msg[256] = "";
-    err = nvc_frame_encode(&e->model, &e->geom, type, e->s.quality, e->s.substreams, &e->picture, e->pool,
-                           &e->recon, &fc, msg, sizeof msg);
-    if (!err && type == NVC_FRAME_P && !e->s.fixed_gop) {
-        /* the same picture as an I-frame (its reference is not needed, e->recon may hold the P version) */
-        nvc_frame_coded fi;
-        err = nvc_frame_encode(&e->model, &e->geom, NVC_FRAME_I, e->s.quality, e->s.substreams, &e->picture,
-                               e->pool, &e->alt, &fi, msg, sizeof msg);
-        if (!err) {
-            if (rd_cost(e, &e->alt, &fi) < rd_cost(e, &e->recon, &fc)) {
-                nvc_tensor t = e->recon;
-                e->recon = e->alt;
-                e->alt = t;
-                nvc_frame_coded_free(&fc);
-                fc = fi;
-                type = NVC_FRAME_I;
-            } else
-                nvc_frame_coded_free(&fi);
-        } else
-            nvc_frame_coded_free(&fc);
-    }
+    if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames))
+        err = nvc_frame_encode(&e->model, &e->geom, type, 0, e->s.quality, e->s.substreams, &e->picture, e->pool,
+                               &e->recon, &fc, msg, sizeof msg);
+    else
+        err = choose_frame(e, &type, &flags, &fc, msg, sizeof msg);
     if (err)
         return e->fatal = fail(e, err, msg);
     e->since_key = type == NVC_FRAME_I ? 1 : e->since_key + 1;
-    err = make_packet(e, type, &fc);
+    err = make_packet(e, type, flags, &fc);
     nvc_frame_coded_free(&fc);
     if (!err && (err = nvc_picture_alloc(&e->pending_recon, e->geom.width, e->geom.height)) == 0)
         err = nvc_frame_unpack(&e->recon, &e->pending_recon);

@@ -340,6 +340,19 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     return err;
 }
 
+/* The two segments of a latent a flag leaves out must be empty: one substream of 0 bytes each. */
+static int check_absent(const nvc_frame_info *f, unsigned seg, const char *what, char *msg, size_t msg_size)
+{
+    for (unsigned s = seg; s < seg + 2; s++) {
+        uint32_t size = 1;
+        nvc_frame_substream(f, s, 0, &size);
+        if (f->nsubstreams[s] != 1 || size != 0)
+            FAIL(NVC_EINVALDATA, "P-frame %u: flag 0x%02x leaves the %s out, but segment %u is not empty",
+                 f->frame_number, f->flags, what, s);
+    }
+    return 0;
+}
+
 int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
                              nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], char *msg, size_t msg_size)
 {
@@ -349,8 +362,12 @@ int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, 
              f->frame_number, f->nsegments, want);
     if (f->type == NVC_FRAME_I)
         return decode_latent(m, NVC_LATENT_I, g, f, 0, pool, &lat[0], msg, msg_size);
-    int err = decode_latent(m, NVC_LATENT_MV, g, f, 0, pool, &lat[0], msg, msg_size);
-    return err ? err : decode_latent(m, NVC_LATENT_RES, g, f, 2, pool, &lat[1], msg, msg_size);
+    int err = f->flags & NVC_FRAME_NO_MOTION ? check_absent(f, 0, "motion", msg, msg_size)
+                                             : decode_latent(m, NVC_LATENT_MV, g, f, 0, pool, &lat[0], msg, msg_size);
+    if (err)
+        return err;
+    return f->flags & NVC_FRAME_NO_RESIDUAL ? check_absent(f, 2, "residual", msg, msg_size)
+                                            : decode_latent(m, NVC_LATENT_RES, g, f, 2, pool, &lat[1], msg, msg_size);
 }
 
 /* ---- synthesis ------------------------------------------------------------------------------------------ */
@@ -405,19 +422,46 @@ static int final_synthesis(const nvc_codec_model *m, int type, int quality, cons
     return 0;
 }
 
-int nvc_frame_synthesize(const nvc_codec_model *m, int type, int quality, const nvc_tensor *lat, nvc_pool *pool,
-                         nvc_tensor *recon, char *msg, size_t msg_size)
+/* P-frame synthesis. *warped: the warped reference if the caller has made it already (the encoder), else
+ * empty; consumed. */
+static int p_synthesis(const nvc_codec_model *m, int flags, int quality, const nvc_tensor *lat, nvc_tensor *warped,
+                       nvc_pool *pool, nvc_tensor *recon, char *msg, size_t msg_size)
+{
+    const nvc_tensor *coded = !(flags & NVC_FRAME_NO_MOTION)     ? &lat[0]
+                              : !(flags & NVC_FRAME_NO_RESIDUAL) ? &lat[1]
+                                                                 : NULL;
+    int err = 0;
+    if (!recon->data || (coded && (recon->h != coded->h * (LATENT_DOWN / 2) ||
+                                         recon->w != coded->w * (LATENT_DOWN / 2)))) {
+        if (msg && msg_size)
+            snprintf(msg, msg_size, "P-frame without a reference picture of its size");
+        err = NVC_EINVAL;
+    }
+    /* the prediction: the warped reference, or the reference itself (borrowed, not copied) */
+    const nvc_tensor *pred = recon;
+    if (!err && !(flags & NVC_FRAME_NO_MOTION)) {
+        if (!warped->data)
+            err = motion_prediction(m, quality, &lat[0], recon, pool, warped, msg, msg_size);
+        pred = warped;
+    }
+    if (!err && !(flags & NVC_FRAME_NO_RESIDUAL))
+        err = final_synthesis(m, NVC_FRAME_P, quality, &lat[1], pred, pool, recon, msg, msg_size);
+    else if (!err && pred == warped) { /* the reconstruction is the prediction */
+        nvc_tensor_release(recon);
+        *recon = *warped;
+        *warped = (nvc_tensor){ 0 };
+    }
+    nvc_tensor_release(warped);
+    return err;
+}
+
+int nvc_frame_synthesize(const nvc_codec_model *m, int type, int flags, int quality, const nvc_tensor *lat,
+                         nvc_pool *pool, nvc_tensor *recon, char *msg, size_t msg_size)
 {
     if (type == NVC_FRAME_I)
         return final_synthesis(m, type, quality, &lat[0], NULL, pool, recon, msg, msg_size);
-    if (!recon->data || recon->h != lat[0].h * (LATENT_DOWN / 2) || recon->w != lat[0].w * (LATENT_DOWN / 2))
-        FAIL(NVC_EINVAL, "P-frame without a reference picture");
-    nvc_tensor pred = { 0 };
-    int err = motion_prediction(m, quality, &lat[0], recon, pool, &pred, msg, msg_size);
-    if (!err)
-        err = final_synthesis(m, type, quality, &lat[1], &pred, pool, recon, msg, msg_size);
-    nvc_tensor_release(&pred);
-    return err;
+    nvc_tensor warped = { 0 };
+    return p_synthesis(m, flags, quality, lat, &warped, pool, recon, msg, msg_size);
 }
 
 int nvc_frame_unpack(const nvc_tensor *recon, nvc_picture *pic)
@@ -473,47 +517,75 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     return err;
 }
 
-int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int quality, int substreams,
-                     const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon, nvc_frame_coded *out,
-                     char *msg, size_t msg_size)
+/* A latent left out by a frame flag: its two segments with one empty substream each. */
+static int empty_segments(nvc_substreams seg[2])
+{
+    for (int s = 0; s < 2; s++) {
+        memset(&seg[s], 0, sizeof seg[s]);
+        seg[s].data = calloc(1, sizeof *seg[s].data);
+        seg[s].size = calloc(1, sizeof *seg[s].size);
+        if (!seg[s].data || !seg[s].size)
+            return NVC_ENOMEM;
+        seg[s].count = 1;
+    }
+    return 0;
+}
+
+int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
+                     int substreams, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
+                     nvc_frame_coded *out, char *msg, size_t msg_size)
 {
     memset(out, 0, sizeof *out);
     if (msg && msg_size)
         msg[0] = 0;
     if (!m->can_encode)
         FAIL(NVC_EMODEL, "model: this model has no encoder graphs");
-    nvc_tensor lat = { 0 }, mv = { 0 }, pred = { 0 }, search = { 0 };
+    if ((unsigned)flags & ~NVC_FRAME_FLAGS_DEFINED || (flags && type != NVC_FRAME_P))
+        FAIL(NVC_EINVAL, "frame flags 0x%02x are not valid for this frame type", (unsigned)flags);
+    nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } }, search = { 0 };
     int err;
     if (type == NVC_FRAME_I) {
         out->nsegments = 2;
-        err = run_graph(m, "i_analysis", picture, 1, &lat, 1, quality, pool, msg, msg_size);
+        err = run_graph(m, "i_analysis", picture, 1, &lat[0], 1, quality, pool, msg, msg_size);
         if (!err)
-            err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, pool, &lat, &out->seg[0], msg, msg_size);
-        if (!err)
-            err = final_synthesis(m, type, quality, &lat, NULL, pool, recon, msg, msg_size);
+            err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, pool, &lat[0], &out->seg[0], msg,
+                                msg_size);
     } else {
         out->nsegments = 4;
-        err = nvc_motion_search(picture, recon, pool, &search);
-        if (!err) {
-            const nvc_tensor in[3] = { *picture, *recon, search };
-            err = run_graph(m, "p_mv_enc", in, 3, &mv, 1, quality, pool, msg, msg_size);
+        nvc_tensor warped = { 0 };
+        const nvc_tensor *pred = recon;
+        if (flags & NVC_FRAME_NO_MOTION)
+            err = empty_segments(&out->seg[0]);
+        else {
+            err = nvc_motion_search(picture, recon, pool, &search);
+            if (!err) {
+                const nvc_tensor in[3] = { *picture, *recon, search };
+                err = run_graph(m, "p_mv_enc", in, 3, &lat[0], 1, quality, pool, msg, msg_size);
+            }
+            if (!err)
+                err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, pool, &lat[0], &out->seg[0], msg,
+                                    msg_size);
+            if (!err && !(flags & NVC_FRAME_NO_RESIDUAL)) /* the residual encoder's input */
+                err = motion_prediction(m, quality, &lat[0], recon, pool, &warped, msg, msg_size);
+            pred = &warped;
         }
-        if (!err)
-            err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, pool, &mv, &out->seg[0], msg, msg_size);
-        if (!err)
-            err = motion_prediction(m, quality, &mv, recon, pool, &pred, msg, msg_size);
-        if (!err) {
-            const nvc_tensor in[2] = { *picture, pred };
-            err = run_graph(m, "p_res_enc", in, 2, &lat, 1, quality, pool, msg, msg_size);
+        if (!err && (flags & NVC_FRAME_NO_RESIDUAL))
+            err = empty_segments(&out->seg[2]);
+        else if (!err) {
+            const nvc_tensor in[2] = { *picture, *pred };
+            err = run_graph(m, "p_res_enc", in, 2, &lat[1], 1, quality, pool, msg, msg_size);
+            if (!err)
+                err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, pool, &lat[1], &out->seg[2], msg,
+                                    msg_size);
         }
-        if (!err)
-            err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, pool, &lat, &out->seg[2], msg, msg_size);
-        if (!err)
-            err = final_synthesis(m, type, quality, &lat, &pred, pool, recon, msg, msg_size);
+        if (!err) /* the reconstruction, by the decoder's own stage 2 */
+            err = p_synthesis(m, flags, quality, lat, &warped, pool, recon, msg, msg_size);
+        nvc_tensor_release(&warped);
     }
-    nvc_tensor_release(&lat);
-    nvc_tensor_release(&mv);
-    nvc_tensor_release(&pred);
+    if (!err && type == NVC_FRAME_I)
+        err = final_synthesis(m, type, quality, &lat[0], NULL, pool, recon, msg, msg_size);
+    for (int k = 0; k < NVC_FRAME_MAX_LATENTS; k++)
+        nvc_tensor_release(&lat[k]);
     nvc_tensor_release(&search);
     if (err) {
         nvc_frame_coded_free(out);

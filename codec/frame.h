@@ -74,10 +74,11 @@ int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, 
                              nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], char *msg, size_t msg_size);
 
 /* Decoding stage 2 (also the encoder's reconstruction): runs the synthesis graphs on the latents of a frame of
- * `type` and `quality`. *recon: in, the previous reconstruction (P-frames); out, this frame's reconstruction
- * (6 x hp/2 x wp/2 tensor). 0, NVC_EMODEL or NVC_ENOMEM (message). */
-int nvc_frame_synthesize(const nvc_codec_model *m, int type, int quality, const nvc_tensor *lat, nvc_pool *pool,
-                         nvc_tensor *recon, char *msg, size_t msg_size);
+ * `type`, `flags` (enum nvc_frame_flag: latents left out are not read) and `quality`. *recon: in, the previous
+ * reconstruction (P-frames); out, this frame's reconstruction (6 x hp/2 x wp/2 tensor). 0, NVC_EMODEL or
+ * NVC_ENOMEM (message). */
+int nvc_frame_synthesize(const nvc_codec_model *m, int type, int flags, int quality, const nvc_tensor *lat,
+                         nvc_pool *pool, nvc_tensor *recon, char *msg, size_t msg_size);
 
 /* Writes the top-left width x height of a reconstruction into a picture. */
 int nvc_frame_unpack(const nvc_tensor *recon, nvc_picture *pic);
@@ -95,12 +96,12 @@ void nvc_frame_coded_free(nvc_frame_coded *c);
 void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int kind, int requested, int *ny,
                           int *nz);
 
-/* Encodes `picture` (packed 6-channel tensor of the padded picture, zp 128) as a frame of `type` and
- * `quality` into *out, and updates *recon (the previous reconstruction for a P-frame) to this frame's
+/* Encodes `picture` (packed 6-channel tensor of the padded picture, zp 128) as a frame of `type`, `flags`
+ * (enum nvc_frame_flag, P-frames) and `quality` into *out, and updates *recon (the previous reconstruction for a P-frame) to this frame's
  * reconstruction exactly as nvc_frame_decode_latents + nvc_frame_synthesize make it from *out.
  * substreams: as nvc_enc_settings.substreams. 0, NVC_EMODEL, NVC_ENOMEM or NVC_EINVAL (message). */
-int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int quality, int substreams,
-                     const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon, nvc_frame_coded *out,
-                     char *msg, size_t msg_size);
+int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
+                     int substreams, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
+                     nvc_frame_coded *out, char *msg, size_t msg_size);
 
 #endif

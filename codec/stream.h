@@ -18,10 +18,11 @@
 
 #include "nvc/nvc.h"
 
-/* Format version this code writes; it reads every 1.x (unknown trailing header bytes of a later minor
- * version are skipped) and rejects other majors with NVC_EUNSUPPORTED. */
+/* Format version this code writes; it reads every 2.x (unknown trailing header bytes of a later minor
+ * version are skipped) and rejects other majors with NVC_EUNSUPPORTED. 2.1 defines the P-frame flags below;
+ * its headers have the 2.0 layout. */
 #define NVC_STREAM_VERSION_MAJOR 2
-#define NVC_STREAM_VERSION_MINOR 0
+#define NVC_STREAM_VERSION_MINOR 1
 
 /* Limits (docs/bitstream.md, "Limits"). */
 #define NVC_STREAM_MAX_DIM 8192                   /* width, height */
@@ -45,6 +46,14 @@
 #define NVC_STREAM_INDEX_ENTRY_SIZE 12
 
 enum nvc_frame_type { NVC_FRAME_I = 0, NVC_FRAME_P = 1 };
+
+/* Frame header flags (P-frames only, format 2.1). A flagged-off latent is not coded: its two segments have one
+ * substream of 0 bytes each. Both flags together: the frame repeats the previous reconstruction. */
+enum nvc_frame_flag {
+    NVC_FRAME_NO_MOTION = 1,   /* the prediction is the previous reconstruction, unwarped */
+    NVC_FRAME_NO_RESIDUAL = 2, /* the reconstruction is the prediction */
+};
+#define NVC_FRAME_FLAGS_DEFINED 3u
 
 typedef struct nvc_stream_header {
     uint16_t version_major, version_minor; /* set by the parser; the writer writes its own version */
@@ -70,6 +79,7 @@ typedef struct nvc_frame_info {
     uint32_t frame_number;  /* display index (presentation time in 1/fps units) */
     uint8_t type;           /* enum nvc_frame_type */
     uint8_t quality;        /* 0..NVC_STREAM_MAX_QUALITY */
+    uint8_t flags;          /* enum nvc_frame_flag bits; 0 for I-frames */
     uint32_t nsegments;     /* 1..NVC_STREAM_MAX_SEGMENTS */
     uint32_t nsubstreams[NVC_STREAM_MAX_SEGMENTS];     /* per segment, 1..NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT */
     uint32_t first_substream[NVC_STREAM_MAX_SEGMENTS]; /* index of each segment's first substream */

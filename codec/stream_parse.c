@@ -152,6 +152,11 @@ static int check_frame_fields(const nvc_frame_info *f, int err_invalid, char *ms
     if (f->quality > NVC_STREAM_MAX_QUALITY)
         return fail_msg(msg, size, err_invalid, "frame %u: quality %u exceeds %u", f->frame_number, f->quality,
                         NVC_STREAM_MAX_QUALITY);
+    if (f->flags & ~NVC_FRAME_FLAGS_DEFINED)
+        return fail_msg(msg, size, err_invalid, "frame %u: undefined flags 0x%02x", f->frame_number, f->flags);
+    if (f->flags && f->type != NVC_FRAME_P)
+        return fail_msg(msg, size, err_invalid, "frame %u: an I-frame with P-frame flags 0x%02x", f->frame_number,
+                        f->flags);
     return 0;
 }
 
@@ -203,7 +208,7 @@ int nvc_stream_parse_header(nvc_stream_parser *p, const uint8_t *buf, size_t len
         return fail(p, NVC_EUNSUPPORTED, "stream format version %u.%u: this reader supports %u.x", major, minor,
                     NVC_STREAM_VERSION_MAJOR);
     if (size < NVC_STREAM_HEADER_SIZE || size > NVC_STREAM_MAX_HEADER_SIZE ||
-        (minor == NVC_STREAM_VERSION_MINOR && size != NVC_STREAM_HEADER_SIZE))
+        (minor <= NVC_STREAM_VERSION_MINOR && size != NVC_STREAM_HEADER_SIZE))
         return fail(p, NVC_EINVALDATA, "file header size %u invalid for version %u.%u", size, major, minor);
     if (len < size) {
         *used = size;
@@ -266,7 +271,7 @@ int nvc_stream_write_frame_header(nvc_frame_info *f, uint32_t payload_crc, uint8
     wr32(out + 12, f->payload_size);
     wr32(out + 16, payload_crc);
     out[20] = (uint8_t)f->nsegments;
-    out[21] = 0; /* flags */
+    out[21] = f->flags;
     uint8_t *q = out + 22;
     for (uint32_t s = 0; s < f->nsegments; s++, q += 2)
         wr16(q, f->nsubstreams[s]);
@@ -302,7 +307,7 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
     /* Exact in version 1.0; a later minor version may append fields before the CRC (up to 1 KiB). */
     uint32_t exact = NVC_STREAM_FRAME_FIXED_SIZE + 2 * nseg + 4 * total;
     if (total > NVC_STREAM_MAX_SUBSTREAMS || size < exact || size > exact + 1024 ||
-        (p->header.version_minor == NVC_STREAM_VERSION_MINOR && size != exact))
+        (p->header.version_minor <= NVC_STREAM_VERSION_MINOR && size != exact))
         return fail(p, NVC_EINVALDATA, "frame header size %u does not match its %u segments / %u substreams", size,
                     nseg, total);
     if (len < size) {
@@ -319,8 +324,11 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
     f->payload_crc = rd32(buf + 16);
     f->nsegments = nseg;
     f->payload = NULL;
-    if (buf[21])
+    /* 2.0 defines no flags; 2.1 defines NVC_FRAME_FLAGS_DEFINED */
+    const unsigned known = p->header.version_minor >= 1 ? NVC_FRAME_FLAGS_DEFINED : 0;
+    if (buf[21] & ~known)
         return fail(p, NVC_EUNSUPPORTED, "frame %u: flags 0x%02x: unknown features", f->frame_number, buf[21]);
+    f->flags = buf[21];
     for (uint32_t s = 0; s < nseg; s++)
         f->nsubstreams[s] = rd16(buf + 22 + 2 * s);
     for (uint32_t k = 0; k < total; k++)

@@ -98,6 +98,16 @@ int nvc_tensor_alloc(nvc_tensor *t, int c, int h, int w, int zp)
     return 0;
 }
 
+int nvc_tensor_copy(nvc_tensor *dst, const nvc_tensor *src)
+{
+    if (dst == src)
+        return 0;
+    int err = nvc_tensor_alloc(dst, src->c, src->h, src->w, src->zp);
+    if (!err) /* the same shape: the same layout, byte for byte */
+        memcpy(dst->buf, src->buf, nvc_tensor_buf_size(src->c, src->h, src->w));
+    return err;
+}
+
 void nvc_tensor_release(nvc_tensor *t)
 {
     if (t->cache) {

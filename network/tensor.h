@@ -29,6 +29,8 @@ typedef struct nvc_tensor {
  * t must be zero-initialised or hold a tensor from an earlier call. Returns 0, NVC_EINVAL for bad
  * dimensions, NVC_ENOMEM when over NVC_TENSOR_MAX_BYTES or out of memory. */
 int nvc_tensor_alloc(nvc_tensor *t, int c, int h, int w, int zp);
+/* dst := a copy of src (dst as for nvc_tensor_alloc; src not empty). 0, or as nvc_tensor_alloc. */
+int nvc_tensor_copy(nvc_tensor *dst, const nvc_tensor *src);
 /* Frees t's buffer (or returns it to the cache it came from) and zeroes t. */
 void nvc_tensor_release(nvc_tensor *t);
 

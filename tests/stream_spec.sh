@@ -16,22 +16,29 @@ for path in sys.argv[1:]:
     b = open(path, 'rb').read()
     assert b[:8] == bytes([0x8A, 0x4E, 0x56, 0x43, 0x0D, 0x0A, 0x1A, 0x0A]), 'magic'
     major, minor, hsize, flags, w, h, fn, fd = u('HHHHHHII', b, 8)
-    assert (major, minor, hsize, flags) == (2, 0, 64, 0), 'version/size/flags'
+    assert (major, minor, hsize, flags) == (2, 1, 64, 0), 'version/size/flags'
     assert zlib.crc32(b[:hsize - 4]) == u('I', b, hsize - 4)[0], 'header crc'
     assert w % 2 == 0 and h % 2 == 0 and 2 <= w <= 8192 and 2 <= h <= 8192 and fn >= 1 and fd >= 1
     prim, trc, mat, rng, chroma, depth, gop, count, model = u('BBBBBBHII', b, 28)
     assert chroma == 1 and depth == 8 and rng in (0, 1)
     name = b[44:60].rstrip(b'\0')
     assert all(0x20 <= c <= 0x7E for c in name), 'model name'
-    pos, frames, iframes, last = hsize, 0, [], -1
+    pos, frames, iframes, last, flagged = hsize, 0, [], -1, 0
     while b[pos:pos + 4] == b'NVCF':
         fhs, ftype, q, num, psize, pcrc, nseg, fflags = u('HBBIIIBB', b, pos + 4)
         subs = u('%dH' % nseg, b, pos + 22)
         S = sum(subs)
         sizes = u('%dI' % S, b, pos + 22 + 2 * nseg)
         assert fhs == 26 + 2 * nseg + 4 * S, 'frame header size'
-        assert ftype in (0, 1) and q <= 63 and 1 <= nseg <= 8 and fflags == 0
+        assert ftype in (0, 1) and q <= 63 and 1 <= nseg <= 8
+        assert fflags == 0 or (ftype == 1 and fflags <= 3), 'frame flags'
         assert all(1 <= s <= 1024 for s in subs) and S <= 2048 and sum(sizes) == psize
+        for bit, first in ((1, 0), (2, 2)):   # a latent left out: its two segments, one empty substream each
+            if fflags & bit:
+                assert nseg == 4 and subs[first] == subs[first + 1] == 1, 'flagged-off segments'
+                k = sum(subs[:first])
+                assert sizes[k] == sizes[k + 1] == 0, 'flagged-off substreams'
+        flagged += fflags != 0
         assert zlib.crc32(b[pos:pos + fhs - 4]) == u('I', b, pos + fhs - 4)[0], 'frame header crc'
         assert zlib.crc32(b[pos + fhs:pos + fhs + psize]) == pcrc, 'payload crc'
         assert num > last and (frames > 0 or ftype == 0), 'frame order'
@@ -47,5 +54,5 @@ for path in sys.argv[1:]:
     assert u('Q', trailer, 0)[0] == pos and zlib.crc32(trailer[:8]) == u('I', trailer, 8)[0]
     assert trailer[12:] == b'NVCE' and pos + 12 + 12 * n + 16 == len(b), 'trailer'
     assert count == frames, 'frame count'
-    print('%s: %d frames, %d I-frames: conforms' % (path, frames, n))
+    print('%s: %d frames, %d I-frames, %d flagged P-frames: conforms' % (path, frames, n, flagged))
 PY

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "codec/cpu.h"
+#include "codec/crc32.h"
 #include "codec/frame.h"
 #include "codec/stream.h"
 #include "codec/stream_info.h"
@@ -71,6 +72,7 @@ typedef struct coded {
     size_t frame_offset[NFRAMES + 1]; /* frame k at [frame_offset[k], frame_offset[k+1]) */
     uint8_t recon[NFRAMES][FRAME_BYTES];
     int n_intra;                      /* I-frames (adaptive GOP) */
+    int n_kind[4];                    /* P-frames by their header flags (enum nvc_frame_flag) */
 } coded;
 
 static void append(coded *c, const void *p, size_t n)
@@ -91,6 +93,8 @@ static void copy_picture(uint8_t *dst, const nvc_picture *p)
 
 /* 1: an I-frame exactly every gop frames (the tests check the frame types); 0: adaptive I-frames */
 static int enc_fixed_gop = 1;
+static int enc_full_p = 0;   /* nvc_enc_settings.full_p_frames */
+static int enc_static = 0;   /* every picture is the clip's first: a still scene */
 
 static int encode(coded *c, int quality, int gop, int substreams, int threads, uint32_t model_id_xor)
 {
@@ -103,6 +107,7 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
     s.quality = quality;
     s.gop_length = gop;
     s.fixed_gop = enc_fixed_gop;
+    s.full_p_frames = enc_full_p;
     s.substreams = substreams;
     s.n_threads = threads;
     s.model_data = model_data;
@@ -123,7 +128,7 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
     int since_key = 0;
     for (int i = 0; i <= NFRAMES; i++) {
         nvc_picture pic = { .width = W, .height = H };
-        pic.data[0] = clip[i < NFRAMES ? i : 0];
+        pic.data[0] = clip[i < NFRAMES && !enc_static ? i : 0];
         pic.data[1] = pic.data[0] + W * H;
         pic.data[2] = pic.data[1] + W * H / 4;
         pic.stride[0] = W;
@@ -142,7 +147,7 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
         if (err)
             break;
         if (enc_fixed_gop)
-            CHECK_EQ_INT(pkt.frame_type, (gop && i % gop == 0) ? NVC_PICTURE_I : NVC_PICTURE_P);
+            CHECK_EQ_INT(pkt.frame_type, (i == 0 || (gop && i % gop == 0)) ? NVC_PICTURE_I : NVC_PICTURE_P);
         else { /* the first frame and one at least every gop frames are I; others may be */
             if (i == 0 || (gop && since_key >= gop))
                 CHECK_EQ_INT(pkt.frame_type, NVC_PICTURE_I);
@@ -151,6 +156,8 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
         }
         CHECK_EQ_INT(rec.frame_type, pkt.frame_type);
         CHECK_EQ_INT(rec.width, W);
+        if (pkt.frame_type == NVC_PICTURE_P && pkt.size > 21)
+            c->n_kind[pkt.data[21] & 3]++; /* frame header byte 21: flags (docs/bitstream.md) */
         c->frame_offset[i] = c->size;
         append(c, pkt.data, pkt.size);
         copy_picture(c->recon[i], &rec);
@@ -442,6 +449,158 @@ static void test_adaptive_gop(void)
     enc_fixed_gop = 1;
 }
 
+/* Same size and the same samples (the channel padding and borders are not part of a picture). */
+static int same_picture(const nvc_tensor *a, const nvc_tensor *b)
+{
+    if (a->c != b->c || a->h != b->h || a->w != b->w)
+        return 0;
+    for (int y = 0; y < a->h; y++)
+        for (int x = 0; x < a->w; x++)
+            if (memcmp(nvc_tensor_px(a, y, x), nvc_tensor_px(b, y, x), (size_t)a->c))
+                return 0;
+    return 1;
+}
+
+/* P-frames that leave out their motion, their residual or both: chosen where they cost less, decoded exactly
+ * as the encoder reconstructed them, never used with full_p_frames; and a flagged-off latent whose segments
+ * are not empty is damage. */
+static void test_p_modes(void)
+{
+    static coded c;
+    static decoded o;
+    enc_static = 1; /* a still scene: after the first frame, nothing changes */
+    CHECK_EQ_INT(encode(&c, 8, 0, 0, 2, 0), 0);
+    printf("still scene q8: P-frames %d full, %d without motion, %d without residual, %d repeats\n", c.n_kind[0],
+           c.n_kind[1], c.n_kind[2], c.n_kind[3]);
+    CHECK(c.n_kind[3] >= 1);
+    CHECK(c.size < c.frame_offset[1] + (NFRAMES - 1) * 200); /* repeats: a frame header each */
+    decode(c.bytes, c.size, 1, 0, 5000, &o);
+    check_all_frames(&c, &o, "still scene, 1 thread");
+    decode(c.bytes, c.size, 2, 2, 333, &o);
+    check_all_frames(&c, &o, "still scene, 2 threads");
+    free(c.bytes);
+    enc_full_p = 1;
+    CHECK_EQ_INT(encode(&c, 8, 0, 0, 2, 0), 0);
+    CHECK_EQ_INT(c.n_kind[0], NFRAMES - 1);
+    free(c.bytes);
+    enc_full_p = 0;
+    enc_static = 0;
+    for (int q = 0; q <= 63; q += 63) { /* the real clip at both ends of the quality range */
+        CHECK_EQ_INT(encode(&c, q, 0, 0, 2, 0), 0);
+        printf("clip q%d: P-frames %d full, %d without motion, %d without residual, %d repeats\n", q, c.n_kind[0],
+               c.n_kind[1], c.n_kind[2], c.n_kind[3]);
+        decode(c.bytes, c.size, 2, 1, 777, &o);
+        check_all_frames(&c, &o, "adaptive P-frames");
+        free(c.bytes);
+    }
+
+    nvc_codec_model m;
+    char msg[256];
+    CHECK_EQ_INT(nvc_codec_model_load(&m, model_data, model_size, msg, sizeof msg), 0);
+    nvc_frame_geom g;
+    nvc_frame_geom_init(&g, W, H);
+    nvc_frame_info *f = calloc(1, sizeof *f);
+
+    /* Every flag combination, forced (the encoder above picks what it likes): the frame through the writer, the
+     * parser and both decoder stages gives the encoder's reconstruction. */
+    nvc_tensor pic[2] = { { 0 } }, ref = { 0 }, enc = { 0 }, dec = { 0 };
+    for (int i = 0; i < 2; i++) {
+        const uint8_t *const planes[3] = { clip[i], clip[i] + W * H, clip[i] + W * H * 5 / 4 };
+        const ptrdiff_t strides[3] = { W, W / 2, W / 2 };
+        CHECK_EQ_INT(nvc_net_pack_yuv420(&pic[i], planes, strides, W, H, g.wp, g.hp), 0);
+    }
+    nvc_frame_coded fc;
+    CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_I, 0, 20, 0, &pic[0], NULL, &ref, &fc, msg, sizeof msg), 0);
+    nvc_frame_coded_free(&fc);
+    nvc_stream_parser parser;
+    nvc_stream_parser_init(&parser);
+    parser.have_header = 1;
+    parser.header.version_minor = NVC_STREAM_VERSION_MINOR;
+    for (int flags = 0; flags < 4; flags++) {
+        CHECK_EQ_INT(nvc_tensor_copy(&enc, &ref), 0);
+        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags, 20, 0, &pic[1], NULL, &enc, &fc, msg, sizeof msg), 0);
+        memset(f, 0, sizeof *f);
+        f->type = NVC_FRAME_P;
+        f->flags = (uint8_t)flags;
+        f->quality = 20;
+        f->nsegments = (uint32_t)fc.nsegments;
+        static uint8_t frame[1 << 16];
+        size_t payload = 0, k = 0, hlen = 0;
+        uint8_t *body = frame + NVC_STREAM_FRAME_MAX_HEADER_SIZE;
+        for (int sg = 0; sg < fc.nsegments; sg++) {
+            f->nsubstreams[sg] = (uint32_t)fc.seg[sg].count;
+            for (int i = 0; i < fc.seg[sg].count; i++) {
+                f->substream_size[k++] = fc.seg[sg].size[i];
+                memcpy(body + payload, fc.seg[sg].data[i], fc.seg[sg].size[i]);
+                payload += fc.seg[sg].size[i];
+            }
+        }
+        uint8_t hdr[NVC_STREAM_FRAME_MAX_HEADER_SIZE];
+        CHECK_EQ_INT(nvc_stream_write_frame_header(f, nvc_crc32(0, body, payload), hdr, sizeof hdr, &hlen, msg,
+                                                   sizeof msg), 0);
+        memcpy(body - hlen, hdr, hlen);
+        size_t used = 0;
+        CHECK_EQ_INT(nvc_stream_parse_frame(&parser, body - hlen, hlen + payload, &used, f), 0);
+        CHECK_EQ_INT(f->flags, flags);
+        nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } };
+        CHECK_EQ_INT(nvc_tensor_copy(&dec, &ref), 0);
+        CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), 0);
+        CHECK_EQ_INT(nvc_frame_synthesize(&m, NVC_FRAME_P, flags, 20, lat, NULL, &dec, msg, sizeof msg), 0);
+        CHECK(same_picture(&enc, &dec));
+        CHECK(same_picture(&ref, &dec) == (flags == 3)); /* only a repeat repeats */
+        for (int i = 0; i < NVC_FRAME_MAX_LATENTS; i++)
+            nvc_tensor_release(&lat[i]);
+        nvc_frame_coded_free(&fc);
+        parser.have_frame = 0;
+    }
+    nvc_tensor_release(&pic[0]);
+    nvc_tensor_release(&pic[1]);
+    nvc_tensor_release(&ref);
+    nvc_tensor_release(&enc);
+    nvc_tensor_release(&dec);
+
+    /* stage 1 of the decoder on forged layouts: a flagged-off latent's segments must be one empty substream */
+    memset(f, 0, sizeof *f);
+    static const uint8_t bytes[8] = { 0 };
+    f->payload = bytes;
+    f->type = NVC_FRAME_P;
+    f->nsegments = 4;
+    for (int s = 0; s < 4; s++) {
+        f->nsubstreams[s] = 1;
+        f->first_substream[s] = (uint32_t)s;
+    }
+    f->total_substreams = 4;
+    for (int bad = 0; bad < 3; bad++) {
+        f->flags = bad == 2 ? NVC_FRAME_NO_RESIDUAL : NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL;
+        f->nsubstreams[bad == 2 ? 3 : 0] = bad == 1 ? 2 : 1;
+        f->total_substreams = bad == 1 ? 5 : 4;
+        for (int k = 0; k < 5; k++) {
+            f->substream_size[k] = bad == 0 && k == 0 ? 1 : 0;
+            f->substream_offset[k] = 0;
+        }
+        for (int s = 1; s < 4; s++)
+            f->first_substream[s] = f->first_substream[s - 1] + f->nsubstreams[s - 1];
+        if (bad == 2) /* the motion latent is coded (garbage here), the residual's last segment not empty */
+            f->substream_size[3] = 1;
+        nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } };
+        const int err = nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg);
+        CHECK_EQ_INT(err, NVC_EINVALDATA);
+        for (int k = 0; k < NVC_FRAME_MAX_LATENTS; k++)
+            nvc_tensor_release(&lat[k]);
+        f->nsubstreams[0] = f->nsubstreams[3] = 1;
+    }
+    /* both left out and empty: nothing to decode */
+    f->flags = NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL;
+    for (int k = 0; k < 4; k++)
+        f->substream_size[k] = 0;
+    for (int s = 0; s < 4; s++)
+        f->first_substream[s] = (uint32_t)s;
+    nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } };
+    CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), 0);
+    free(f);
+    nvc_codec_model_free(&m);
+}
+
 static void test_wrong_model(void)
 {
     static coded c;
@@ -564,6 +723,7 @@ int main(void)
     }
     test_round_trip();
     test_adaptive_gop();
+    test_p_modes();
     test_wrong_model();
     test_settings();
     free(model_data);

@@ -72,7 +72,8 @@ static void write_file(const char *path, const uint8_t *b, size_t n)
     }
 }
 
-/* Fills f with a random layout (I: 2 segments, P: 4) and data with random bytes; returns the payload size. */
+/* Fills f with a random layout (I: 2 segments, P: 4 with random flags, a flagged-off latent's two segments
+ * with one empty substream each) and data with random bytes; returns the payload size. */
 static size_t random_frame(unsigned long long *rng, nvc_frame_info *f, uint8_t *data, const uint8_t **ptrs,
                            uint32_t number, int type, int max_sub, int max_size)
 {
@@ -81,11 +82,13 @@ static size_t random_frame(unsigned long long *rng, nvc_frame_info *f, uint8_t *
     f->quality = (uint8_t)(test_rand(rng) % 64);
     f->frame_number = number;
     f->nsegments = type == NVC_FRAME_I ? 2 : 4;
+    f->flags = type == NVC_FRAME_I ? 0 : (uint8_t)(test_rand(rng) % 4);
     size_t k = 0, off = 0;
     for (uint32_t s = 0; s < f->nsegments; s++) {
-        f->nsubstreams[s] = 1 + (uint32_t)(test_rand(rng) % (unsigned)max_sub);
+        const int absent = (s < 2 && (f->flags & NVC_FRAME_NO_MOTION)) || (s >= 2 && (f->flags & NVC_FRAME_NO_RESIDUAL));
+        f->nsubstreams[s] = absent ? 1 : 1 + (uint32_t)(test_rand(rng) % (unsigned)max_sub);
         for (uint32_t i = 0; i < f->nsubstreams[s]; i++, k++) {
-            f->substream_size[k] = (uint32_t)(test_rand(rng) % (unsigned)(max_size + 1));
+            f->substream_size[k] = absent ? 0 : (uint32_t)(test_rand(rng) % (unsigned)(max_size + 1));
             ptrs[k] = data + off;
             for (uint32_t b = 0; b < f->substream_size[k]; b++)
                 data[off++] = (uint8_t)test_rand(rng);
@@ -284,17 +287,25 @@ static void test_header_bounds(void)
     reseal(b, NVC_STREAM_HEADER_SIZE);
     CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), NVC_EUNSUPPORTED);
     b[14] = 0;
-    b[12] = 80; /* an x.0 header must be 64 bytes */
+    b[12] = 80; /* a 2.1 header (this version) must be 64 bytes */
     CHECK_EQ_INT(parse_hdr(b, sizeof b, &p), NVC_EINVALDATA);
-    /* An x.1 header with 16 more bytes: read, the extension skipped. */
+    b[10] = 0; /* so must a 2.0 header */
+    CHECK_EQ_INT(parse_hdr(b, sizeof b, &p), NVC_EINVALDATA);
+    /* A 2.0 header is read (the layout is the same). */
+    CHECK_EQ_INT(nvc_stream_write_header(&h, b, NULL, 0), 0);
+    b[10] = 0;
+    reseal(b, NVC_STREAM_HEADER_SIZE);
+    CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), 0);
+    CHECK_EQ_INT(p.header.version_minor, 0);
+    /* A header of a later minor version with 16 more bytes: read, the extension skipped. */
     CHECK_EQ_INT(nvc_stream_write_header(&h, b, NULL, 0), 0);
     memset(b + 60, 0xEE, 16);
-    b[10] = 1;
+    b[10] = NVC_STREAM_VERSION_MINOR + 1;
     b[12] = 80;
     reseal(b, 80);
     CHECK_EQ_INT(parse_hdr(b, 80, &p), 0);
     CHECK_EQ_INT(p.header.header_size, 80);
-    CHECK_EQ_INT(p.header.version_minor, 1);
+    CHECK_EQ_INT(p.header.version_minor, NVC_STREAM_VERSION_MINOR + 1);
     /* Short buffers: NVC_EAGAIN with the bytes needed. */
     CHECK_EQ_INT(nvc_stream_write_header(&h, b, NULL, 0), 0);
     for (size_t n = 0; n < NVC_STREAM_HEADER_SIZE; n++) {
@@ -415,6 +426,38 @@ static void test_frame_bounds(void)
         if (err == 0 || err == NVC_EAGAIN)
             fprintf(stderr, "forged frame field at %d accepted\n", forge[i].offset);
     }
+    /* Frame flags (2.1): P-frame flags are read from a 2.1 stream, unknown ones are unsupported, flags are
+     * unknown in a 2.0 stream, and flags on an I-frame are invalid (writer and parser). */
+    nvc_frame_info pframe = save;
+    pframe.type = NVC_FRAME_P;
+    p.header.version_minor = 1;
+    for (int fl = 0; fl < 8; fl++) {
+        CHECK_EQ_INT(nvc_stream_write_frame_header(&pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+        hdr[21] = (uint8_t)fl;
+        reseal(hdr, len);
+        CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), fl < 4 ? 0 : NVC_EUNSUPPORTED);
+        if (fl < 4)
+            CHECK_EQ_INT(g->flags, fl);
+        hdr[6] = NVC_FRAME_I;
+        reseal(hdr, len);
+        CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g),
+                     fl == 0 ? 0 : fl < 4 ? NVC_EINVALDATA : NVC_EUNSUPPORTED);
+    }
+    p.header.version_minor = 0;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    hdr[21] = NVC_FRAME_NO_MOTION;
+    reseal(hdr, len);
+    CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), NVC_EUNSUPPORTED);
+    *f = pframe;
+    f->flags = NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK_EQ_INT(hdr[21], 3);
+    f->flags = 4;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    f->flags = NVC_FRAME_NO_MOTION;
+    f->type = NVC_FRAME_I;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    *f = save;
     /* Substream sizes summing past the frame limit (each in range, sum over). */
     f->nsegments = 1;
     f->nsubstreams[0] = 2;

@@ -14,13 +14,15 @@ DIR=$(dirname "$0")
 T=$(mktemp -d /tmp/nvc-testvectors-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-# name  source  ffmpeg filter  frames  nvenc-ref options (--fixed-gop where the P-frames must stay P; megamind
-# uses the encoder's default adaptive I-frames)
+# name  source  ffmpeg filter  frames  nvenc-ref options (--fixed-gop --full-p where the P-frames must stay P
+# with motion and residual; the megamind streams use the encoder's defaults: adaptive I-frames and P-frames
+# that leave out motion and/or residual, and at q0 they show repeats and P-frames without motion)
 cat >"$T/list" <<EOF
-vtest_64x64_q20_gop2 vtest.avi crop=64:64:300:200 4 -q 20 --gop 2 --fixed-gop --substreams 1
-tree_352x288_q44_gop3 tree.avi scale=352:288 5 -q 44 --gop 3 --fixed-gop --substreams 4
+vtest_64x64_q20_gop2 vtest.avi crop=64:64:300:200 4 -q 20 --gop 2 --fixed-gop --full-p --substreams 1
+tree_352x288_q44_gop3 tree.avi scale=352:288 5 -q 44 --gop 3 --fixed-gop --full-p --substreams 4
 megamind_720x528_q32_gop4 Megamind.avi null 3 -q 32 --gop 4
 vtest_200x136_q8_gop1 vtest.avi scale=200:150,crop=200:136 3 -q 8 --gop 1 --substreams 2
+megamind_256x192_q0_gop8 Megamind.avi crop=256:192:100:100 6 -q 0 --gop 8
 EOF
 
 : >"$T/md5.txt"

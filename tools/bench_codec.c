@@ -116,7 +116,7 @@ static void stage_split(const uint8_t *s, size_t size, double *t_entropy, double
             if (nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg))
                 break;
             double t1 = now();
-            if (nvc_frame_synthesize(&m, f->type, f->quality, lat, NULL, &recon, msg, sizeof msg))
+            if (nvc_frame_synthesize(&m, f->type, f->flags, f->quality, lat, NULL, &recon, msg, sizeof msg))
                 break;
             *t_entropy += t1 - t0;
             *t_synth += now() - t1;

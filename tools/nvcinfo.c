@@ -35,9 +35,17 @@ static void print_header(const char *path, const nvc_stream_header *h)
         printf("frame count  %u\n", h->frame_count);
 }
 
+/* The frame's kind: I, P, or a P-frame without motion ("P-mv"), without residual ("P-res") or without both
+ * ("P-rep": a repeat of the previous picture). */
+static const char *frame_kind(const nvc_frame_info *f)
+{
+    static const char *const p[4] = { "P", "P-mv", "P-res", "P-rep" };
+    return f->type == NVC_FRAME_I ? "I" : p[f->flags & 3];
+}
+
 static void print_frame(const nvc_frame_info *f, uint64_t offset, int verbose)
 {
-    printf("%8u  %c  %3u %10llu %8u %6u  ", f->frame_number, f->type == NVC_FRAME_I ? 'I' : 'P', f->quality,
+    printf("%8u  %-5s %3u %10llu %8u %6u  ", f->frame_number, frame_kind(f), f->quality,
            (unsigned long long)offset, f->header_size + f->payload_size, f->header_size);
     for (uint32_t s = 0; s < f->nsegments; s++) {
         uint32_t bytes = 0;
@@ -93,7 +101,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!quiet)
-        printf("\n   frame type  q     offset    bytes header  segments (payload bytes/substreams)\n");
+        printf("\n   frame type    q     offset    bytes header  segments (payload bytes/substreams)\n");
+    uint64_t kinds[4] = { 0 }; /* P-frames by their flags */
     uint64_t frames = 0, iframes = 0, bytes = 0, payload = 0, damaged = 0, skipped_bytes = 0, offset;
     uint32_t first = 0, last = 0;
     int status = 0;
@@ -124,6 +133,7 @@ int main(int argc, char **argv)
         last = f->frame_number;
         frames++;
         iframes += f->type == NVC_FRAME_I;
+        kinds[f->type == NVC_FRAME_P ? f->flags & 3 : 0] += f->type == NVC_FRAME_P;
         bytes += f->header_size + f->payload_size;
         payload += f->payload_size;
         if (!quiet)
@@ -154,6 +164,10 @@ int main(int argc, char **argv)
     if (frames)
         printf(", numbers %u..%u", first, last);
     printf("\n");
+    if (kinds[1] + kinds[2] + kinds[3])
+        printf("P-frames     %llu full, %llu without motion, %llu without residual, %llu repeats\n",
+               (unsigned long long)kinds[0], (unsigned long long)kinds[1], (unsigned long long)kinds[2],
+               (unsigned long long)kinds[3]);
     if (h->frame_count != NVC_STREAM_FRAME_COUNT_UNKNOWN && h->frame_count != frames && !damaged) {
         printf("             (the header says %u)\n", h->frame_count);
         status = 1;

@@ -25,7 +25,7 @@
 
 typedef struct options {
     const char *input, *output, *recon, *model;
-    int quality, gop, substreams, threads, quiet, fixed_gop;
+    int quality, gop, substreams, threads, quiet, fixed_gop, full_p;
     int64_t frames; /* -1 = all */
 } options;
 
@@ -39,6 +39,8 @@ static void usage(FILE *f)
             "      --gop N           at most N frames from one I-frame to the next (1 = all I), default 32;\n"
             "                        a P-frame is coded as an I-frame where that costs less (rate + distortion)\n"
             "      --fixed-gop       an I-frame exactly every N frames (no adaptive I-frames)\n"
+            "      --full-p          every P-frame codes motion and residual (by default the encoder may leave\n"
+            "                        either or both out where that costs less)\n"
             "      --substreams N    entropy substreams per latent (decoder parallelism), 0 = automatic\n"
             "      --threads N       worker threads, 0 = one per CPU (default)\n"
             "      --frames N        encode at most N frames\n"
@@ -78,7 +80,10 @@ static int parse_args(int argc, char **argv, options *o)
             printf("nvenc-ref (nvc) %s\n", nvc_version());
             return 1;
         }
-        int *flag = !strcmp(a, "--quiet") ? &o->quiet : !strcmp(a, "--fixed-gop") ? &o->fixed_gop : NULL;
+        int *flag = !strcmp(a, "--quiet")       ? &o->quiet
+                    : !strcmp(a, "--fixed-gop") ? &o->fixed_gop
+                    : !strcmp(a, "--full-p")    ? &o->full_p
+                                                : NULL;
         if (flag) {
             *flag = 1;
             continue;
@@ -396,6 +401,7 @@ int main(int argc, char **argv)
     es.quality = o.quality;
     es.gop_length = o.gop;
     es.fixed_gop = o.fixed_gop;
+    es.full_p_frames = o.full_p;
     es.substreams = o.substreams;
     es.n_threads = o.threads;
     void *model = NULL;

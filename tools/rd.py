@@ -6,9 +6,10 @@ For each clip (real footage from opencv-doc, native resolution, the first FRAMES
     one encode per CRF value;
   - nvc: build/nvenc-ref at several qualities, decoded with build/nvplay -o (the real decoder), twice: "nvc" as
     it encodes by default (adaptive I-frames: a due P-frame is coded as an I-frame where that costs less in
-    rate + lambda * distortion, at most 32 frames apart; the frame-level counterpart of the intra blocks x264
-    and x265 put in P-frames) and "nvc-fixedgop" (--fixed-gop: an I-frame exactly every 32 frames, as the
-    anchors are run),
+    rate + lambda * distortion, at most 32 frames apart; and adaptive P-frames: motion, residual or both left
+    out where that costs less; the frame-level counterparts of the intra and skip blocks x264 and x265 use) and
+    "nvc-fixedgop" (--fixed-gop --full-p: an I-frame exactly every 32 frames, as the anchors are run, and every
+    P-frame with motion and residual),
 and measures bits per pixel (file payload bits / luma pixels) and PSNR of Y, U, V and their 6:1:1 average on the
 decoded output against the source (per-frame PSNR averaged over frames). It prints BD-rate of nvc against each
 anchor on the 6:1:1 PSNR (Bjontegaard, cubic fit of log-rate over PSNR, integrated over the overlap), and writes
@@ -31,7 +32,7 @@ GOP = 32
 # down to the codecs' coarsest setting, so that a young nvc model's low-PSNR curve still overlaps the anchors
 X264_CRF = [20, 26, 32, 38, 44, 51]
 X265_CRF = [22, 28, 34, 40, 46, 51]
-NVC_VARIANTS = [("nvc", []), ("nvc-fixedgop", ["--fixed-gop"])]
+NVC_VARIANTS = [("nvc", []), ("nvc-fixedgop", ["--fixed-gop", "--full-p"])]
 
 
 def run(cmd):
@@ -115,7 +116,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--clips", default=",".join(CLIPS))
-    ap.add_argument("--qualities", default="8,20,32,44,56")
+    ap.add_argument("--qualities", default="0,16,32,48,63")
     ap.add_argument("--out", default="docs")
     ap.add_argument("--work", default=None)
     ap.add_argument("--build", default="build")

@@ -281,6 +281,10 @@ typedef struct nvc_enc_settings {
                                    * that costs less in the model's rate-distortion measure (bits + lambda(q) x
                                    * squared error; the encoder codes it both ways), and the GOP restarts there;
                                    * 1: an I-frame exactly every gop_length frames */
+    int full_p_frames;            /* 0 (default): each P-frame also tries leaving out its motion (prediction =
+                                   * the previous picture), its residual (picture = prediction) or both (a repeat
+                                   * of the previous picture), and keeps the cheapest in the same measure;
+                                   * 1: every P-frame codes motion and residual */
     int substreams;               /* independent entropy substreams per frame, which bound the decoder's
                                    * entropy parallelism; 0 = automatic from the size */
     int n_threads;                /* as nvc_settings.n_threads */
@@ -288,7 +292,7 @@ typedef struct nvc_enc_settings {
     size_t model_size;
     nvc_log_callback logger;      /* as nvc_settings.logger */
     void *logger_cookie;
-    int reserved[15];
+    int reserved[14];
 } nvc_enc_settings;
 
 /* Fills *s with the defaults (width/height 0: the caller must set them). */
