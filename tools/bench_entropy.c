@@ -51,6 +51,14 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static double minimum(const double *v, int n)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof(double), cmp_double);
@@ -106,6 +114,13 @@ __attribute__((target("avx2"))) static void simd_task(void *ctx, int task, int w
     ref_sink += (unsigned)_mm256_extract_epi32(_mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d)), 0);
 }
 #endif
+
+static void noop_task(void *ctx, int task, int worker)
+{
+    (void)ctx;
+    (void)task;
+    (void)worker;
+}
 
 static void scalar_task(void *ctx, int task, int worker)
 {
@@ -172,16 +187,23 @@ int main(int argc, char **argv)
         return 1;
     /* 1- and 2-thread runs alternate, so both see the same background load; ratios are per pair. */
     nvc_pool *pools[3] = { NULL, nvc_pool_create(1), nvc_pool_create(2) };
-    double td[3][64], te[3][64], tr[64];
+    /* Decoding is timed twice: "cold", the pool's worker asleep when the decode starts (waking it costs tens of
+     * microseconds on a VM, against ~400 us of work), and "warm", right after a pool job, as in the decoder,
+     * where the hyper-decoder network runs on the pool just before the latent's decode. */
+    double td[3][64], tw[3][64], te[3][64], tr[64], trw[64];
     for (int r = 0; r < reps; r++)
-        for (int threads = 1; threads <= 2; threads++) {
-            double t0 = now();
-            if (nvc_latent_decode(&l, s.data, s.size, s.count, pools[threads], out) || memcmp(out, y, 2 * N)) {
-                fprintf(stderr, "bench_entropy: decode mismatch\n");
-                return 1;
+        for (int warm = 0; warm < 2; warm++)
+            for (int threads = 1; threads <= 2; threads++) {
+                if (warm)
+                    nvc_pool_run(pools[threads], threads, noop_task, NULL);
+                double t0 = now();
+                const int err = nvc_latent_decode(&l, s.data, s.size, s.count, pools[threads], out);
+                (warm ? tw : td)[threads][r] = now() - t0; /* the check below is not decoding: not timed */
+                if (err || memcmp(out, y, 2 * N)) {
+                    fprintf(stderr, "bench_entropy: decode mismatch\n");
+                    return 1;
+                }
             }
-            td[threads][r] = now() - t0;
-        }
     const int ereps = (reps + 2) / 3;
     for (int r = 0; r < ereps; r++)
         for (int threads = 1; threads <= 2; threads++) {
@@ -192,18 +214,29 @@ int main(int argc, char **argv)
             te[threads][r] = now() - t0;
             nvc_substreams_free(&s2);
         }
-    for (int r = 0; r < reps; r++)
+    for (int r = 0; r < reps; r++) {
         tr[r] = td[1][r] / td[2][r];
-    const double dec_ratio = median(tr, reps);
+        trw[r] = tw[1][r] / tw[2][r];
+    }
+    const double cold_ratio = median(tr, reps), dec_ratio = median(trw, reps);
     const double dec1 = (double)N / median(td[1], reps) / 1e6, dec2 = (double)N / median(td[2], reps) / 1e6;
     const double enc1 = (double)N / median(te[1], ereps) / 1e6, enc2 = (double)N / median(te[2], ereps) / 1e6;
+    const double dec1w = (double)N / median(tw[1], reps) / 1e6, dec2w = (double)N / median(tw[2], reps) / 1e6;
     printf("%d substreams, %zu bytes (%+.3f%% vs ideal), medians of %d runs:\n", nsub, s.total,
            100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits, reps);
-    printf("decode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (speed-up x%.2f)\n", dec1, dec2, dec_ratio);
+    printf("decode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (speed-up x%.2f)\n", dec1w, dec2w,
+           dec_ratio);
+    printf("decode with the worker asleep (cold pool): 1 thread %.1f, 2 threads %.1f Msymbols/s (x%.2f)\n", dec1,
+           dec2, cold_ratio);
+    /* Best of the runs too: a noisy VM only ever slows a run down, so the fastest run of each kind is the
+     * steadiest estimate of what the code can do (medians mix in the neighbours' load). */
+    const double best1 = minimum(tw[1], reps), best2 = minimum(tw[2], reps);
+    printf("decode, best of %d: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (speed-up x%.2f)\n", reps,
+           (double)N / best1 / 1e6, (double)N / best2 / 1e6, best1 / best2);
     printf("encode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s\n", enc1, enc2);
 
     /* Reference scaling: the same total work on 1 and 2 threads, alternating. */
-    double ref[2][64];
+    double ref[2][64], ref_t[2][3][64];
     for (int r = 0; r < reps; r++) {
         for (int kind = 0; kind < 2; kind++) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -215,13 +248,19 @@ int main(int argc, char **argv)
             nvc_pool_run(pools[1], 4, fn, NULL);
             double t1 = now();
             nvc_pool_run(pools[2], 4, fn, NULL);
-            ref[kind][r] = (t1 - t0) / (now() - t1);
+            const double t2 = now();
+            ref[kind][r] = (t1 - t0) / (t2 - t1);
+            ref_t[kind][1][r] = t1 - t0;
+            ref_t[kind][2][r] = t2 - t1;
         }
     }
     const double ss = median(ref[0], reps), sv = median(ref[1], reps);
+    const double sv_best = minimum(ref_t[1][1], reps) / minimum(ref_t[1][2], reps);
     printf("plain scalar loop: 2-thread speed-up x%.2f\n", ss);
     printf("plain AVX2 multiply loop: 2-thread speed-up x%.2f; the decoder's x%.2f is %.0f%% of it\n", sv,
            dec_ratio, 100.0 * dec_ratio / sv);
+    printf("best of %d: plain AVX2 multiply loop x%.2f; the decoder's x%.2f is %.0f%% of it\n", reps, sv_best,
+           best1 / best2, 100.0 * (best1 / best2) / sv_best);
     nvc_pool_destroy(pools[1]);
     nvc_pool_destroy(pools[2]);
     nvc_substreams_free(&s);
