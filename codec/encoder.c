@@ -55,6 +55,8 @@ static const char *check_settings(const nvc_enc_settings *s)
         return "fixed_gop must be 0 or 1";
     if (s->full_p_frames < 0 || s->full_p_frames > 1)
         return "full_p_frames must be 0 or 1";
+    if (s->i_quality_offset < -NVC_STREAM_MAX_QUALITY || s->i_quality_offset > NVC_STREAM_MAX_QUALITY)
+        return "i_quality_offset must be -63..63";
     if (s->substreams < 0 || s->substreams > NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT)
         return "substreams must be 0..1024";
     if (s->n_threads < 0 || (s->model_data && !s->model_size))
@@ -149,13 +151,22 @@ void nvc_enc_get_info(const nvc_encoder *e, nvc_stream_info *info)
 }
 
 /* Lays out the coded segments as one frame (header + payload) in e->packet. */
+/* The quality a frame of this type is coded at. */
+static int frame_quality(const nvc_encoder *e, int type)
+{
+    if (type != NVC_FRAME_I)
+        return e->s.quality;
+    const int q = e->s.quality + e->s.i_quality_offset;
+    return q < 0 ? 0 : q > NVC_STREAM_MAX_QUALITY ? NVC_STREAM_MAX_QUALITY : q;
+}
+
 static int make_packet(nvc_encoder *e, int type, int flags, const nvc_frame_coded *fc)
 {
     nvc_frame_info *f = e->fi;
     memset(f, 0, sizeof *f);
     f->type = (uint8_t)type;
     f->flags = (uint8_t)flags;
-    f->quality = (uint8_t)e->s.quality;
+    f->quality = (uint8_t)frame_quality(e, type);
     f->frame_number = e->frames;
     f->nsegments = (uint32_t)fc->nsegments;
     size_t payload = 0, k = 0;
@@ -247,7 +258,7 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
             snprintf(msg, msg_size, "out of memory");
             break;
         }
-        err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, e->s.quality, e->s.substreams,
+        err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, frame_quality(e, cand[k].type), e->s.substreams,
                                &e->picture, e->pool, &e->alt, &c, msg, msg_size);
         if (err)
             break;
@@ -299,7 +310,7 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     nvc_frame_coded fc;
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames))
-        err = nvc_frame_encode(&e->model, &e->geom, type, 0, e->s.quality, e->s.substreams, &e->picture, e->pool,
+        err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams, &e->picture, e->pool,
                                &e->recon, &fc, msg, sizeof msg);
     else
         err = choose_frame(e, &type, &flags, &fc, msg, sizeof msg);
@@ -317,7 +328,7 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     nvc_picture *r = &e->pending_recon;
     r->pts = r->frame_number = e->frames;
     r->frame_type = type == NVC_FRAME_I ? NVC_PICTURE_I : NVC_PICTURE_P;
-    r->quality = e->s.quality;
+    r->quality = frame_quality(e, type);
     r->compressed_size = e->pending.size;
     e->frames++;
     e->have_packet = 1;

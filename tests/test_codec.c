@@ -158,6 +158,11 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
         CHECK_EQ_INT(rec.width, W);
         if (pkt.frame_type == NVC_PICTURE_P && pkt.size > 21)
             c->n_kind[pkt.data[21] & 3]++; /* frame header byte 21: flags (docs/bitstream.md) */
+        /* frame header byte 7: quality; I-frames at quality + i_quality_offset, clamped */
+        const int qi = quality + s.i_quality_offset, want_q = pkt.frame_type == NVC_PICTURE_P ? quality
+                                                               : qi > 63 ? 63 : qi < 0 ? 0 : qi;
+        CHECK_EQ_INT(pkt.size > 7 ? pkt.data[7] : -1, want_q);
+        CHECK_EQ_INT(rec.quality, want_q);
         c->frame_offset[i] = c->size;
         append(c, pkt.data, pkt.size);
         copy_picture(c->recon[i], &rec);

@@ -25,8 +25,9 @@
 
 typedef struct options {
     const char *input, *output, *recon, *model;
-    int quality, gop, substreams, threads, quiet, fixed_gop, full_p;
-    int64_t frames; /* -1 = all */
+    long quality, gop, substreams, threads, i_offset;
+    int quiet, fixed_gop, full_p;
+    long frames; /* -1 = all */
 } options;
 
 static void usage(FILE *f)
@@ -41,6 +42,7 @@ static void usage(FILE *f)
             "      --fixed-gop       an I-frame exactly every N frames (no adaptive I-frames)\n"
             "      --full-p          every P-frame codes motion and residual (by default the encoder may leave\n"
             "                        either or both out where that costs less)\n"
+            "      --i-offset N      I-frames at quality q + N (-63..63, clamped to 0..63), default 12\n"
             "      --substreams N    entropy substreams per latent (decoder parallelism), 0 = automatic\n"
             "      --threads N       worker threads, 0 = one per CPU (default)\n"
             "      --frames N        encode at most N frames\n"
@@ -65,10 +67,13 @@ static int parse_int(const char *s, long lo, long hi, long *v)
 /* 0: parsed; 1: --help/--version printed; 2: bad usage (message printed). */
 static int parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){ .quality = 32, .gop = 32, .frames = -1 };
-    static const struct { const char *name, *alias; long lo, hi; } num[] = {
-        { "--quality", "-q", 0, 63 }, { "--gop", NULL, 1, 65535 }, { "--substreams", NULL, 0, 1024 },
-        { "--threads", NULL, 0, 16 }, { "--frames", NULL, 1, INT_MAX },
+    nvc_enc_settings d; /* the library's defaults */
+    nvc_enc_default_settings(&d);
+    *o = (options){ .quality = d.quality, .gop = d.gop_length, .i_offset = d.i_quality_offset, .frames = -1 };
+    const struct { const char *name, *alias; long lo, hi; long *value; } num[] = {
+        { "--quality", "-q", 0, 63, &o->quality },         { "--gop", NULL, 1, 65535, &o->gop },
+        { "--substreams", NULL, 0, 1024, &o->substreams }, { "--threads", NULL, 0, 16, &o->threads },
+        { "--frames", NULL, 1, INT_MAX, &o->frames },     { "--i-offset", NULL, -63, 63, &o->i_offset },
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -106,16 +111,10 @@ static int parse_args(int argc, char **argv, options *o)
                 *str = v;
                 continue;
             }
-            long x;
-            if (parse_int(v, num[n].lo, num[n].hi, &x)) {
+            if (parse_int(v, num[n].lo, num[n].hi, num[n].value)) {
                 fprintf(stderr, "nvenc-ref: %s: '%s' is not a number in %ld..%ld\n", a, v, num[n].lo, num[n].hi);
                 return 2;
             }
-            if (n == 0) o->quality = (int)x;
-            else if (n == 1) o->gop = (int)x;
-            else if (n == 2) o->substreams = (int)x;
-            else if (n == 3) o->threads = (int)x;
-            else o->frames = x;
             continue;
         }
         if (a[0] == '-' && a[1]) {
@@ -402,6 +401,7 @@ int main(int argc, char **argv)
     es.gop_length = o.gop;
     es.fixed_gop = o.fixed_gop;
     es.full_p_frames = o.full_p;
+    es.i_quality_offset = (int)o.i_offset;
     es.substreams = o.substreams;
     es.n_threads = o.threads;
     void *model = NULL;

@@ -285,6 +285,8 @@ typedef struct nvc_enc_settings {
                                    * the previous picture), its residual (picture = prediction) or both (a repeat
                                    * of the previous picture), and keeps the cheapest in the same measure;
                                    * 1: every P-frame codes motion and residual */
+    int i_quality_offset;         /* I-frames are coded at quality + this (clamped to 0..63): a better
+                                   * I-frame is a better reference for the P-frames after it; default 12 */
     int substreams;               /* independent entropy substreams per frame, which bound the decoder's
                                    * entropy parallelism; 0 = automatic from the size */
     int n_threads;                /* as nvc_settings.n_threads */
@@ -292,7 +294,7 @@ typedef struct nvc_enc_settings {
     size_t model_size;
     nvc_log_callback logger;      /* as nvc_settings.logger */
     void *logger_cookie;
-    int reserved[14];
+    int reserved[13];
 } nvc_enc_settings;
 
 /* Fills *s with the defaults (width/height 0: the caller must set them). */
