@@ -59,6 +59,15 @@ if command -v ffmpeg >/dev/null; then
         { run --quiet --gop 4 -q 20 "$T/clip.avi" -o "$T/b.nvc"; expect 0 "(.avi input)"; }
     cmp -s "$T/a.nvc" "$T/b.nvc" || fail "the .avi input gives another stream than the .y4m"
 fi
+# I-frames at q + 12 by default (--i-offset), P-frames at q; --fixed-gop --full-p: the plain structure
+grep -q "^       0  I      32 " "$T/info" || { cat "$T/info"; fail "I-frame quality (q 20 + default offset 12)"; }
+run --quiet --gop 2 -q 20 --fixed-gop --full-p --i-offset -30 "$CLIP" -o "$T/e.nvc"; expect 0 "--full-p --i-offset"
+"$BUILD/nvcinfo" "$T/e.nvc" >"$T/info" 2>&1
+grep -q "^frames       5 (3 I, 2 P)" "$T/info" || { cat "$T/info"; fail "--fixed-gop --gop 2"; }
+grep -q "^       2  I       0 " "$T/info" || { cat "$T/info"; fail "--i-offset -30 at q 20: I-frames at quality 0"; }
+grep -q "^       3  P      20 " "$T/info" || { cat "$T/info"; fail "--full-p: a P-frame with motion and residual"; }
+! grep -q "^P-frames" "$T/info" || { cat "$T/info"; fail "--full-p: P-frames without motion or residual"; }
+run --i-offset 64 "$CLIP" -o "$T/f.nvc"; expect 2 "(--i-offset 64)"
 run --quiet --frames 2 --gop 1 "$CLIP" -o "$T/c.nvc"; expect 0 "--frames 2"
 "$BUILD/nvcinfo" "$T/c.nvc" | grep -q "^frames       2 (2 I, 0 P)" || fail "--frames 2 --gop 1"
 # the summary without --quiet
