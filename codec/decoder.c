@@ -132,8 +132,8 @@ static void stage_synthesis(nvc_context *c, dec_job *j)
     } else if (j->fi->type == NVC_FRAME_P && !c->ref_ok) {
         j->silent = 1; /* its reference was lost: dropped with the damage that lost it */
     } else {
-        j->err = nvc_frame_synthesize(&c->model, j->fi->type, j->fi->flags, j->fi->quality, j->lat, c->pool, &c->ref, j->msg,
-                                      sizeof j->msg);
+        j->err = nvc_frame_synthesize(&c->model, j->fi->type, j->fi->flags, j->fi->quality, j->lat, c->pool,
+                                      &c->ref, j->msg, sizeof j->msg);
         if (!j->err && (j->err = nvc_picture_alloc(&j->pic, c->geom.width, c->geom.height)))
             snprintf(j->msg, sizeof j->msg, "out of memory for a picture");
         if (!j->err)

@@ -150,7 +150,6 @@ void nvc_enc_get_info(const nvc_encoder *e, nvc_stream_info *info)
     info->version_minor = NVC_STREAM_VERSION_MINOR;
 }
 
-/* Lays out the coded segments as one frame (header + payload) in e->packet. */
 /* The quality a frame of this type is coded at. */
 static int frame_quality(const nvc_encoder *e, int type)
 {
@@ -160,6 +159,7 @@ static int frame_quality(const nvc_encoder *e, int type)
     return q < 0 ? 0 : q > NVC_STREAM_MAX_QUALITY ? NVC_STREAM_MAX_QUALITY : q;
 }
 
+/* Lays out the coded segments as one frame (header + payload) in e->packet. */
 static int make_packet(nvc_encoder *e, int type, int flags, const nvc_frame_coded *fc)
 {
     nvc_frame_info *f = e->fi;
@@ -258,8 +258,8 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
             snprintf(msg, msg_size, "out of memory");
             break;
         }
-        err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, frame_quality(e, cand[k].type), e->s.substreams,
-                               &e->picture, e->pool, &e->alt, &c, msg, msg_size);
+        err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, frame_quality(e, cand[k].type),
+                               e->s.substreams, &e->picture, e->pool, &e->alt, &c, msg, msg_size);
         if (err)
             break;
         const double cost = rd_cost(e, &e->alt, &c);
@@ -310,8 +310,8 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     nvc_frame_coded fc;
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames))
-        err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams, &e->picture, e->pool,
-                               &e->recon, &fc, msg, sizeof msg);
+        err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams, &e->picture,
+                               e->pool, &e->recon, &fc, msg, sizeof msg);
     else
         err = choose_frame(e, &type, &flags, &fc, msg, sizeof msg);
     if (err)

@@ -97,8 +97,9 @@ void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int
                           int *nz);
 
 /* Encodes `picture` (packed 6-channel tensor of the padded picture, zp 128) as a frame of `type`, `flags`
- * (enum nvc_frame_flag, P-frames) and `quality` into *out, and updates *recon (the previous reconstruction for a P-frame) to this frame's
- * reconstruction exactly as nvc_frame_decode_latents + nvc_frame_synthesize make it from *out.
+ * (enum nvc_frame_flag, P-frames) and `quality` into *out, and updates *recon (the previous reconstruction for
+ * a P-frame) to this frame's reconstruction exactly as nvc_frame_decode_latents + nvc_frame_synthesize make it
+ * from *out.
  * substreams: as nvc_enc_settings.substreams. 0, NVC_EMODEL, NVC_ENOMEM or NVC_EINVAL (message). */
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
                      int substreams, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,

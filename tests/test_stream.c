@@ -85,7 +85,8 @@ static size_t random_frame(unsigned long long *rng, nvc_frame_info *f, uint8_t *
     f->flags = type == NVC_FRAME_I ? 0 : (uint8_t)(test_rand(rng) % 4);
     size_t k = 0, off = 0;
     for (uint32_t s = 0; s < f->nsegments; s++) {
-        const int absent = (s < 2 && (f->flags & NVC_FRAME_NO_MOTION)) || (s >= 2 && (f->flags & NVC_FRAME_NO_RESIDUAL));
+        const int absent =
+            (s < 2 && (f->flags & NVC_FRAME_NO_MOTION)) || (s >= 2 && (f->flags & NVC_FRAME_NO_RESIDUAL));
         f->nsubstreams[s] = absent ? 1 : 1 + (uint32_t)(test_rand(rng) % (unsigned)max_sub);
         for (uint32_t i = 0; i < f->nsubstreams[s]; i++, k++) {
             f->substream_size[k] = absent ? 0 : (uint32_t)(test_rand(rng) % (unsigned)(max_size + 1));
