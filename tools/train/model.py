@@ -340,15 +340,21 @@ class NVC(nn.Module):
         return xr.clamp(0, 1), by + bz
 
     # -- P ----------------------------------------------------------------------------------------------------
-    def code_p(self, x, prev, q, me=None, quant_params=False):
-        if me is None:
-            me = block_motion_search(x, prev)
-        me2 = F.interpolate(me, scale_factor=2, mode="nearest") / 8.0   # to 1/4 luma res, normalised
-        m = self.p_mv_enc(torch.cat([x - XC, prev - XC, F.interpolate(me2, scale_factor=2, mode="nearest")], 1))
-        m = m * self.p_mv_gain.gain(q)
-        m_hat, bm, bzm = self.p_mv_hyper(m, quant_params)
-        flow = self.p_mv_synth(m_hat * self.p_mv_gain.inv_gain(q))
-        pred = warp_packed(prev, flow)
+    def code_p(self, x, prev, q, me=None, quant_params=False, no_motion=False):
+        """no_motion: the codec's NO_MOTION P-frame (docs/bitstream.md): the prediction is prev itself, no motion
+        latent is coded (the encoder picks it where it costs less, so the residual path is trained on it too)."""
+        if no_motion:
+            zero = torch.zeros(x.shape[0], device=x.device)
+            pred, bm, bzm, flow = prev, zero, zero, None
+        else:
+            if me is None:
+                me = block_motion_search(x, prev)
+            me2 = F.interpolate(me, scale_factor=2, mode="nearest") / 8.0   # to 1/4 luma res, normalised
+            m = self.p_mv_enc(torch.cat([x - XC, prev - XC, F.interpolate(me2, scale_factor=2, mode="nearest")], 1))
+            m = m * self.p_mv_gain.gain(q)
+            m_hat, bm, bzm = self.p_mv_hyper(m, quant_params)
+            flow = self.p_mv_synth(m_hat * self.p_mv_gain.inv_gain(q))
+            pred = warp_packed(prev, flow)
         r = self.res_transform(torch.cat([x - XC, pred - XC], 1)) * self.p_res_gain.gain(q)
         r_hat, br, bzr = self.p_res_hyper(r, quant_params)
         rd = r_hat * self.p_res_gain.inv_gain(q)

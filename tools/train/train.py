@@ -164,17 +164,18 @@ def validate(net, val, dev, args, stage):
     if stage in ("P", "QAT") and val.clips:
         rng = np.random.default_rng(99)
         seq = torch.stack([val.clip_seq(rng, args.gop, 256) for _ in range(4)]).to(dev)
-        for q in (0, 32, 63):
-            qq = torch.full((seq.shape[0],), q, dtype=torch.long)
-            prev, bits = net.code_i(seq[:, 0], qq, True)
-            pb, pm = 0, 0
-            for t in range(1, seq.shape[1]):
-                prev, b, info = net.code_p(seq[:, t], prev, qq, quant_params=True)
-                pb += b.mean().item()
-                pm += psnr(dist(seq[:, t], prev)[0]).mean().item()
-            n = seq.shape[1] - 1
-            npx = seq.shape[3] * seq.shape[4] * 4
-            res.append(f"P(clip) q{q}: bpp {pb / n / npx:.4f} psnr_yuv {pm / n:.2f}")
+        for no_motion in ((False, True) if args.p_no_motion > 0 else (False,)):
+            for q in (0, 32, 63):
+                qq = torch.full((seq.shape[0],), q, dtype=torch.long)
+                prev, bits = net.code_i(seq[:, 0], qq, True)
+                pb, pm = 0, 0
+                for t in range(1, seq.shape[1]):
+                    prev, b, info = net.code_p(seq[:, t], prev, qq, quant_params=True, no_motion=no_motion)
+                    pb += b.mean().item()
+                    pm += psnr(dist(seq[:, t], prev)[0]).mean().item()
+                n = seq.shape[1] - 1
+                npx = seq.shape[3] * seq.shape[4] * 4
+                res.append(f"P{'0' if no_motion else ''}(clip) q{q}: bpp {pb / n / npx:.4f} psnr_yuv {pm / n:.2f}")
     net.train()
     return res
 
@@ -201,6 +202,9 @@ def main():
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--p-no-motion", type=float, default=0.0,
+                    help="probability that a P-frame of a training sequence is coded without motion (the codec's "
+                         "NO_MOTION frames: prediction = previous reconstruction); validation then also reports P0")
     ap.add_argument("--qat-steps", type=int, default=6000,
                     help="after stage P: quantisation-aware fine-tuning on P sequences (fake quant as export.py)")
     ap.add_argument("--int-params-from", type=int, default=3500,
@@ -298,10 +302,11 @@ def main():
             # auxiliary flow loss toward the block search during the first 3000 P steps (fades out)
             wa = max(0.0, 1.0 - (step - args.i_steps) / 3000.0)
             for t in range(1, seq.shape[1]):
-                prev, b, info = net.code_p(seq[:, t], prev, q, quant_params=qp)
+                nm = args.p_no_motion > 0 and rng.random() < args.p_no_motion
+                prev, b, info = net.code_p(seq[:, t], prev, q, quant_params=qp, no_motion=nm)
                 m = dist(seq[:, t], prev)[0]
                 loss = loss + (b / npx + lm * m).mean()
-                if wa > 0:
+                if wa > 0 and not nm:
                     me = F.interpolate(info["me"], scale_factor=2, mode="nearest")
                     a = ((info["flow"] - me) ** 2).mean() * 0.01
                     loss = loss + wa * a
