@@ -1,7 +1,7 @@
 /* libFuzzer target for the decoder behind the container's CRCs: the input is turned into a valid-looking stream
- * (a 64x64 or 200x136 header for the model, then frames whose type, quality, segment and substream counts and
- * substream bytes come from the input, with correct CRCs), which the public decoder decodes with 1 or 2 threads
- * in chunks. Garbage latents must give pictures or NVC_EINVALDATA -- never a crash, a hang or a fatal error.
+ * (a 64x64 or 200x136 header for the model, then frames whose type, P-frame flags, quality, segment and
+ * substream counts and substream bytes come from the input, with correct CRCs), which the public decoder decodes
+ * with 1 or 2 threads in chunks. Garbage latents must give pictures or NVC_EINVALDATA -- never a crash, a hang or a fatal error.
  * The model: $NVC_FUZZ_MODEL, else models/default.nvm (the fuzz build links no embedded model).
  * Build and run: make fuzz-run (run from the repository root). */
 #include <stdio.h>
@@ -62,7 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (uint32_t number = 0; size > 0 && number < 6; number++) {
         memset(&frame, 0, sizeof frame);
-        frame.type = take(&data, &size) & 1;
+        const uint8_t kind = take(&data, &size);
+        frame.type = kind & 1;
+        frame.flags = frame.type ? (kind >> 1) & 3 : 0; /* P-frame flags (format 2.1); left-out segments as given */
         frame.quality = take(&data, &size) & 63;
         frame.frame_number = number;
         frame.nsegments = frame.type ? 4 : 2;
