@@ -1,5 +1,6 @@
 /* End-to-end codec benchmark (`make bench`): on a real clip (default: the first 60 frames of OpenCV's
- * Megamind.avi, 720x528), encode with the public API (q 32, GOP 32), then
+ * Megamind.avi, 720x528), encode with the public API (q 32, GOP 32) twice -- as nvenc-ref does by default, and
+ * with every P-frame coding motion and residual (the decoder's worst case) -- then for each
  *   - decode fps with 1 and 2 threads (public API, stream in memory, median of RUNS runs),
  *   - the single-thread split: entropy stage (substream decoding + hyper-decoder graphs), synthesis graphs,
  *     and the rest (parsing, picture output) = public-API time minus both,
@@ -205,13 +206,70 @@ static int child_decode(const char *path)
     return frames > 0 ? 0 : 1;
 }
 
+/* Encodes the frames (q 32, GOP 32, 2 threads; full: fixed GOP and every P-frame with motion and residual) into
+ * the file `path` and reads it back into *out. 0, or 1 with a message printed. */
+static int encode_stream(const buffer *raw, int nframes, int w, int h, int full, const char *path, double *fps,
+                         buffer *out)
+{
+    nvc_enc_settings es;
+    nvc_enc_default_settings(&es);
+    es.width = w;
+    es.height = h;
+    es.fps_num = 24;
+    es.quality = 32;
+    es.gop_length = 32;
+    es.fixed_gop = full;
+    es.full_p_frames = full;
+    es.n_threads = 2;
+    nvc_encoder *e;
+    if (nvc_enc_open(&e, &es)) {
+        printf("bench_codec: skipped (no encoder model in libnvc)\n");
+        return 1;
+    }
+    nvc_stream_info info;
+    nvc_enc_get_info(e, &info);
+    nvc_writer *wr;
+    char msg[256];
+    if (nvc_writer_open(&wr, path, &info, msg, sizeof msg)) {
+        printf("bench_codec: %s\n", msg);
+        nvc_enc_close(&e);
+        return 1;
+    }
+    const size_t fsize = (size_t)w * h * 3 / 2;
+    double t0 = now();
+    for (int i = 0; i < nframes; i++) {
+        uint8_t *y = raw->data + (size_t)i * fsize;
+        nvc_picture pic = { .data = { y, y + w * h, y + w * h + w * h / 4 }, .stride = { w, w / 2, w / 2 },
+                            .width = w, .height = h };
+        nvc_packet pkt;
+        if (nvc_enc_send_picture(e, &pic) || nvc_enc_receive_packet(e, &pkt, NULL) || nvc_writer_write(wr, &pkt)) {
+            printf("bench_codec: encoding failed: %s\n", nvc_enc_get_error(e));
+            return 1;
+        }
+    }
+    *fps = nframes / (now() - t0);
+    nvc_enc_close(&e);
+    if (nvc_writer_close(&wr, msg, sizeof msg)) {
+        printf("bench_codec: %s\n", msg);
+        return 1;
+    }
+    FILE *f = fopen(path, "rb");
+    uint8_t chunk[65536];
+    size_t n;
+    while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        append(out, chunk, n);
+    if (f)
+        fclose(f);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--decode-child"))
         return child_decode(argv[2]);
     const char *clip = argc > 1 ? argv[1] : DEFAULT_CLIP;
     int max_frames = argc > 2 ? atoi(argv[2]) : 60;
-    char cmd[2048], tmp[] = "/tmp/nvc-bench-XXXXXX";
+    char cmd[2048], path[512], tmp[] = "/tmp/nvc-bench-XXXXXX";
     if (access(clip, R_OK) || system("command -v ffmpeg >/dev/null") != 0 || !mkdtemp(tmp)) {
         printf("bench_codec: skipped (needs %s and ffmpeg)\n", clip);
         return 0;
@@ -246,108 +304,72 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    /* encode */
-    nvc_enc_settings es;
-    nvc_enc_default_settings(&es);
-    es.width = w;
-    es.height = h;
-    es.fps_num = 24;
-    es.quality = 32;
-    es.gop_length = 32;
-    es.n_threads = 2;
-    nvc_encoder *e;
-    if (nvc_enc_open(&e, &es)) {
-        printf("bench_codec: skipped (no encoder model in libnvc)\n");
-        return 0;
-    }
-    nvc_stream_info info;
-    nvc_enc_get_info(e, &info);
-    char path[512];
-    snprintf(path, sizeof path, "%s/clip.nvc", tmp);
-    nvc_writer *wr;
-    char msg[256];
-    if (nvc_writer_open(&wr, path, &info, msg, sizeof msg)) {
-        printf("bench_codec: %s\n", msg);
-        return 1;
-    }
-    double t0 = now();
-    for (int i = 0; i < nframes; i++) {
-        uint8_t *y = raw.data + (size_t)i * fsize;
-        nvc_picture pic = { .data = { y, y + w * h, y + w * h + w * h / 4 }, .stride = { w, w / 2, w / 2 },
-                            .width = w, .height = h };
-        nvc_packet pkt;
-        if (nvc_enc_send_picture(e, &pic) || nvc_enc_receive_packet(e, &pkt, NULL) || nvc_writer_write(wr, &pkt)) {
-            printf("bench_codec: encoding failed: %s\n", nvc_enc_get_error(e));
+    /* Two streams of the same frames: as nvenc-ref codes by default (adaptive I-frames, P-frames that leave out
+     * motion and/or residual where that is cheaper: less decoding work on still content), and with every
+     * P-frame coding motion and residual at a fixed GOP (the decoder's worst case, which the speed goal is
+     * about). Peak RSS and the H.264 comparison use the full one. */
+    buffer s[2] = { { 0 }, { 0 } };
+    double kbps[2], fps[2][3] = { { 0 } };
+    for (int full = 0; full < 2; full++) {
+        double enc_fps;
+        snprintf(path, sizeof path, "%s/clip%d.nvc", tmp, full);
+        if (encode_stream(&raw, nframes, w, h, full, path, &enc_fps, &s[full]))
             return 1;
+        kbps[full] = s[full].size * 8.0 / (nframes / 24.0) / 1000.0;
+        printf("%s stream (%s):\n", full ? "full-P" : "default",
+               full ? "fixed GOP, every P-frame with motion and residual"
+                    : "adaptive I-frames and P-frame kinds, as nvenc-ref codes");
+        printf("clip         %s: %d frames %dx%d, nvc q32 GOP 32: %.0f kbps at 24 fps\n", clip, nframes, w, h,
+               kbps[full]);
+        printf("encode       %.2f fps (2 threads)\n", enc_fps);
+        for (int t = 1; t <= 2; t++) {
+            double v[RUNS];
+            for (int r = 0; r < RUNS; r++) {
+                double a = now();
+                int got = decode_all(s[full].data, s[full].size, t);
+                v[r] = got == nframes ? nframes / (now() - a) : 0;
+            }
+            fps[full][t] = median(v, RUNS);
+            printf("decode       %d thread%s: %.1f fps (median of %d)\n", t, t > 1 ? "s" : "", fps[full][t], RUNS);
         }
+        /* medians over RUNS runs like the totals: a single (cold) run made "other" come out negative */
+        double tev[RUNS], tsv[RUNS];
+        for (int r = 0; r < RUNS; r++)
+            stage_split(s[full].data, s[full].size, &tev[r], &tsv[r]);
+        const double te = median(tev, RUNS), ts = median(tsv, RUNS);
+        const double total = 1000.0 / fps[full][1], ent = te * 1000 / nframes, syn = ts * 1000 / nframes;
+        printf("split        1 thread, ms/frame: entropy + hyper-decoders %.2f, synthesis networks %.2f, other "
+               "%.2f\n", ent, syn, total - ent - syn);
     }
-    double enc_fps = nframes / (now() - t0);
-    nvc_enc_close(&e);
-    if (nvc_writer_close(&wr, msg, sizeof msg)) {
-        printf("bench_codec: %s\n", msg);
-        return 1;
-    }
-    buffer s = { 0 };
-    FILE *f = fopen(path, "rb");
-    uint8_t chunk[65536];
-    size_t n;
-    while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        append(&s, chunk, n);
-    if (f)
-        fclose(f);
-    const double kbps = s.size * 8.0 / (nframes / 24.0) / 1000.0;
-    printf("clip         %s: %d frames %dx%d, nvc q32 GOP 32: %.0f kbps at 24 fps\n", clip, nframes, w, h, kbps);
-    printf("encode       %.2f fps (2 threads)\n", enc_fps);
 
-    /* decode */
-    double fps[3] = { 0 };
-    for (int t = 1; t <= 2; t++) {
-        double v[RUNS];
-        for (int r = 0; r < RUNS; r++) {
-            double a = now();
-            int got = decode_all(s.data, s.size, t);
-            v[r] = got == nframes ? nframes / (now() - a) : 0;
-        }
-        fps[t] = median(v, RUNS);
-        printf("decode       %d thread%s: %.1f fps (median of %d)\n", t, t > 1 ? "s" : "", fps[t], RUNS);
-    }
-    /* medians over RUNS runs like the totals: a single (cold) run made "other" come out negative */
-    double tev[RUNS], tsv[RUNS];
-    for (int r = 0; r < RUNS; r++)
-        stage_split(s.data, s.size, &tev[r], &tsv[r]);
-    const double te = median(tev, RUNS), ts = median(tsv, RUNS);
-    const double total = 1000.0 / fps[1], ent = te * 1000 / nframes, syn = ts * 1000 / nframes;
-    printf("split        1 thread, ms/frame: entropy + hyper-decoders %.2f, synthesis networks %.2f, other %.2f\n",
-           ent, syn, total - ent - syn);
-
-    /* peak RSS of a fresh decoding process */
+    /* peak RSS of a fresh process decoding the full-P stream */
     char self[256];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
     self[sl > 0 ? sl : 0] = 0;
-    snprintf(cmd, sizeof cmd, "'%s' --decode-child '%s'", self, path);
+    snprintf(cmd, sizeof cmd, "'%s' --decode-child '%s/clip1.nvc'", self, tmp);
     FILE *child = sl > 0 ? popen(cmd, "r") : NULL;
     long kb = 0;
     if (child && fscanf(child, "%ld", &kb) == 1 && pclose(child) == 0)
-        printf("peak RSS     %.1f MB (a process decoding the clip with 2 threads)\n", kb / 1024.0);
+        printf("peak RSS     %.1f MB (a process decoding the full-P stream with 2 threads)\n", kb / 1024.0);
     else if (child)
         pclose(child);
 
     /* H.264 reference */
     snprintf(path, sizeof path, "%s/clip.yuv", tmp);
-    f = fopen(path, "wb");
+    FILE *f = fopen(path, "wb");
     if (f) {
         fwrite(raw.data, 1, raw.size, f);
         fclose(f);
     }
     snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -loglevel error -y -f rawvideo -pix_fmt yuv420p -s %dx%d -r 24 -i "
-             "%s/clip.yuv -c:v libx264 -preset medium -bf 0 -g 32 -b:v %.0fk %s/clip.mp4", w, h, tmp, kbps, tmp);
+             "%s/clip.yuv -c:v libx264 -preset medium -bf 0 -g 32 -b:v %.0fk %s/clip.mp4", w, h, tmp, kbps[1], tmp);
     if (system(cmd) == 0) {
         snprintf(path, sizeof path, "%s/clip.mp4", tmp);
         for (int t = 1; t <= 2; t++) {
             int hf = 0;
             double hfps = h264_fps(path, t, &hf);
-            printf("H.264        x264 medium at %.0f kbps, FFmpeg decode %d thread%s: %.1f fps; nvc/H.264 speed "
-                   "%.3f\n", kbps, t, t > 1 ? "s" : "", hfps, hfps > 0 ? fps[t] / hfps : 0);
+            printf("H.264        x264 medium at %.0f kbps, FFmpeg decode %d thread%s: %.1f fps; nvc (full-P) / H.264 "
+                   "speed %.3f\n", kbps[1], t, t > 1 ? "s" : "", hfps, hfps > 0 ? fps[1][t] / hfps : 0);
         }
     } else
         printf("H.264        skipped (ffmpeg without libx264)\n");
@@ -355,6 +377,7 @@ int main(int argc, char **argv)
     if (system(cmd) != 0)
         fprintf(stderr, "bench_codec: could not remove %s\n", tmp);
     free(raw.data);
-    free(s.data);
+    free(s[0].data);
+    free(s[1].data);
     return 0;
 }
