@@ -16,7 +16,8 @@ trap 'rm -rf "$T"' EXIT
 
 # name  source  ffmpeg filter  frames  nvenc-ref options (--fixed-gop --full-p where the P-frames must stay P
 # with motion and residual; the megamind streams use the encoder's defaults: adaptive I-frames and P-frames
-# that leave out motion and/or residual, and at q0 they show repeats and P-frames without motion)
+# that leave out motion and/or residual; at q0 they show several P-frame kinds, which ones depends on the model:
+# build/nvcinfo lists them)
 cat >"$T/list" <<EOF
 vtest_64x64_q20_gop2 vtest.avi crop=64:64:300:200 4 -q 20 --gop 2 --fixed-gop --full-p --substreams 1
 tree_352x288_q44_gop3 tree.avi scale=352:288 5 -q 44 --gop 3 --fixed-gop --full-p --substreams 4
