@@ -536,7 +536,8 @@ static void test_p_modes(void)
             f->nsubstreams[sg] = (uint32_t)fc.seg[sg].count;
             for (int i = 0; i < fc.seg[sg].count; i++) {
                 f->substream_size[k++] = fc.seg[sg].size[i];
-                memcpy(body + payload, fc.seg[sg].data[i], fc.seg[sg].size[i]);
+                if (fc.seg[sg].size[i]) /* a left-out segment's empty substream has no data pointer */
+                    memcpy(body + payload, fc.seg[sg].data[i], fc.seg[sg].size[i]);
                 payload += fc.seg[sg].size[i];
             }
         }
