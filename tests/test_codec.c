@@ -282,6 +282,19 @@ static void check_all_frames(const coded *c, const decoded *o, const char *what)
     CHECK(same);
 }
 
+/* Decodes c with 1 thread (5000-byte chunks) and with 2 threads (delay 2, 333-byte chunks) and checks both
+ * against the encoder's reconstruction. */
+static void check_decodes(const coded *c, decoded *o, const char *what)
+{
+    char label[128];
+    decode(c->bytes, c->size, 1, 0, 5000, o);
+    snprintf(label, sizeof label, "%s, 1 thread", what);
+    check_all_frames(c, o, label);
+    decode(c->bytes, c->size, 2, 2, 333, o);
+    snprintf(label, sizeof label, "%s, 2 threads", what);
+    check_all_frames(c, o, label);
+}
+
 /* ---- tests ---- */
 
 static void test_round_trip(void)
@@ -445,10 +458,7 @@ static void test_adaptive_gop(void)
         CHECK_EQ_INT(encode(&c, qualities[k], gops[k], 0, 2, 0), 0);
         CHECK(c.n_intra >= 1 && c.n_intra <= NFRAMES);
         printf("adaptive GOP (gop %d, q%d): %d of %d frames coded as I\n", gops[k], qualities[k], c.n_intra, NFRAMES);
-        decode(c.bytes, c.size, 1, 0, 5000, &o);
-        check_all_frames(&c, &o, "adaptive GOP, 1 thread");
-        decode(c.bytes, c.size, 2, 2, 333, &o);
-        check_all_frames(&c, &o, "adaptive GOP, 2 threads");
+        check_decodes(&c, &o, "adaptive GOP");
         free(c.bytes);
     }
     enc_fixed_gop = 1;
@@ -479,10 +489,7 @@ static void test_p_modes(void)
            c.n_kind[1], c.n_kind[2], c.n_kind[3]);
     CHECK(c.n_kind[3] >= 1);
     CHECK(c.size < c.frame_offset[1] + (NFRAMES - 1) * 200); /* repeats: a frame header each */
-    decode(c.bytes, c.size, 1, 0, 5000, &o);
-    check_all_frames(&c, &o, "still scene, 1 thread");
-    decode(c.bytes, c.size, 2, 2, 333, &o);
-    check_all_frames(&c, &o, "still scene, 2 threads");
+    check_decodes(&c, &o, "still scene");
     free(c.bytes);
     enc_full_p = 1;
     CHECK_EQ_INT(encode(&c, 8, 0, 0, 2, 0), 0);
