@@ -254,7 +254,8 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
         if ((cand[k].type == NVC_FRAME_I && e->s.fixed_gop) || (cand[k].flags && e->s.full_p_frames))
             continue;
         nvc_frame_coded c;
-        if ((err = nvc_tensor_copy(&e->alt, &e->ref))) {
+        /* a P candidate starts from the reference; an I-frame reads none (its synthesis replaces e->alt) */
+        if (cand[k].type == NVC_FRAME_P && (err = nvc_tensor_copy(&e->alt, &e->ref))) {
             snprintf(msg, msg_size, "out of memory");
             break;
         }
