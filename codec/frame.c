@@ -2,6 +2,7 @@
 #include "codec/frame.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,35 +187,80 @@ void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int
 
 /* ---- latents <-> tensors -------------------------------------------------------------------------------- */
 
-/* Planar symbols (q - zp) of a tensor. */
-static void tensor_symbols(const nvc_tensor *t, int16_t *out)
+/* Conversions between the engine's tensors (HWC uint8) and the entropy coder's planar int16/uint8 arrays, as one
+ * pool job over row bands. They sit between network runs and latent coding; on the caller alone they took a few
+ * hundred microseconds per 720p latent, long enough for the pool's worker to fall asleep, so the entropy decode
+ * that follows started by waking it (tens of microseconds on a VM) and the conversion itself ran on one core. */
+enum convert_kind {
+    TENSOR_TO_SYMBOLS, /* symbols[c][y][x] = q - zp */
+    TENSOR_TO_INDEX,   /* index[c][y][x] = q - zp, which must be < ntables */
+    SYMBOLS_TO_TENSOR, /* q = clamp(symbol + LATENT_ZP, 0, 255), into a tensor allocated by the caller */
+};
+
+typedef struct convert_job {
+    enum convert_kind kind;
+    const nvc_tensor *t;
+    int16_t *symbols;
+    uint8_t *index;
+    int ntables;
+    int bands;
+    atomic_int bad_index; /* TENSOR_TO_INDEX: some q - zp was out of range */
+} convert_job;
+
+static void convert_band(void *ctx, int band, int worker)
 {
+    (void)worker;
+    convert_job *j = ctx;
+    const nvc_tensor *t = j->t;
     const size_t plane = (size_t)t->h * t->w;
-    for (int y = 0; y < t->h; y++)
+    const int y0 = (int)((int64_t)band * t->h / j->bands), y1 = (int)((int64_t)(band + 1) * t->h / j->bands);
+    int bad = 0;
+    for (int y = y0; y < y1; y++)
         for (int x = 0; x < t->w; x++) {
-            const uint8_t *p = nvc_tensor_px(t, y, x);
-            for (int c = 0; c < t->c; c++)
-                out[c * plane + (size_t)y * t->w + x] = (int16_t)(p[c] - t->zp);
+            uint8_t *p = nvc_tensor_px(t, y, x);
+            const size_t e = (size_t)y * t->w + x;
+            switch (j->kind) {
+            case TENSOR_TO_SYMBOLS:
+                for (int c = 0; c < t->c; c++)
+                    j->symbols[c * plane + e] = (int16_t)(p[c] - t->zp);
+                break;
+            case TENSOR_TO_INDEX:
+                for (int c = 0; c < t->c; c++) {
+                    const int idx = p[c] - t->zp;
+                    bad |= idx < 0 || idx >= j->ntables;
+                    j->index[c * plane + e] = (uint8_t)idx;
+                }
+                break;
+            case SYMBOLS_TO_TENSOR:
+                for (int c = 0; c < t->c; c++) {
+                    const int q = j->symbols[c * plane + e] + LATENT_ZP;
+                    p[c] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+                }
+                break;
+            }
         }
+    if (bad)
+        atomic_store_explicit(&j->bad_index, 1, memory_order_relaxed);
+}
+
+/* Runs one conversion on the pool; NVC_EMODEL when TENSOR_TO_INDEX met an index >= ntables, else 0. */
+static int convert(enum convert_kind kind, const nvc_tensor *t, int16_t *symbols, uint8_t *index, int ntables,
+                   nvc_pool *pool)
+{
+    const int bands = t->h < 2 * nvc_pool_threads(pool) ? t->h : 2 * nvc_pool_threads(pool);
+    convert_job j = { kind, t, symbols, index, ntables, bands, 0 };
+    nvc_pool_run(pool, bands, convert_band, &j);
+    return atomic_load_explicit(&j.bad_index, memory_order_relaxed) ? NVC_EMODEL : 0;
 }
 
 /* A latent tensor (zp 128) from decoded values, clamped to -128..127 (docs/model.md: the decoder reconstructs
  * clamp(v + mean, -128, 127) + 128; what our encoder writes is always in range). */
-static int symbols_tensor(const int16_t *v, int c, int h, int w, nvc_tensor *t)
+static int symbols_tensor(const int16_t *v, int c, int h, int w, nvc_pool *pool, nvc_tensor *t)
 {
     int err = nvc_tensor_alloc(t, c, h, w, LATENT_ZP);
-    if (err)
-        return err;
-    const size_t plane = (size_t)h * w;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            uint8_t *p = nvc_tensor_px(t, y, x);
-            for (int k = 0; k < c; k++) {
-                const int q = v[k * plane + (size_t)y * w + x] + LATENT_ZP;
-                p[k] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
-            }
-        }
-    return 0;
+    if (!err)
+        convert(SYMBOLS_TO_TENSOR, t, (int16_t *)v, NULL, 0, pool);
+    return err;
 }
 
 /* Everything one latent needs in memory while it is coded. */
@@ -258,25 +304,15 @@ static int hyper_params(const nvc_codec_model *m, int kind, latent_work *w, int 
                         char *msg, size_t msg_size)
 {
     nvc_tensor zt = { 0 }, out[2] = { { 0 }, { 0 } };
-    int err = symbols_tensor(w->z, w->cz, w->hz, w->wz, &zt);
+    int err = symbols_tensor(w->z, w->cz, w->hz, w->wz, pool, &zt);
     if (!err)
         err = nvc_net_run(m->net, kinds[kind].hyper_dec, &zt, 1, out, 2, quality, pool);
     nvc_tensor_release(&zt);
     if (!err && (out[0].h != w->hy || out[0].w != w->wy || out[1].h != w->hy || out[1].w != w->wy))
         err = NVC_EMODEL;
     if (!err) {
-        tensor_symbols(&out[0], w->mean);
-        const size_t plane = (size_t)w->hy * w->wy;
-        for (int y = 0; y < w->hy && !err; y++)
-            for (int x = 0; x < w->wy; x++) {
-                const uint8_t *p = nvc_tensor_px(&out[1], y, x);
-                for (int c = 0; c < w->cy; c++) {
-                    const int idx = p[c] - out[1].zp;
-                    if (idx < 0 || idx >= m->gauss->ntables)
-                        err = NVC_EMODEL;
-                    w->index[c * plane + (size_t)y * w->wy + x] = (uint8_t)idx;
-                }
-            }
+        convert(TENSOR_TO_SYMBOLS, &out[0], w->mean, NULL, 0, pool);
+        err = convert(TENSOR_TO_INDEX, &out[1], NULL, w->index, m->gauss->ntables, pool);
     }
     nvc_tensor_release(&out[0]);
     nvc_tensor_release(&out[1]);
@@ -334,7 +370,7 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     nvc_latent ly = y_desc(m, &w);
     if (!err)
         err = decode_segment(&ly, f, seg + 1, pool, w.y, kinds[kind].what, msg, msg_size);
-    if (!err && (err = symbols_tensor(w.y, w.cy, w.hy, w.wy, lat)) && msg && msg_size)
+    if (!err && (err = symbols_tensor(w.y, w.cy, w.hy, w.wy, pool, lat)) && msg && msg_size)
         snprintf(msg, msg_size, "out of memory");
     work_free(&w);
     return err;
@@ -498,8 +534,8 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     }
     nvc_latent lz = z_desc(m, kind, &w), ly = y_desc(m, &w);
     if (!err) {
-        tensor_symbols(&zt, w.z);
-        tensor_symbols(lat, w.y);
+        convert(TENSOR_TO_SYMBOLS, &zt, w.z, NULL, 0, pool);
+        convert(TENSOR_TO_SYMBOLS, lat, w.y, NULL, 0, pool);
         nvc_frame_split(nz, lz.channels, lz.height, &lz.tile_rows, &lz.channel_groups);
         nvc_frame_split(ny, ly.channels, ly.height, &ly.tile_rows, &ly.channel_groups);
         err = nvc_latent_encode(&lz, w.z, pool, &seg[0]);
@@ -509,7 +545,7 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     if (!err)
         err = nvc_latent_encode(&ly, w.y, pool, &seg[1]);
     if (!err)
-        err = symbols_tensor(w.y, w.cy, w.hy, w.wy, lat);
+        err = symbols_tensor(w.y, w.cy, w.hy, w.wy, pool, lat);
     nvc_tensor_release(&zt);
     work_free(&w);
     if (err && msg && msg_size && !msg[0])
