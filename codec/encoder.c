@@ -166,6 +166,7 @@ static int make_packet(nvc_encoder *e, int type, int flags, const nvc_frame_code
     memset(f, 0, sizeof *f);
     f->type = (uint8_t)type;
     f->flags = (uint8_t)flags;
+    f->lanes_signalled = 1;
     f->quality = (uint8_t)frame_quality(e, type);
     f->frame_number = e->frames;
     f->nsegments = (uint32_t)fc->nsegments;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec/motion_search.h"
+#include "entropy/rans.h"
 #include "nvc/nvc.h"
 
 /* The graphs and tables of each latent kind (names written by tools/train/export.py). */
@@ -323,15 +324,22 @@ static int hyper_params(const nvc_codec_model *m, int kind, latent_work *w, int 
     return 0;
 }
 
-static nvc_latent z_desc(const nvc_codec_model *m, int kind, const latent_work *w)
+/* lanes: NVC_RANS_LANES_CHOSEN to encode (format 2.2), and what the stream's format says to decode. */
+static nvc_latent z_desc(const nvc_codec_model *m, int kind, const latent_work *w, int lanes)
 {
-    return (nvc_latent){ .channels = w->cz, .height = w->hz, .width = w->wz, .cdf = m->hyper[kind] };
+    return (nvc_latent){ .channels = w->cz, .height = w->hz, .width = w->wz, .cdf = m->hyper[kind],
+                         .lanes = lanes };
 }
 
-static nvc_latent y_desc(const nvc_codec_model *m, const latent_work *w)
+static nvc_latent y_desc(const nvc_codec_model *m, const latent_work *w, int lanes)
 {
     return (nvc_latent){ .channels = w->cy, .height = w->hy, .width = w->wy, .cdf = m->gauss,
-                         .mean = w->mean, .index = w->index };
+                         .mean = w->mean, .index = w->index, .lanes = lanes };
+}
+
+static int stream_lanes(const nvc_frame_info *f)
+{
+    return f->lanes_signalled ? NVC_RANS_LANES_CHOSEN : NVC_RANS_LANES_DERIVED;
 }
 
 /* ---- decoding ------------------------------------------------------------------------------------------- */
@@ -363,11 +371,11 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     latent_work w;
     if (work_alloc(&w, m, kind, g))
         FAIL(NVC_ENOMEM, "out of memory");
-    nvc_latent lz = z_desc(m, kind, &w);
+    nvc_latent lz = z_desc(m, kind, &w, stream_lanes(f));
     int err = decode_segment(&lz, f, seg, pool, w.z, "hyper-latent", msg, msg_size);
     if (!err)
         err = hyper_params(m, kind, &w, f->quality, pool, msg, msg_size);
-    nvc_latent ly = y_desc(m, &w);
+    nvc_latent ly = y_desc(m, &w, stream_lanes(f));
     if (!err)
         err = decode_segment(&ly, f, seg + 1, pool, w.y, kinds[kind].what, msg, msg_size);
     if (!err && (err = symbols_tensor(w.y, w.cy, w.hy, w.wy, pool, lat)) && msg && msg_size)
@@ -532,7 +540,7 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
             snprintf(msg, msg_size, "model: %s gives latents of the wrong size", kinds[kind].what);
         err = NVC_EMODEL;
     }
-    nvc_latent lz = z_desc(m, kind, &w), ly = y_desc(m, &w);
+    nvc_latent lz = z_desc(m, kind, &w, NVC_RANS_LANES_CHOSEN), ly = y_desc(m, &w, NVC_RANS_LANES_CHOSEN);
     if (!err) {
         convert(TENSOR_TO_SYMBOLS, &zt, w.z, NULL, 0, pool);
         convert(TENSOR_TO_SYMBOLS, lat, w.y, NULL, 0, pool);

@@ -20,9 +20,9 @@
 
 /* Format version this code writes; it reads every 2.x (unknown trailing header bytes of a later minor
  * version are skipped) and rejects other majors with NVC_EUNSUPPORTED. 2.1 defines the P-frame flags below;
- * its headers have the 2.0 layout. */
+ * 2.2 starts every non-empty substream with its rANS lane count (entropy/rans.h); headers keep the 2.0 layout. */
 #define NVC_STREAM_VERSION_MAJOR 2
-#define NVC_STREAM_VERSION_MINOR 1
+#define NVC_STREAM_VERSION_MINOR 2
 
 /* Limits (docs/bitstream.md, "Limits"). */
 #define NVC_STREAM_MAX_DIM 8192                   /* width, height */
@@ -56,7 +56,8 @@ enum nvc_frame_flag {
 #define NVC_FRAME_FLAGS_DEFINED 3u
 
 typedef struct nvc_stream_header {
-    uint16_t version_major, version_minor; /* set by the parser; the writer writes its own version */
+    uint16_t version_major, version_minor; /* set by the parser; the writer writes these when they are an
+                                            * earlier 2.x, else its own version */
     uint16_t header_size;                  /* set by the parser: bytes the file header occupies */
     uint16_t width, height;                /* even, 2..NVC_STREAM_MAX_DIM, width*height <= NVC_STREAM_MAX_PIXELS */
     uint32_t fps_num, fps_den;             /* frame rate fps_num/fps_den, both 1..1000000 */
@@ -80,6 +81,7 @@ typedef struct nvc_frame_info {
     uint8_t type;           /* enum nvc_frame_type */
     uint8_t quality;        /* 0..NVC_STREAM_MAX_QUALITY */
     uint8_t flags;          /* enum nvc_frame_flag bits; 0 for I-frames */
+    uint8_t lanes_signalled; /* substreams start with their lane count (format 2.2 on; set by the parser) */
     uint32_t nsegments;     /* 1..NVC_STREAM_MAX_SEGMENTS */
     uint32_t nsubstreams[NVC_STREAM_MAX_SEGMENTS];     /* per segment, 1..NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT */
     uint32_t first_substream[NVC_STREAM_MAX_SEGMENTS]; /* index of each segment's first substream */

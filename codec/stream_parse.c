@@ -170,8 +170,11 @@ int nvc_stream_write_header(const nvc_stream_header *h, uint8_t out[NVC_STREAM_H
         return err;
     memset(out, 0, NVC_STREAM_HEADER_SIZE);
     memcpy(out, file_magic, 8);
+    /* A parsed header of an earlier 2.x keeps its version: its frames are in that version's layout (the file
+     * reader hands them to the decoder behind a re-written header). */
+    const int earlier = h->version_major == NVC_STREAM_VERSION_MAJOR && h->version_minor < NVC_STREAM_VERSION_MINOR;
     wr16(out + 8, NVC_STREAM_VERSION_MAJOR);
-    wr16(out + 10, NVC_STREAM_VERSION_MINOR);
+    wr16(out + 10, earlier ? h->version_minor : NVC_STREAM_VERSION_MINOR);
     wr16(out + 12, NVC_STREAM_HEADER_SIZE);
     wr16(out + 14, 0); /* flags */
     wr16(out + 16, h->width);
@@ -329,6 +332,7 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
     if (buf[21] & ~known)
         return fail(p, NVC_EUNSUPPORTED, "frame %u: flags 0x%02x: unknown features", f->frame_number, buf[21]);
     f->flags = buf[21];
+    f->lanes_signalled = p->header.version_minor >= 2;
     for (uint32_t s = 0; s < nseg; s++)
         f->nsubstreams[s] = rd16(buf + 22 + 2 * s);
     for (uint32_t k = 0; k < total; k++)

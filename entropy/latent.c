@@ -19,6 +19,8 @@ int nvc_latent_check(const nvc_latent *l)
         return NVC_EINVAL;
     if (!l->index && l->channels > l->cdf->ntables)
         return NVC_EINVAL;
+    if (l->lanes < NVC_RANS_LANES_CHOSEN || l->lanes > NVC_RANS_LANES)
+        return NVC_EINVAL;
     return 0;
 }
 
@@ -87,8 +89,8 @@ static void coder_task(void *ctx, int k, int worker)
         j->err[k] = NVC_ENOMEM;
         return;
     }
-    j->err[k] = j->enc_data ? nvc_rans_encode(j->l->cdf, runs, nruns, &j->enc_data[k], &j->enc_size[k])
-                            : nvc_rans_decode(j->l->cdf, runs, nruns, j->data[k], j->size[k]);
+    j->err[k] = j->enc_data ? nvc_rans_encode(j->l->cdf, runs, nruns, j->l->lanes, &j->enc_data[k], &j->enc_size[k])
+                            : nvc_rans_decode(j->l->cdf, runs, nruns, j->l->lanes != 0, j->data[k], j->size[k]);
     free(runs);
 }
 

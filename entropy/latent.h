@@ -12,9 +12,9 @@
  * tile_rows and channel_groups; the decoder must use the same values. Substreams are independent, so any
  * thread count (and the scalar or AVX2 path) decodes to the same tensor, and encoding gives the same bytes.
  *
- * Choosing counts: each non-empty substream costs about 70 bytes of rANS state flush (32 lanes x 32 bits, of
- * which ~17 bits per lane carry no information); use as few substreams as the decoder's parallelism needs
- * (about 2-4 per decoding thread balances load). */
+ * Choosing counts: each non-empty substream costs ~3 bytes per rANS lane (rans.h: up to 32 lanes, fewer with
+ * NVC_RANS_LANES_CHOSEN when the substream is small) and 1 byte of lane count; use as few substreams as the
+ * decoder's parallelism needs (about 2-4 per decoding thread balances load). */
 #ifndef NVC_ENTROPY_LATENT_H
 #define NVC_ENTROPY_LATENT_H
 
@@ -35,6 +35,8 @@ typedef struct nvc_latent {
     const uint8_t *index;  /* C*H*W table indices (Gaussian), NULL for factorized */
     int tile_rows;         /* 1..height */
     int channel_groups;    /* 1..channels */
+    int lanes;             /* the substreams' layout and lane count (rans.h): NVC_RANS_LANES_DERIVED (0, stream
+                            * formats 2.0/2.1), NVC_RANS_LANES_CHOSEN or 1..32; decoding only tells 0 from not 0 */
 } nvc_latent;
 
 /* Encoded substreams: data[k] (size[k] bytes) for k < count, all inside one allocation. */

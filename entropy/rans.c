@@ -10,22 +10,42 @@
 #define MAX_ESCAPE_PREFIX 16 /* Exp-Golomb prefix zeros: escaped magnitudes are < 2^17 */
 #define MAX_ESCAPE_STEPS (4 + MAX_ESCAPE_PREFIX) /* sign, zeros, one, nb bits, k bits */
 
-/* The substream's lane count (rans.h): min(32, longest run, max(1, symbols / 256)). Each lane costs its final
- * state (4 bytes, ~3 of them overhead), so small substreams (hyper-latents: a few thousand symbols, a few
- * hundred bytes) use fewer lanes; from 8192 symbols on it is 32, the AVX2 decoder's width. */
-static int lanes_used(const nvc_rans_run *runs, int nruns, size_t *total)
+/* The runs' symbol total and longest run. */
+static void run_lengths(const nvc_rans_run *runs, int nruns, size_t *total, size_t *longest)
 {
-    size_t longest = 0, sum = 0;
+    *total = *longest = 0;
     for (int r = 0; r < nruns; r++) {
-        sum += runs[r].n;
-        if (runs[r].n > longest)
-            longest = runs[r].n;
+        *total += runs[r].n;
+        *longest = runs[r].n > *longest ? runs[r].n : *longest;
     }
-    *total = sum;
-    size_t lanes = sum >> NVC_RANS_SYMBOLS_PER_LANE_LOG2;
+}
+
+/* The derived layout's lane count (rans.h). */
+static int derived_lanes(size_t total, size_t longest)
+{
+    size_t lanes = total >> NVC_RANS_SYMBOLS_PER_LANE_LOG2;
     lanes = lanes < 1 ? 1 : lanes;
     lanes = lanes < longest ? lanes : longest;
     return lanes < NVC_RANS_LANES ? (int)lanes : NVC_RANS_LANES;
+}
+
+/* The most lanes a signalled substream may have. */
+static int max_lanes(size_t longest)
+{
+    return longest < NVC_RANS_LANES ? (int)longest : NVC_RANS_LANES;
+}
+
+/* NVC_RANS_LANES_CHOSEN: the lane count for a substream of `symbols` that takes `bytes` with `max` lanes (rans.h):
+ * the most lanes whose ~3 bytes each stay within 0.4% of the substream, at least 8 (one AVX2 vector) from
+ * 8192 symbols on, where decoding time matters. */
+static int chosen_lanes(size_t bytes, size_t symbols, int max)
+{
+    static const int counts[] = { 32, 24, 16, 8, 4, 2, 1 };
+    const int floor = symbols >= 8192 ? 8 : 1;
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+        if (counts[i] <= max && (3 * 250 * (size_t)counts[i] <= bytes || counts[i] <= floor))
+            return counts[i];
+    return 1;
 }
 
 static int indices_valid(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns)
@@ -134,16 +154,10 @@ static void encode_group(encoder *e, const nvc_cdf_set *cdf, const nvc_rans_run 
     }
 }
 
-int nvc_rans_encode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, uint8_t **out, size_t *size)
+/* Encodes with exactly `lanes` lanes, the lane byte first when `signalled`. */
+static int encode_lanes(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, size_t n, int lanes,
+                        int signalled, uint8_t **out, size_t *size)
 {
-    size_t n;
-    const int lanes = lanes_used(runs, nruns, &n);
-    *out = NULL;
-    *size = 0;
-    if (!indices_valid(cdf, runs, nruns))
-        return NVC_EINVAL;
-    if (!n)
-        return 0;
     /* Every step emits at most one word: one step per symbol, MAX_ESCAPE_STEPS more per escape. */
     size_t escapes = 0;
     for (int r = 0; r < nruns; r++)
@@ -152,7 +166,7 @@ int nvc_rans_encode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns,
             const int d = runs[r].y[i] - runs[r].mean[i * runs[r].mean_step];
             escapes += d < t->lo || d > t->hi;
         }
-    const size_t cap = 4 * (size_t)lanes + 2 * n + 2 * MAX_ESCAPE_STEPS * escapes;
+    const size_t cap = 1 + 4 * (size_t)lanes + 2 * n + 2 * MAX_ESCAPE_STEPS * escapes;
     uint8_t *buf = malloc(cap);
     if (!buf)
         return NVC_ENOMEM;
@@ -179,10 +193,39 @@ int nvc_rans_encode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns,
         e.p[2] = (uint8_t)(e.x[l] >> 16);
         e.p[3] = (uint8_t)(e.x[l] >> 24);
     }
+    if (signalled)
+        *--e.p = (uint8_t)lanes;
     *size = (size_t)(buf + cap - e.p);
     memmove(buf, e.p, *size);
     *out = buf;
     return 0;
+}
+
+int nvc_rans_encode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, int lanes, uint8_t **out,
+                    size_t *size)
+{
+    size_t n, longest;
+    run_lengths(runs, nruns, &n, &longest);
+    *out = NULL;
+    *size = 0;
+    if (lanes < NVC_RANS_LANES_CHOSEN || lanes > NVC_RANS_LANES || !indices_valid(cdf, runs, nruns))
+        return NVC_EINVAL;
+    if (!n)
+        return 0;
+    if (lanes == NVC_RANS_LANES_DERIVED)
+        return encode_lanes(cdf, runs, nruns, n, derived_lanes(n, longest), 0, out, size);
+    const int max = max_lanes(longest);
+    if (lanes > 0)
+        return encode_lanes(cdf, runs, nruns, n, lanes < max ? lanes : max, 1, out, size);
+    int err = encode_lanes(cdf, runs, nruns, n, max, 1, out, size);
+    const int chosen = err ? max : chosen_lanes(*size, n, max);
+    if (chosen != max) { /* coded again with fewer lanes: ~3 bytes less per lane */
+        free(*out);
+        *out = NULL;
+        *size = 0;
+        err = encode_lanes(cdf, runs, nruns, n, chosen, 1, out, size);
+    }
+    return err;
 }
 
 /* ---- decoder ---- */
@@ -259,11 +302,11 @@ static int decode_run_scalar(nvc_rans_dec *d, const nvc_rans_run *run, size_t st
     return 0;
 }
 
-int nvc_rans_decode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, const uint8_t *buf,
-                    size_t size)
+int nvc_rans_decode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, int signalled,
+                    const uint8_t *buf, size_t size)
 {
-    size_t n;
-    const int lanes = lanes_used(runs, nruns, &n);
+    size_t n, longest;
+    run_lengths(runs, nruns, &n, &longest);
     if (!indices_valid(cdf, runs, nruns))
         return NVC_EINVAL;
     if (!n)
@@ -273,7 +316,14 @@ int nvc_rans_decode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns,
     d.buf = buf;
     d.size = size;
     d.cdf = cdf;
-    if (size < 4 * (size_t)lanes)
+    int lanes = derived_lanes(n, longest);
+    if (signalled) {
+        if (size < 1 || buf[0] < 1 || buf[0] > max_lanes(longest))
+            return NVC_EINVALDATA;
+        lanes = buf[0];
+        d.pos = 1;
+    }
+    if (size - d.pos < 4 * (size_t)lanes)
         return NVC_EINVALDATA;
     for (int l = 0; l < lanes; l++, d.pos += 4) {
         d.state[l] = (uint32_t)buf[d.pos] | (uint32_t)buf[d.pos + 1] << 8 | (uint32_t)buf[d.pos + 2] << 16 |
@@ -289,8 +339,8 @@ int nvc_rans_decode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns,
     for (int r = 0; r < nruns; r++) {
         size_t start = 0;
 #if defined(__x86_64__) || defined(__i386__)
-        if (simd && lanes == NVC_RANS_LANES && runs[r].n >= NVC_RANS_LANES) {
-            long done = nvc_rans_decode_run_avx2(&d, &runs[r], 0);
+        if (simd && lanes % 8 == 0 && runs[r].n >= (size_t)lanes) {
+            long done = nvc_rans_decode_run_avx2(&d, &runs[r], 0, lanes);
             if (done < 0)
                 return NVC_EINVALDATA;
             start = (size_t)done;

@@ -21,14 +21,21 @@
  *
  * Interleaving. A substream has up to 32 independent states ("lanes"). Symbols come in runs (contiguous
  * arrays, e.g. one channel's rows in a tile); symbol i of a run uses lane i mod lanes, so the decoder handles
- * 32 consecutive symbols per step, 8 per AVX2 vector, and the states' dependency chains overlap. The lane
- * count is lanes = min(32, longest run, max(1, floor(symbols / 256))) (symbols: the substream's total): a
- * lane's final state costs ~3 bytes of overhead, which small substreams (hyper-latents) cannot afford; they
- * have fewer lanes and decode with the scalar path (so do all substreams of fewer than 32 lanes). All lanes share
- * one word stream: the decoder reads words in symbol order (run by run, i ascending), the encoder runs over the
- * symbols in exactly the reverse order and writes its words backwards, so each word lands where the decoder
- * will look for it.
+ * `lanes` consecutive symbols per step, 8 per AVX2 vector, and the states' dependency chains overlap. All lanes
+ * share one word stream: the decoder reads words in symbol order (run by run, i ascending), the encoder runs
+ * over the symbols in exactly the reverse order and writes its words backwards, so each word lands where the
+ * decoder will look for it.
  *
+ * The lane count trades size for speed: each lane costs ~3 bytes (its 16-bit start state and the unused part of
+ * its 32-bit final state; ~0.5% of a 17 KB substream at 32 lanes, 15% of a 650-byte one), while the AVX2
+ * decoder is latency-bound below 32 lanes (bench latent, session 4: ~345 / 590 / 840 / 1000 Msymbols/s with
+ * 8 / 16 / 24 / 32 lanes). Two layouts:
+ *   - signalled (stream format 2.2 on): the substream's first byte is its lane count, 1..min(32, longest run),
+ *     chosen by the encoder (nvc_rans_encode with NVC_RANS_LANES_CHOSEN: the most lanes whose cost stays
+ *     within 0.4% of the substream, but 8 or more, one AVX2 vector, when it has 8192+ symbols);
+ *   - derived (2.0 and 2.1): no such byte; lanes = min(32, longest run, max(1, floor(symbols / 256))).
+ * Groups of a multiple of 8 lanes decode with AVX2, others (small substreams) with the scalar path.
+
  * Escapes. Values outside a table's [lo, hi] code the escape symbol; their value follows as raw bits coded
  * through the same lane: a "raw" step of b bits (1 <= b <= 16) is the rANS step with f = 2^(12-b) shifted
  * to b bits, i.e. encoder x = (x << b) | v after emitting a word when x >= 2^(32-b), decoder v = x mod 2^b,
@@ -38,8 +45,8 @@
  * the group's escaped symbols in lane order (rare, scalar); the encoder mirrors it in reverse. Because the
  * escape bits go through the states too, every byte of a substream feeds the final-state check below.
  *
- * Substream bytes: [lanes x u32 LE final encoder states][u16 LE words in decoding order], lanes as above;
- * an empty substream (no symbols) is 0 bytes.
+ * Substream bytes: [u8 lanes, signalled layout only][lanes x u32 LE final encoder states][u16 LE words in
+ * decoding order]; an empty substream (no symbols) is 0 bytes in both layouts.
  *
  * Corruption check. The encoder starts every lane at L, so a correct decode ends with every lane at exactly
  * L, having read exactly all the bytes. A damaged or truncated substream almost surely breaks this, and the
@@ -55,7 +62,11 @@
 #include "nvc/nvc.h"
 
 #define NVC_RANS_LANES 32
-#define NVC_RANS_SYMBOLS_PER_LANE_LOG2 8 /* lanes = min(32, longest run, max(1, symbols >> 8)) */
+#define NVC_RANS_SYMBOLS_PER_LANE_LOG2 8 /* derived layout: lanes = min(32, longest run, max(1, symbols >> 8)) */
+
+/* The `lanes` argument of nvc_rans_encode: a count 1..32 (signalled layout, capped to the longest run) or: */
+#define NVC_RANS_LANES_DERIVED 0  /* the derived layout of stream formats 2.0 and 2.1 */
+#define NVC_RANS_LANES_CHOSEN (-1) /* signalled layout, the count chosen for size and speed (see above) */
 #define NVC_RANS_L (1u << 16)
 
 /* A run: n symbols whose table index and mean are given per symbol (step 1) or once for the run (step 0). */
@@ -68,15 +79,17 @@ typedef struct nvc_rans_run {
     size_t n;
 } nvc_rans_run;
 
-/* Encodes the runs into a new malloc'ed buffer *out of *size bytes (NULL and 0 when there are no symbols).
- * 0, NVC_EINVAL (table index out of range) or NVC_ENOMEM. */
-int nvc_rans_encode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, uint8_t **out, size_t *size);
+/* Encodes the runs into a new malloc'ed buffer *out of *size bytes (NULL and 0 when there are no symbols),
+ * with `lanes` as above. 0, NVC_EINVAL (table index out of range, lanes outside -1..32) or NVC_ENOMEM. */
+int nvc_rans_encode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, int lanes, uint8_t **out,
+                    size_t *size);
 
-/* Decodes buf[0..size) into the runs' y arrays. 0, NVC_EINVAL (table index out of range) or NVC_EINVALDATA
- * (corrupt or truncated; the y arrays then hold garbage). Uses AVX2 when nvc_cpu_flags() has it; the scalar
- * and AVX2 paths give identical results and errors for any input. */
-int nvc_rans_decode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, const uint8_t *buf,
-                    size_t size);
+/* Decodes buf[0..size) (signalled layout if `signalled`, else derived) into the runs' y arrays. 0, NVC_EINVAL
+ * (table index out of range) or NVC_EINVALDATA (corrupt or truncated, lane count out of range; the y arrays
+ * then hold garbage). Uses AVX2 when nvc_cpu_flags() has it; the scalar and AVX2 paths give identical results
+ * and errors for any input. */
+int nvc_rans_decode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, int signalled,
+                    const uint8_t *buf, size_t size);
 
 /* ---- decoder internals, shared by the scalar path (rans.c) and the SIMD kernels (entropy/x86/) ---- */
 
@@ -124,9 +137,11 @@ static inline void nvc_rans_store(int16_t *y, int mean, int value)
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-/* Decodes whole groups of 32 symbols of a run from symbol `start` (a multiple of 32) while at least 64 bytes
- * remain; returns the index where it stopped (the scalar path finishes), or NVC_EINVALDATA. Compiled with AVX2; call only when nvc_cpu_flags() & NVC_CPU_AVX2. */
-long nvc_rans_decode_run_avx2(nvc_rans_dec *d, const nvc_rans_run *run, size_t start);
+/* Decodes whole groups of `lanes` symbols of a run from symbol `start` (a multiple of lanes) while at least
+ * 2 lanes bytes remain; returns the index where it stopped (the scalar path finishes), or NVC_EINVALDATA.
+ * lanes 8, 16, 24 or 32 (other counts: returns start). Compiled with AVX2; call only when
+ * nvc_cpu_flags() & NVC_CPU_AVX2. */
+long nvc_rans_decode_run_avx2(nvc_rans_dec *d, const nvc_rans_run *run, size_t start, int lanes);
 
 /* Largest of p[0..n) (0 when n == 0). */
 unsigned nvc_rans_max_index_avx2(const uint8_t *p, size_t n);

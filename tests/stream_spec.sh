@@ -16,7 +16,7 @@ for path in sys.argv[1:]:
     b = open(path, 'rb').read()
     assert b[:8] == bytes([0x8A, 0x4E, 0x56, 0x43, 0x0D, 0x0A, 0x1A, 0x0A]), 'magic'
     major, minor, hsize, flags, w, h, fn, fd = u('HHHHHHII', b, 8)
-    assert (major, minor, hsize, flags) == (2, 1, 64, 0), 'version/size/flags'
+    assert (major, minor, hsize, flags) == (2, 2, 64, 0), "version/size/flags"   # 2.2: substreams carry a lane byte (entropy level, not checked here)
     assert zlib.crc32(b[:hsize - 4]) == u('I', b, hsize - 4)[0], 'header crc'
     assert w % 2 == 0 and h % 2 == 0 and 2 <= w <= 8192 and 2 <= h <= 8192 and fn >= 1 and fd >= 1
     prim, trc, mat, rng, chroma, depth, gop, count, model = u('BBBBBBHII', b, 28)

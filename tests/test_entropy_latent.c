@@ -54,21 +54,22 @@ static void free_tensor(tensor *t)
 }
 
 static nvc_latent describe(const tensor *t, const nvc_cdf_set *cdf, int factorized, int rows, int groups,
-                           const int16_t *channel_mean)
+                           const int16_t *channel_mean, int lanes)
 {
     nvc_latent l = { t->c, t->h, t->w, cdf, factorized ? channel_mean : t->mean, factorized ? NULL : t->index,
-                     rows, groups };
+                     rows, groups, lanes };
     return l;
 }
 
-static void check_case(const nvc_cdf_set *cdf, int c, int h, int w, int factorized, int rows, int groups)
+/* lanes: the substreams' layout (entropy/rans.h). */
+static void check_case(const nvc_cdf_set *cdf, int c, int h, int w, int factorized, int rows, int groups, int lanes)
 {
     tensor t;
     make_tensor(&t, c, h, w, cdf, factorized);
     int16_t channel_mean[256];
     for (int ch = 0; ch < c; ch++)
         channel_mean[ch] = (int16_t)(ch - 3);
-    nvc_latent l = describe(&t, cdf, factorized, rows, groups, channel_mean);
+    nvc_latent l = describe(&t, cdf, factorized, rows, groups, channel_mean, lanes);
     const size_t n = (size_t)c * h * w;
     int16_t *out = malloc(2 * n);
     nvc_substreams ref;
@@ -107,8 +108,8 @@ static void check_case(const nvc_cdf_set *cdf, int c, int h, int w, int factoriz
     const uint8_t *data[NVC_LATENT_MAX_SUBSTREAMS];
     for (int k = 0; k < ref.count; k++)
         data[k] = copy + (ref.data[k] - ref.bytes);
-    if (ref.size[0] >= 4) {
-        copy[1] ^= 0x40; /* lane 0's state */
+    if (ref.size[0] >= 5) {
+        copy[2] ^= 0x40; /* lane 0's state */
         CHECK_EQ_INT(nvc_latent_decode(&l, data, ref.size, ref.count, pool, out), NVC_EINVALDATA);
     }
     /* Wrong substream count, bad table index. */
@@ -130,7 +131,7 @@ static void check_case(const nvc_cdf_set *cdf, int c, int h, int w, int factoriz
 static void test_validation(const nvc_cdf_set *cdf)
 {
     int16_t y[4] = { 0 };
-    nvc_latent ok = { 1, 2, 2, cdf, NULL, NULL, 1, 1 };
+    nvc_latent ok = { 1, 2, 2, cdf, NULL, NULL, 1, 1, NVC_RANS_LANES_CHOSEN };
     CHECK_EQ_INT(nvc_latent_check(&ok), 0);
     nvc_latent l = ok;
     l.tile_rows = 3; /* more bands than rows */
@@ -145,11 +146,15 @@ static void test_validation(const nvc_cdf_set *cdf)
     CHECK_EQ_INT(nvc_latent_check(&l), NVC_EINVAL);
     l = ok, l.channels = 64, l.height = 64, l.tile_rows = 32, l.channel_groups = 64; /* > 1024 substreams */
     CHECK_EQ_INT(nvc_latent_check(&l), NVC_EINVAL);
+    l = ok, l.lanes = 33;
+    CHECK_EQ_INT(nvc_latent_check(&l), NVC_EINVAL);
+    l = ok, l.lanes = -2;
+    CHECK_EQ_INT(nvc_latent_check(&l), NVC_EINVAL);
     CHECK_EQ_INT(nvc_latent_check(NULL), NVC_EINVAL);
     nvc_substreams s;
     CHECK_EQ_INT(nvc_latent_encode(&ok, y, NULL, &s), 0);
     CHECK_EQ_INT(s.count, 1);
-    CHECK_EQ_INT(s.total, 4); /* four zeros with table 0 (sigma 0.11): one lane (4 symbols), nothing but its state */
+    CHECK_EQ_INT(s.total, 5); /* four zeros with table 0 (sigma 0.11): the lane byte and one lane's state */
     int16_t out[4] = { 1, 1, 1, 1 };
     CHECK_EQ_INT(nvc_latent_decode(&ok, s.data, s.size, 1, NULL, out), 0);
     CHECK(memcmp(out, y, sizeof(y)) == 0);
@@ -219,11 +224,15 @@ int main(int argc, char **argv)
         return err;
     }
     test_validation(gauss);
-    check_case(gauss, 16, 9, 20, 0, 3, 4);   /* Gaussian, 12 substreams */
-    check_case(gauss, 7, 5, 33, 0, 5, 7);    /* one row per band, one channel per group */
-    check_case(gauss, 32, 12, 20, 1, 2, 3);  /* factorized (hyper-latent shape), per-channel means */
-    check_case(gauss, 1, 1, 1, 0, 1, 1);     /* one symbol */
-    check_case(gauss, 128, 45, 80, 0, 3, 2); /* a 720p latent */
+    for (int lanes = NVC_RANS_LANES_CHOSEN; lanes <= 16; lanes += 17) { /* chosen (2.2), then 16 */
+        check_case(gauss, 16, 9, 20, 0, 3, 4, lanes);   /* Gaussian, 12 substreams */
+        check_case(gauss, 7, 5, 33, 0, 5, 7, lanes);    /* one row per band, one channel per group */
+        check_case(gauss, 32, 12, 20, 1, 2, 3, lanes);  /* factorized (hyper-latent shape), per-channel means */
+        check_case(gauss, 1, 1, 1, 0, 1, 1, lanes);     /* one symbol */
+        check_case(gauss, 128, 45, 80, 0, 3, 2, lanes); /* a 720p latent */
+    }
+    check_case(gauss, 16, 9, 20, 0, 3, 4, NVC_RANS_LANES_DERIVED); /* formats 2.0/2.1 */
+    check_case(gauss, 128, 45, 80, 0, 3, 2, NVC_RANS_LANES_DERIVED);
     nvc_cdf_set_free(gauss);
     TEST_DONE();
 }

@@ -11,6 +11,8 @@
 static unsigned long long seed = 0x1234567ull;
 
 static nvc_cdf_set *gauss;
+/* The lanes argument every encode of a test uses (entropy/rans.h); decodes read the matching layout. */
+static int lanes_arg = NVC_RANS_LANES_CHOSEN;
 
 /* A test case: runs over arrays we own. */
 typedef struct tcase {
@@ -101,7 +103,7 @@ static int decode_with(tcase *t, unsigned mask, const uint8_t *buf, size_t size)
         memset(t->out[r], 0x55, 2 * runs[r].n);
     }
     nvc_cpu_set_mask(mask);
-    int err = nvc_rans_decode(gauss, runs, t->nruns, buf, size);
+    int err = nvc_rans_decode(gauss, runs, t->nruns, lanes_arg != NVC_RANS_LANES_DERIVED, buf, size);
     nvc_cpu_set_mask(~0u);
     return err;
 }
@@ -118,7 +120,7 @@ static int outputs_equal(const tcase *t)
 static uint8_t *round_trip(tcase *t, size_t *size)
 {
     uint8_t *buf;
-    CHECK_EQ_INT(nvc_rans_encode(gauss, t->run, t->nruns, &buf, size), 0);
+    CHECK_EQ_INT(nvc_rans_encode(gauss, t->run, t->nruns, lanes_arg, &buf, size), 0);
     CHECK_EQ_INT(decode_with(t, 0, buf, *size), 0);
     CHECK(outputs_equal(t));
     CHECK_EQ_INT(decode_with(t, ~0u, buf, *size), 0);
@@ -152,7 +154,11 @@ static void test_round_trips(void)
         { 3600, 3600, 3600, 0 }, { 5, 70, 1, 200 }, { 4096, 17, 0, 64 },
     };
     const enum kind kinds[] = { RANDOM, HEAVY, ALL_ESCAPED, EXTREME, CONSTANT_TABLE };
-    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+    /* every layout and lane count the AVX2 decoder has a width for, and some it has not */
+    static const int lane_args[] = { NVC_RANS_LANES_DERIVED, NVC_RANS_LANES_CHOSEN, 1, 7, 8, 16, 24, 32 };
+    for (size_t pass = 0; pass < sizeof(kinds) / sizeof(kinds[0]) * sizeof(lane_args) / sizeof(lane_args[0]); pass++) {
+        const size_t k = pass % (sizeof(kinds) / sizeof(kinds[0]));
+        lanes_arg = lane_args[pass / (sizeof(kinds) / sizeof(kinds[0]))];
         for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
             int nruns = 0;
             while (nruns < 4 && (shapes[s][nruns] || nruns < 1))
@@ -166,6 +172,7 @@ static void test_round_trips(void)
             free_case(&t);
         }
     }
+    lanes_arg = NVC_RANS_LANES_CHOSEN;
 }
 
 static void test_empty(void)
@@ -175,16 +182,18 @@ static void test_empty(void)
     make_case(&t, 2, lens, RANDOM);
     uint8_t buf[4] = { 0 }, *enc;
     size_t size = 99;
-    CHECK_EQ_INT(nvc_rans_encode(gauss, t.run, 2, &enc, &size), 0);
-    CHECK_EQ_INT(size, 0);
-    CHECK(enc == NULL);
-    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 2, buf, 0), 0);
-    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 2, buf, 1), NVC_EINVALDATA); /* bytes where none belong */
-    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 0, NULL, 0), 0);
+    for (int signalled = 0; signalled < 2; signalled++) { /* 0 bytes in both layouts */
+        CHECK_EQ_INT(nvc_rans_encode(gauss, t.run, 2, signalled ? 8 : NVC_RANS_LANES_DERIVED, &enc, &size), 0);
+        CHECK_EQ_INT(size, 0);
+        CHECK(enc == NULL);
+        CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 2, signalled, buf, 0), 0);
+        CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 2, signalled, buf, 1), NVC_EINVALDATA); /* bytes where none belong */
+        CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 0, signalled, NULL, 0), 0);
+    }
     free_case(&t);
 }
 
-/* A one-symbol stream is one lane: 4 bytes of state, plus its escape bits if any. */
+/* A one-symbol stream is one lane: 4 bytes of state (and the lane byte when signalled). */
 static void test_one_symbol(void)
 {
     size_t lens[1] = { 1 };
@@ -192,9 +201,75 @@ static void test_one_symbol(void)
     make_case(&t, 1, lens, RANDOM);
     t.y[0][0] = t.mean[0][0]; /* value 0: in range of every table */
     size_t size;
+    lanes_arg = NVC_RANS_LANES_DERIVED;
     free(round_trip(&t, &size));
     CHECK_EQ_INT(size, 4);
+    lanes_arg = 32; /* capped to the longest run */
+    uint8_t *buf = round_trip(&t, &size);
+    CHECK_EQ_INT(size, 5);
+    CHECK_EQ_INT(buf[0], 1);
+    free(buf);
+    lanes_arg = NVC_RANS_LANES_CHOSEN;
     free_case(&t);
+}
+
+/* The signalled lane count: the encoder's choice (fewer lanes for a small substream of many symbols, 32 for a
+ * large one, never fewer than 8 from 8192 symbols on), and a count outside 1..min(32, longest run) refused. */
+static void test_lanes(void)
+{
+    size_t lens[2] = { 20000, 20000 };
+    tcase t;
+    make_case(&t, 2, lens, RANDOM);
+    size_t size, size32;
+    lanes_arg = 32;
+    uint8_t *buf32 = round_trip(&t, &size32);
+    CHECK_EQ_INT(buf32[0], 32);
+    lanes_arg = NVC_RANS_LANES_CHOSEN;
+    uint8_t *buf = round_trip(&t, &size);
+    /* the rule of rans.h: the most of 32, 24, 16, 8 lanes at ~3 bytes each within 0.4% of the 32-lane size */
+    int expect = 32;
+    while (expect > 8 && 3 * 250 * (size_t)expect > size32)
+        expect -= 8;
+    printf("%zu bytes with 32 lanes, %zu with the chosen %d\n", size32, size, buf[0]);
+    CHECK_EQ_INT(buf[0], expect);
+    CHECK(expect < 32); /* this case is small enough to need fewer */
+    CHECK(size < size32 && size32 - size >= (size_t)(32 - expect) * 2); /* ~3 bytes per lane */
+    /* Forged counts: a change of the lane byte is caught, out of range or not. */
+    for (int v = 0; v < 256; v++) {
+        buf32[0] = (uint8_t)v;
+        if (v != 32)
+            CHECK_EQ_INT(damaged_both(&t, buf32, size32), NVC_EINVALDATA);
+    }
+    free(buf);
+    free(buf32);
+    free_case(&t);
+    for (int r = 0; r < 2; r++) /* all near-certain zeros: a few hundred bytes */
+        lens[r] = 8192;
+    make_case(&t, 2, lens, CONSTANT_TABLE);
+    for (int r = 0; r < 2; r++)
+        for (size_t i = 0; i < lens[r]; i++)
+            t.y[r][i] = t.mean[r][i];
+    lanes_arg = NVC_RANS_LANES_CHOSEN;
+    buf = round_trip(&t, &size);
+    CHECK_EQ_INT(buf[0], 8);
+    free(buf);
+    t.run[0].n = t.run[1].n = 100; /* 200 symbols: speed does not matter, one lane */
+    buf = round_trip(&t, &size);
+    CHECK_EQ_INT(buf[0], 1);
+    free(buf);
+    free_case(&t);
+    size_t one[1] = { 5 };
+    make_case(&t, 1, one, RANDOM);
+    lanes_arg = 5;
+    buf = round_trip(&t, &size);
+    CHECK_EQ_INT(buf[0], 5);
+    buf[0] = 6; /* more lanes than the longest run */
+    CHECK_EQ_INT(damaged_both(&t, buf, size), NVC_EINVALDATA);
+    free(buf);
+    free_case(&t);
+    lanes_arg = NVC_RANS_LANES_CHOSEN;
+    CHECK_EQ_INT(nvc_rans_encode(gauss, t.run, 0, 33, &buf, &size), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_rans_encode(gauss, t.run, 0, -2, &buf, &size), NVC_EINVAL);
 }
 
 static void test_invalid_args(void)
@@ -204,16 +279,16 @@ static void test_invalid_args(void)
     make_case(&t, 1, lens, RANDOM);
     size_t size;
     uint8_t *buf, *none;
-    CHECK_EQ_INT(nvc_rans_encode(gauss, t.run, 1, &buf, &size), 0);
+    CHECK_EQ_INT(nvc_rans_encode(gauss, t.run, 1, lanes_arg, &buf, &size), 0);
     t.index[0][50] = (uint8_t)gauss->ntables; /* out of range */
-    CHECK_EQ_INT(nvc_rans_encode(gauss, t.run, 1, &none, &size), NVC_EINVAL);
-    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 1, buf, size), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_rans_encode(gauss, t.run, 1, lanes_arg, &none, &size), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 1, 1, buf, size), NVC_EINVAL);
     nvc_cpu_set_mask(0);
-    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 1, buf, size), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 1, 1, buf, size), NVC_EINVAL);
     nvc_cpu_set_mask(~0u);
     t.index[0][50] = 0;
     t.index[0][99] = 255; /* the last one, past the SIMD blocks */
-    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 1, buf, size), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_rans_decode(gauss, t.run, 1, 1, buf, size), NVC_EINVAL);
     free(buf);
     free_case(&t);
 }
@@ -221,7 +296,9 @@ static void test_invalid_args(void)
 static void test_damage(void)
 {
     const enum kind kinds[] = { RANDOM, HEAVY, CONSTANT_TABLE };
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t pass = 0; pass < 6; pass++) {
+        const size_t k = pass % 3;
+        lanes_arg = pass < 3 ? NVC_RANS_LANES_CHOSEN : 16; /* 16: the AVX2 path too */
         size_t lens[3] = { 700, 90, 33 };
         tcase t;
         make_case(&t, 3, lens, kinds[k]);
@@ -243,7 +320,7 @@ static void test_damage(void)
             c[at] ^= (uint8_t)(1 + test_rand(&seed) % 255);
             caught += damaged_both(&t, c, size) == NVC_EINVALDATA;
         }
-        printf("kind %zu: %zu of %zu byte changes detected\n", k, caught, size);
+        printf("kind %zu, lanes %d: %zu of %zu byte changes detected\n", k, buf[0], caught, size);
         CHECK(caught >= size * 9 / 10);
         memcpy(c, buf, size);
         c[size] = 0;
@@ -298,6 +375,7 @@ int main(void)
     test_one_symbol();
     test_invalid_args();
     test_round_trips();
+    test_lanes();
     test_damage();
     test_efficiency();
     nvc_cdf_set_free(gauss);

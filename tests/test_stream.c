@@ -288,7 +288,7 @@ static void test_header_bounds(void)
     reseal(b, NVC_STREAM_HEADER_SIZE);
     CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), NVC_EUNSUPPORTED);
     b[14] = 0;
-    b[12] = 80; /* a 2.1 header (this version) must be 64 bytes */
+    b[12] = 80; /* a header of this version must be 64 bytes */
     CHECK_EQ_INT(parse_hdr(b, sizeof b, &p), NVC_EINVALDATA);
     b[10] = 0; /* so must a 2.0 header */
     CHECK_EQ_INT(parse_hdr(b, sizeof b, &p), NVC_EINVALDATA);
@@ -298,6 +298,19 @@ static void test_header_bounds(void)
     reseal(b, NVC_STREAM_HEADER_SIZE);
     CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), 0);
     CHECK_EQ_INT(p.header.version_minor, 0);
+    /* Re-written (as the file reader does for the decoder), a parsed earlier header keeps its version: its
+     * frames are in that version's layout (2.2: substreams with a lane byte). A header of our own gets ours. */
+    for (int minor = 0; minor <= NVC_STREAM_VERSION_MINOR; minor++) {
+        b[10] = (uint8_t)minor;
+        reseal(b, NVC_STREAM_HEADER_SIZE);
+        CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), 0);
+        uint8_t again[NVC_STREAM_HEADER_SIZE];
+        CHECK_EQ_INT(nvc_stream_write_header(&p.header, again, NULL, 0), 0);
+        CHECK_EQ_INT(again[10], minor);
+    }
+    CHECK_EQ_INT(h.version_major, 0);
+    CHECK_EQ_INT(nvc_stream_write_header(&h, b, NULL, 0), 0);
+    CHECK_EQ_INT(b[10], NVC_STREAM_VERSION_MINOR);
     /* A header of a later minor version with 16 more bytes: read, the extension skipped. */
     CHECK_EQ_INT(nvc_stream_write_header(&h, b, NULL, 0), 0);
     memset(b + 60, 0xEE, 16);
@@ -426,6 +439,13 @@ static void test_frame_bounds(void)
         CHECK(err == NVC_EINVALDATA || (forge[i].offset == 21 && err == NVC_EUNSUPPORTED));
         if (err == 0 || err == NVC_EAGAIN)
             fprintf(stderr, "forged frame field at %d accepted\n", forge[i].offset);
+    }
+    /* Substream layout (2.2): the lane byte is read from 2.2 streams on, not before. */
+    for (int minor = 0; minor <= NVC_STREAM_VERSION_MINOR; minor++) {
+        p.header.version_minor = (uint16_t)minor;
+        CHECK_EQ_INT(nvc_stream_write_frame_header(&save, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+        CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), 0);
+        CHECK_EQ_INT(g->lanes_signalled, minor >= 2);
     }
     /* Frame flags (2.1): P-frame flags are read from a 2.1 stream, unknown ones are unsupported, flags are
      * unknown in a 2.0 stream, and flags on an I-frame are invalid (writer and parser). */

@@ -3,7 +3,8 @@
  * Prints decode and encode Msymbols/s with 1 and 2 threads (medians), the coded size against the ideal code
  * length of the continuous-Gaussian model (overhead %), and, in the same run, the 1 -> 2 thread speed-up of a
  * plain AVX2 multiply loop and of a plain scalar loop, to compare the decoder's scaling with what the machine
- * allows. Options: bench_entropy [reps (default 15)] [substreams (default 4)]. */
+ * allows. Options: bench_entropy [reps (default 15)] [substreams (default 4)] [lanes: -1 = chosen by the encoder
+ * (default, as the codec writes), 0 = derived (formats 2.0/2.1), 1..32 = that many]. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -160,6 +161,7 @@ int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 15;
     int nsub = argc > 2 ? atoi(argv[2]) : 4;
+    const int lanes = argc > 3 ? atoi(argv[3]) : NVC_RANS_LANES_CHOSEN;
     reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
     if (nsub < 1 || nsub > C)
         nsub = 4;
@@ -191,19 +193,25 @@ int main(int argc, char **argv)
     printf("ideal (continuous Gaussian model): %.0f bytes = %.4f bits/symbol; quantised tables: %+.3f%%\n",
            ideal_bits / 8, ideal_bits / (double)N, 100.0 * (table_bits - ideal_bits) / ideal_bits);
 
-    /* Size against ideal for several substream counts. */
-    printf("substreams  bytes    overhead vs ideal\n");
+    /* Size against ideal for several substream counts, in both substream layouts (entropy/rans.h). */
+    printf("substreams  derived lanes (2.0/2.1)   chosen lanes (2.2)\n");
+    printf("            bytes   overhead          bytes   overhead  lanes\n");
     static const int counts[] = { 1, 2, 4, 8, 16 };
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-        nvc_latent l = { C, H, W, cdf, mean, index, 1, counts[i] };
-        nvc_substreams s;
-        if (nvc_latent_encode(&l, y, NULL, &s))
+        nvc_latent ld = { C, H, W, cdf, mean, index, 1, counts[i], NVC_RANS_LANES_DERIVED };
+        nvc_latent lc = ld;
+        lc.lanes = NVC_RANS_LANES_CHOSEN;
+        nvc_substreams sd, sc;
+        if (nvc_latent_encode(&ld, y, NULL, &sd) || nvc_latent_encode(&lc, y, NULL, &sc))
             return 1;
-        printf("%10d  %7zu  %+.3f%%\n", counts[i], s.total, 100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits);
-        nvc_substreams_free(&s);
+        printf("%10d  %7zu  %+.3f%%          %7zu  %+.3f%%  %d\n", counts[i], sd.total,
+               100.0 * (8.0 * (double)sd.total - ideal_bits) / ideal_bits, sc.total,
+               100.0 * (8.0 * (double)sc.total - ideal_bits) / ideal_bits, sc.data[0][0]);
+        nvc_substreams_free(&sd);
+        nvc_substreams_free(&sc);
     }
 
-    nvc_latent l = { C, H, W, cdf, mean, index, 1, nsub };
+    nvc_latent l = { C, H, W, cdf, mean, index, 1, nsub, lanes };
     nvc_substreams s;
     if (nvc_latent_encode(&l, y, NULL, &s))
         return 1;
@@ -264,8 +272,8 @@ int main(int argc, char **argv)
     const double dec1 = (double)N / median(td[1], reps) / 1e6, dec2 = (double)N / median(td[2], reps) / 1e6;
     const double enc1 = (double)N / median(te[1], ereps) / 1e6, enc2 = (double)N / median(te[2], ereps) / 1e6;
     const double dec1w = (double)N / median(tw[1], reps) / 1e6, dec2w = (double)N / median(tw[2], reps) / 1e6;
-    printf("%d substreams, %zu bytes (%+.3f%% vs ideal), medians of %d runs:\n", nsub, s.total,
-           100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits, reps);
+    printf("%d substreams of %d lanes, %zu bytes (%+.3f%% vs ideal), medians of %d runs:\n", nsub,
+           l.lanes ? s.data[0][0] : -1, s.total, 100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits, reps);
     printf("decode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (speed-up x%.2f)\n", dec1w, dec2w,
            median(warm_up_r, reps));
     printf("decode with the worker asleep (cold pool): 1 thread %.1f, 2 threads %.1f Msymbols/s (x%.2f)\n", dec1,

@@ -72,55 +72,70 @@ unsigned nvc_rans_max_index_avx2(const uint8_t *p, size_t n)
     return max;
 }
 
-#define NV (NVC_RANS_LANES / 8) /* vectors per group */
-
-static inline void load_states(const nvc_rans_dec *d, __m256i *x)
+static inline void load_states(const nvc_rans_dec *d, __m256i *x, int nv)
 {
-    for (int v = 0; v < NV; v++)
+    for (int v = 0; v < nv; v++)
         x[v] = _mm256_loadu_si256((const __m256i *)(d->state + 8 * v));
 }
 
-static inline void store_states(nvc_rans_dec *d, const __m256i *x)
+static inline void store_states(nvc_rans_dec *d, const __m256i *x, int nv)
 {
-    for (int v = 0; v < NV; v++)
+    for (int v = 0; v < nv; v++)
         _mm256_storeu_si256((__m256i *)(d->state + 8 * v), x[v]);
 }
 
-long nvc_rans_decode_run_avx2(nvc_rans_dec *d, const nvc_rans_run *run, size_t start)
+/* The decoder for nv vectors (8 nv lanes); inlined once per constant nv so that its loops unroll. */
+static inline __attribute__((always_inline)) long decode_run(nvc_rans_dec *d, const nvc_rans_run *run,
+                                                             size_t start, const int nv)
 {
+    const int lanes = 8 * nv;
     const uint32_t *slots = d->cdf->slot;
     const uint8_t *buf = d->buf;
     const __m256i esc = _mm256_set1_epi32(NVC_CDF_ESCAPE);
     const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
-    __m256i x[NV];
-    load_states(d, x);
+    __m256i x[NVC_RANS_LANES / 8];
+    load_states(d, x, nv);
     size_t pos = d->pos, i = start;
     /* A group reads at most one word per lane. */
-    for (; i + NVC_RANS_LANES <= run->n && d->size - pos >= 2 * NVC_RANS_LANES; i += NVC_RANS_LANES) {
-        __m256i val[NV], y[NV];
+    for (; i + (size_t)lanes <= run->n && d->size - pos >= 2 * (size_t)lanes; i += (size_t)lanes) {
+        __m256i val[NVC_RANS_LANES / 8], y[NVC_RANS_LANES / 8];
         uint32_t escaped = 0;
-        for (int v = 0; v < NV; v++) /* in lane order: words are consumed in the scalar order */
+        for (int v = 0; v < nv; v++) /* in lane order: words are consumed in the scalar order */
             x[v] = step8(x[v], table_base(run, i + 8 * (size_t)v), slots, buf, &pos, &val[v]);
-        for (int v = 0; v < NV; v++) {
+        for (int v = 0; v < nv; v++) {
             /* y = (mean + value) mod 2^16 */
             y[v] = _mm256_and_si256(_mm256_add_epi32(means(run, i + 8 * (size_t)v), val[v]), lo16);
             escaped |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(val[v], esc))) << (8 * v);
         }
-        for (int v = 0; v < NV; v += 2) /* pack unsigned (no saturation possible), restore the order */
+        for (int v = 0; v + 1 < nv; v += 2) /* pack unsigned (no saturation possible), restore the order */
             _mm256_storeu_si256((__m256i *)(run->y + i + 8 * (size_t)v),
                                 _mm256_permute4x64_epi64(_mm256_packus_epi32(y[v], y[v + 1]), 0xD8));
+        if (nv & 1) /* the odd vector: its 8 values packed alone */
+            _mm_storeu_si128((__m128i *)(run->y + i + 8 * (size_t)(nv - 1)),
+                             _mm_packus_epi32(_mm256_castsi256_si128(y[nv - 1]), _mm256_extracti128_si256(y[nv - 1], 1)));
         if (__builtin_expect(escaped != 0, 0)) { /* rare: the raw steps run scalar on the stored states */
             d->pos = pos;
-            store_states(d, x);
+            store_states(d, x, nv);
             if (nvc_rans_dec_escapes(d, run, i, escaped))
                 return NVC_EINVALDATA;
             pos = d->pos;
-            load_states(d, x);
+            load_states(d, x, nv);
         }
     }
     d->pos = pos;
-    store_states(d, x);
+    store_states(d, x, nv);
     return (long)i;
+}
+
+long nvc_rans_decode_run_avx2(nvc_rans_dec *d, const nvc_rans_run *run, size_t start, int lanes)
+{
+    switch (lanes) {
+    case 8: return decode_run(d, run, start, 1);
+    case 16: return decode_run(d, run, start, 2);
+    case 24: return decode_run(d, run, start, 3);
+    case 32: return decode_run(d, run, start, 4);
+    default: return (long)start;
+    }
 }
 #else
 typedef int nvc_rans_avx2_unused;

@@ -3,7 +3,8 @@
  * Input: byte 0 selects the mode.
  *  - even: a latent. Bytes 1-7: channels 1 + b1 % 8, height 1 + b2 % 12, width 1 + b3 % 40,
  *    tile_rows 1 + b4 % height, channel_groups 1 + b5 % channels, flags b6 (bit 0 factorized, bit 1 no means,
- *    bit 2 extreme means), seed b7 for the table indices and means. Then for each substream a u16 LE size
+ *    bit 2 extreme means, bit 3 the derived substream layout of formats 2.0/2.1, else signalled lanes), seed b7
+ *    for the table indices and means. Then for each substream a u16 LE size
  *    (cut to what remains) and its bytes. The substreams are decoded with the scalar and the AVX2 path: both
  *    must return the same code and, on success, the same values; a successful decode re-encodes and decodes
  *    back to the same values.

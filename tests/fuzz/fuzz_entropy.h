@@ -4,6 +4,7 @@
 #define NVC_TESTS_FUZZ_ENTROPY_H
 
 #include "entropy/latent.h"
+#include "entropy/rans.h"
 
 #define FUZZ_ENTROPY_MAX_ELEMENTS (8 * 12 * 40)
 
@@ -21,7 +22,8 @@ static inline size_t fuzz_entropy_latent(const uint8_t hdr[8], const nvc_cdf_set
         index[e] = (uint8_t)(r % (unsigned)cdf->ntables);
         mean[e] = (flags & 4) ? (int16_t)((r >> 20) & 1 ? 32767 : -32768) : (int16_t)((int)((r >> 20) % 81) - 40);
     }
-    nvc_latent d = { c, h, w, cdf, (flags & 2) ? NULL : mean, (flags & 1) ? NULL : index, rows, groups };
+    nvc_latent d = { c, h, w, cdf, (flags & 2) ? NULL : mean, (flags & 1) ? NULL : index, rows, groups,
+                     (flags & 8) ? NVC_RANS_LANES_DERIVED : NVC_RANS_LANES_CHOSEN };
     *l = d;
     return n;
 }
