@@ -167,6 +167,7 @@ static int write_corpus(const nvc_cdf_set *gauss, const char *dir)
     static const uint8_t headers[][8] = {
         { 0, 3, 5, 19, 2, 1, 0, 1 }, { 0, 7, 11, 39, 3, 3, 0, 2 }, { 0, 5, 2, 7, 1, 4, 1, 3 },
         { 0, 0, 0, 0, 0, 0, 2, 4 },  { 0, 2, 3, 33, 1, 1, 4, 5 },  { 0, 7, 0, 39, 0, 7, 0, 6 },
+        { 0, 7, 11, 39, 3, 3, 8, 7 }, /* the derived lanes of formats 2.0/2.1 */
     };
     char path[4096];
     for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
