@@ -216,29 +216,37 @@ static void convert_band(void *ctx, int band, int worker)
     const size_t plane = (size_t)t->h * t->w;
     const int y0 = (int)((int64_t)band * t->h / j->bands), y1 = (int)((int64_t)(band + 1) * t->h / j->bands);
     int bad = 0;
-    for (int y = y0; y < y1; y++)
-        for (int x = 0; x < t->w; x++) {
-            uint8_t *p = nvc_tensor_px(t, y, x);
-            const size_t e = (size_t)y * t->w + x;
-            switch (j->kind) {
-            case TENSOR_TO_SYMBOLS:
+    for (int y = y0; y < y1; y++) /* the kind is switched on per row, so each inner loop is a plain one */
+        switch (j->kind) {
+        case TENSOR_TO_SYMBOLS:
+            for (int x = 0; x < t->w; x++) {
+                const uint8_t *p = nvc_tensor_px(t, y, x);
+                int16_t *out = j->symbols + (size_t)y * t->w + x;
                 for (int c = 0; c < t->c; c++)
-                    j->symbols[c * plane + e] = (int16_t)(p[c] - t->zp);
-                break;
-            case TENSOR_TO_INDEX:
+                    out[c * plane] = (int16_t)(p[c] - t->zp);
+            }
+            break;
+        case TENSOR_TO_INDEX:
+            for (int x = 0; x < t->w; x++) {
+                const uint8_t *p = nvc_tensor_px(t, y, x);
+                uint8_t *out = j->index + (size_t)y * t->w + x;
                 for (int c = 0; c < t->c; c++) {
                     const int idx = p[c] - t->zp;
                     bad |= idx < 0 || idx >= j->ntables;
-                    j->index[c * plane + e] = (uint8_t)idx;
+                    out[c * plane] = (uint8_t)idx;
                 }
-                break;
-            case SYMBOLS_TO_TENSOR:
+            }
+            break;
+        case SYMBOLS_TO_TENSOR:
+            for (int x = 0; x < t->w; x++) {
+                uint8_t *p = nvc_tensor_px(t, y, x);
+                const int16_t *in = j->symbols + (size_t)y * t->w + x;
                 for (int c = 0; c < t->c; c++) {
-                    const int q = j->symbols[c * plane + e] + LATENT_ZP;
+                    const int q = in[c * plane] + LATENT_ZP;
                     p[c] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
                 }
-                break;
             }
+            break;
         }
     if (bad)
         atomic_store_explicit(&j->bad_index, 1, memory_order_relaxed);
