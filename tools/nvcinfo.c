@@ -1,6 +1,6 @@
 /* nvcinfo: prints an .nvc stream's header, its frames (type, quality, offset, sizes, substreams), the I-frame
  * index and a summary; reports damaged frames and goes on after them.
- *   nvcinfo [-q] [-v] FILE|-     -q: header and summary only; -v: also every substream's size
+ *   nvcinfo [-q] [-v] FILE|-     -q: header and summary only; -v: also every substream's size (size:lanes in format 2.2)
  * Exit status: 0 the stream is intact, 1 damage or an error was found, 2 usage. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: nvcinfo [-q] [-v] FILE.nvc|-\n"
                     "  -q  header and summary only\n"
-                    "  -v  also list every substream's size\n");
+                    "  -v  also list every substream's size (size:rANS lanes from format 2.2 on)\n");
 }
 
 static void print_header(const char *path, const nvc_stream_header *h)
@@ -57,8 +57,14 @@ static void print_frame(const nvc_frame_info *f, uint64_t offset, int verbose)
     if (verbose)
         for (uint32_t s = 0; s < f->nsegments; s++) {
             printf("          segment %u:", s);
-            for (uint32_t i = 0; i < f->nsubstreams[s]; i++)
-                printf(" %u", f->substream_size[f->first_substream[s] + i]);
+            for (uint32_t i = 0; i < f->nsubstreams[s]; i++) {
+                uint32_t size;
+                const uint8_t *data = nvc_frame_substream(f, s, i, &size);
+                if (f->lanes_signalled && size && data) /* format 2.2: the first byte is the lane count */
+                    printf(" %u:%u", size, data[0]);
+                else
+                    printf(" %u", size);
+            }
             printf("\n");
         }
 }
