@@ -38,12 +38,16 @@ static int max_lanes(size_t longest)
 /* NVC_RANS_LANES_CHOSEN: the lane count for a substream of `symbols` that takes `bytes` with `max` lanes (rans.h):
  * the most lanes whose ~3 bytes each stay within 0.4% of the substream, at least 8 (one AVX2 vector) from
  * 8192 symbols on, where decoding time matters. */
+#define LANE_COST_BYTES 3       /* what a lane costs (rans.h) */
+#define LANES_BUDGET_PER_MILLE 4 /* of the substream's bytes */
+#define LANES_FLOOR_SYMBOLS 8192 /* from here on at least one AVX2 vector of lanes */
 static int chosen_lanes(size_t bytes, size_t symbols, int max)
 {
     static const int counts[] = { 32, 24, 16, 8, 4, 2, 1 };
-    const int floor = symbols >= 8192 ? 8 : 1;
+    const int floor = symbols >= LANES_FLOOR_SYMBOLS ? 8 : 1;
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-        if (counts[i] <= max && (3 * 250 * (size_t)counts[i] <= bytes || counts[i] <= floor))
+        if (counts[i] <= max && ((size_t)counts[i] * LANE_COST_BYTES * 1000 <= bytes * LANES_BUDGET_PER_MILLE ||
+                                 counts[i] <= floor))
             return counts[i];
     return 1;
 }
