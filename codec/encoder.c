@@ -57,6 +57,8 @@ static const char *check_settings(const nvc_enc_settings *s)
         return "full_p_frames must be 0 or 1";
     if (s->i_quality_offset < -NVC_STREAM_MAX_QUALITY || s->i_quality_offset > NVC_STREAM_MAX_QUALITY)
         return "i_quality_offset must be -63..63";
+    if (s->entropy_lanes < 0 || s->entropy_lanes > 32)
+        return "entropy_lanes must be 0..32";
     if (s->substreams < 0 || s->substreams > NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT)
         return "substreams must be 0..1024";
     if (s->n_threads < 0 || (s->model_data && !s->model_size))
@@ -261,7 +263,7 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
             break;
         }
         err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, frame_quality(e, cand[k].type),
-                               e->s.substreams, &e->picture, e->pool, &e->alt, &c, msg, msg_size);
+                               e->s.substreams, e->s.entropy_lanes, &e->picture, e->pool, &e->alt, &c, msg, msg_size);
         if (err)
             break;
         const double cost = rd_cost(e, &e->alt, &c);
@@ -312,7 +314,7 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     nvc_frame_coded fc;
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames))
-        err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams, &e->picture,
+        err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams, e->s.entropy_lanes, &e->picture,
                                e->pool, &e->recon, &fc, msg, sizeof msg);
     else
         err = choose_frame(e, &type, &flags, &fc, msg, sizeof msg);

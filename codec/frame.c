@@ -533,7 +533,7 @@ void nvc_frame_coded_free(nvc_frame_coded *c)
 
 /* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y), and replaces *lat by the latent the
  * decoder will rebuild from them (through the decoder's own conversion). */
-static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams,
+static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams, int lanes,
                          nvc_pool *pool, nvc_tensor *lat, nvc_substreams seg[2], char *msg, size_t msg_size)
 {
     latent_work w;
@@ -548,7 +548,7 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
             snprintf(msg, msg_size, "model: %s gives latents of the wrong size", kinds[kind].what);
         err = NVC_EMODEL;
     }
-    nvc_latent lz = z_desc(m, kind, &w, NVC_RANS_LANES_CHOSEN), ly = y_desc(m, &w, NVC_RANS_LANES_CHOSEN);
+    nvc_latent lz = z_desc(m, kind, &w, lanes), ly = y_desc(m, &w, lanes);
     if (!err) {
         convert(TENSOR_TO_SYMBOLS, &zt, w.z, NULL, 0, pool);
         convert(TENSOR_TO_SYMBOLS, lat, w.y, NULL, 0, pool);
@@ -584,7 +584,7 @@ static int empty_segments(nvc_substreams seg[2])
 }
 
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
-                     int substreams, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
+                     int substreams, int lanes, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
                      nvc_frame_coded *out, char *msg, size_t msg_size)
 {
     memset(out, 0, sizeof *out);
@@ -594,13 +594,16 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         FAIL(NVC_EMODEL, "model: this model has no encoder graphs");
     if ((unsigned)flags & ~NVC_FRAME_FLAGS_DEFINED || (flags && type != NVC_FRAME_P))
         FAIL(NVC_EINVAL, "frame flags 0x%02x are not valid for this frame type", (unsigned)flags);
+    if (lanes < 0 || lanes > NVC_RANS_LANES)
+        FAIL(NVC_EINVAL, "%d rANS lanes: 0 (the encoder's choice) or 1..%d", lanes, NVC_RANS_LANES);
+    lanes = lanes ? lanes : NVC_RANS_LANES_CHOSEN;
     nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } }, search = { 0 };
     int err;
     if (type == NVC_FRAME_I) {
         out->nsegments = 2;
         err = run_graph(m, "i_analysis", picture, 1, &lat[0], 1, quality, pool, msg, msg_size);
         if (!err)
-            err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, pool, &lat[0], &out->seg[0], msg,
+            err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, lanes, pool, &lat[0], &out->seg[0], msg,
                                 msg_size);
     } else {
         out->nsegments = 4;
@@ -615,7 +618,7 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
                 err = run_graph(m, "p_mv_enc", in, 3, &lat[0], 1, quality, pool, msg, msg_size);
             }
             if (!err)
-                err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, pool, &lat[0], &out->seg[0], msg,
+                err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, lanes, pool, &lat[0], &out->seg[0], msg,
                                     msg_size);
             if (!err && !(flags & NVC_FRAME_NO_RESIDUAL)) /* the residual encoder's input */
                 err = motion_prediction(m, quality, &lat[0], recon, pool, &warped, msg, msg_size);
@@ -627,7 +630,7 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
             const nvc_tensor in[2] = { *picture, *pred };
             err = run_graph(m, "p_res_enc", in, 2, &lat[1], 1, quality, pool, msg, msg_size);
             if (!err)
-                err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, pool, &lat[1], &out->seg[2], msg,
+                err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, lanes, pool, &lat[1], &out->seg[2], msg,
                                     msg_size);
         }
         if (!err) /* the reconstruction, by the decoder's own stage 2 */

@@ -70,6 +70,18 @@ grep -q "^       3  P      20 " "$T/info" || { cat "$T/info"; fail "--full-p: a 
 run --i-offset 64 "$CLIP" -o "$T/f.nvc"; expect 2 "(--i-offset 64)"
 run --quiet --frames 2 --gop 1 "$CLIP" -o "$T/c.nvc"; expect 0 "--frames 2"
 "$BUILD/nvcinfo" "$T/c.nvc" | grep -q "^frames       2 (2 I, 0 P)" || fail "--frames 2 --gop 1"
+# --lanes: every non-empty substream of this small clip has that many lanes (its runs are long enough for 8, not
+# for 32: capped), and the stream still decodes to the reconstruction; out of range refused
+run --quiet --lanes 8 --recon "$T/g.y4m" "$CLIP" -o "$T/g.nvc"; expect 0 "--lanes 8"
+"$BUILD/nvcinfo" -v "$T/g.nvc" >"$T/info" 2>&1
+grep "segment [0-9]*:" "$T/info" | grep -q ":8" || { cat "$T/info"; fail "--lanes 8: no substream with 8 lanes"; }
+! grep "segment [0-9]*:" "$T/info" | grep -q ":32" || { cat "$T/info"; fail "--lanes 8: a substream with 32 lanes"; }
+if command -v ffmpeg >/dev/null; then
+    ffmpeg -loglevel error -i "$T/g.y4m" -f framemd5 - | grep -v '^#' | awk -F', *' '{print $6}' >"$T/rec.md5"
+    "$EXAMPLE" --threads 2 "$T/g.nvc" | grep -v '^total' | awk '{print $3}' >"$T/dec.md5" || fail "nvc_example"
+    [ -s "$T/rec.md5" ] && cmp -s "$T/rec.md5" "$T/dec.md5" || fail "--lanes 8: decoder != --recon"
+fi
+run --lanes 33 "$CLIP" -o "$T/h.nvc"; expect 2 "(--lanes 33)"; expect_err "0..32" "(--lanes 33)"
 # the summary without --quiet
 run --threads 2 --substreams 3 "$CLIP" -o "$T/d.nvc"; expect 0 "(summary)"
 grep -q "encoded 5 frames.*kbps.*PSNR" "$T/err" || { cat "$T/err"; fail "no summary line"; }

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Regenerates the conformance streams and their decoded MD5s (run it when models/default.nvm changes):
+# Regenerates the conformance streams and their decoded MD5s (run it when models/default.nvm or the stream
+# format changes):
 #
 #     make && sh testvectors/make.sh
 #
@@ -17,10 +18,11 @@ trap 'rm -rf "$T"' EXIT
 # name  source  ffmpeg filter  frames  nvenc-ref options (--fixed-gop --full-p where the P-frames must stay P
 # with motion and residual; the megamind streams use the encoder's defaults: adaptive I-frames and P-frames
 # that leave out motion and/or residual; at q0 they show several P-frame kinds, which ones depends on the model:
-# build/nvcinfo lists them)
+# build/nvcinfo lists them; the tree stream has 32-lane substreams, the widest AVX2 decoding, where the encoder
+# would choose fewer: nvcinfo -v shows them)
 cat >"$T/list" <<EOF
 vtest_64x64_q20_gop2 vtest.avi crop=64:64:300:200 4 -q 20 --gop 2 --fixed-gop --full-p --substreams 1
-tree_352x288_q44_gop3 tree.avi scale=352:288 5 -q 44 --gop 3 --fixed-gop --full-p --substreams 4
+tree_352x288_q44_gop3 tree.avi scale=352:288 5 -q 44 --gop 3 --fixed-gop --full-p --substreams 4 --lanes 32
 megamind_720x528_q32_gop4 Megamind.avi null 3 -q 32 --gop 4
 vtest_200x136_q8_gop1 vtest.avi scale=200:150,crop=200:136 3 -q 8 --gop 1 --substreams 2
 megamind_256x192_q0_gop8 Megamind.avi crop=256:192:100:100 6 -q 0 --gop 8

@@ -25,7 +25,7 @@
 
 typedef struct options {
     const char *input, *output, *recon, *model;
-    long quality, gop, substreams, threads, i_offset;
+    long quality, gop, substreams, lanes, threads, i_offset;
     int quiet, fixed_gop, full_p;
     long frames; /* -1 = all */
 } options;
@@ -44,6 +44,8 @@ static void usage(FILE *f)
             "                        either or both out where that costs less)\n"
             "      --i-offset N      I-frames at quality q + N (-63..63, clamped to 0..63), default 12\n"
             "      --substreams N    entropy substreams per latent (decoder parallelism), 0 = automatic\n"
+            "      --lanes N         rANS lanes per substream, 1..32 (more decode faster, each costs ~3 bytes),\n"
+            "                        0 = the encoder's choice (default)\n"
             "      --threads N       worker threads, 0 = one per CPU (default)\n"
             "      --frames N        encode at most N frames\n"
             "      --recon FILE      also write the reconstruction (what a decoder outputs) as .y4m\n"
@@ -74,6 +76,7 @@ static int parse_args(int argc, char **argv, options *o)
         { "--quality", "-q", 0, 63, &o->quality },         { "--gop", NULL, 1, 65535, &o->gop },
         { "--substreams", NULL, 0, 1024, &o->substreams }, { "--threads", NULL, 0, 16, &o->threads },
         { "--frames", NULL, 1, INT_MAX, &o->frames },     { "--i-offset", NULL, -63, 63, &o->i_offset },
+        { "--lanes", NULL, 0, 32, &o->lanes },
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -403,6 +406,7 @@ int main(int argc, char **argv)
     es.full_p_frames = o.full_p;
     es.i_quality_offset = (int)o.i_offset;
     es.substreams = o.substreams;
+    es.entropy_lanes = (int)o.lanes;
     es.n_threads = o.threads;
     void *model = NULL;
     if (o.model) {

@@ -294,7 +294,11 @@ typedef struct nvc_enc_settings {
     size_t model_size;
     nvc_log_callback logger;      /* as nvc_settings.logger */
     void *logger_cookie;
-    int reserved[13];
+    int entropy_lanes;            /* rANS lanes per substream (format 2.2): 0 (default) = the encoder's choice, as
+                                   * few as keep the substream fast to decode (docs/entropy.md); 1..32 = this many
+                                   * (fewer where a substream's runs are shorter): more lanes decode faster, each
+                                   * costs ~3 bytes */
+    int reserved[12];
 } nvc_enc_settings;
 
 /* Fills *s with the defaults (width/height 0: the caller must set them). */
