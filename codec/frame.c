@@ -201,8 +201,9 @@ enum convert_kind {
 typedef struct convert_job {
     enum convert_kind kind;
     const nvc_tensor *t;
-    int16_t *symbols;
-    uint8_t *index;
+    int16_t *symbols;        /* TENSOR_TO_SYMBOLS: out */
+    const int16_t *decoded;  /* SYMBOLS_TO_TENSOR: in */
+    uint8_t *index;          /* TENSOR_TO_INDEX: out */
     int ntables;
     int bands;
     atomic_int bad_index; /* TENSOR_TO_INDEX: some q - zp was out of range */
@@ -240,7 +241,7 @@ static void convert_band(void *ctx, int band, int worker)
         case SYMBOLS_TO_TENSOR:
             for (int x = 0; x < t->w; x++) {
                 uint8_t *p = nvc_tensor_px(t, y, x);
-                const int16_t *in = j->symbols + (size_t)y * t->w + x;
+                const int16_t *in = j->decoded + (size_t)y * t->w + x;
                 for (int c = 0; c < t->c; c++) {
                     const int q = in[c * plane] + LATENT_ZP;
                     p[c] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
@@ -252,12 +253,13 @@ static void convert_band(void *ctx, int band, int worker)
         atomic_store_explicit(&j->bad_index, 1, memory_order_relaxed);
 }
 
-/* Runs one conversion on the pool; NVC_EMODEL when TENSOR_TO_INDEX met an index >= ntables, else 0. */
-static int convert(enum convert_kind kind, const nvc_tensor *t, int16_t *symbols, uint8_t *index, int ntables,
-                   nvc_pool *pool)
+/* Runs one conversion on the pool (the arrays its kind does not use are NULL); NVC_EMODEL when TENSOR_TO_INDEX
+ * met an index >= ntables, else 0. */
+static int convert(enum convert_kind kind, const nvc_tensor *t, int16_t *symbols, const int16_t *decoded,
+                   uint8_t *index, int ntables, nvc_pool *pool)
 {
     const int bands = t->h < 2 * nvc_pool_threads(pool) ? t->h : 2 * nvc_pool_threads(pool);
-    convert_job j = { kind, t, symbols, index, ntables, bands, 0 };
+    convert_job j = { kind, t, symbols, decoded, index, ntables, bands, 0 };
     nvc_pool_run(pool, bands, convert_band, &j);
     return atomic_load_explicit(&j.bad_index, memory_order_relaxed) ? NVC_EMODEL : 0;
 }
@@ -268,7 +270,7 @@ static int symbols_tensor(const int16_t *v, int c, int h, int w, nvc_pool *pool,
 {
     int err = nvc_tensor_alloc(t, c, h, w, LATENT_ZP);
     if (!err)
-        convert(SYMBOLS_TO_TENSOR, t, (int16_t *)v, NULL, 0, pool);
+        convert(SYMBOLS_TO_TENSOR, t, NULL, v, NULL, 0, pool);
     return err;
 }
 
@@ -320,8 +322,8 @@ static int hyper_params(const nvc_codec_model *m, int kind, latent_work *w, int 
     if (!err && (out[0].h != w->hy || out[0].w != w->wy || out[1].h != w->hy || out[1].w != w->wy))
         err = NVC_EMODEL;
     if (!err) {
-        convert(TENSOR_TO_SYMBOLS, &out[0], w->mean, NULL, 0, pool);
-        err = convert(TENSOR_TO_INDEX, &out[1], NULL, w->index, m->gauss->ntables, pool);
+        convert(TENSOR_TO_SYMBOLS, &out[0], w->mean, NULL, NULL, 0, pool);
+        err = convert(TENSOR_TO_INDEX, &out[1], NULL, NULL, w->index, m->gauss->ntables, pool);
     }
     nvc_tensor_release(&out[0]);
     nvc_tensor_release(&out[1]);
@@ -332,7 +334,8 @@ static int hyper_params(const nvc_codec_model *m, int kind, latent_work *w, int 
     return 0;
 }
 
-/* lanes: NVC_RANS_LANES_CHOSEN to encode (format 2.2), and what the stream's format says to decode. */
+/* lanes (entropy/rans.h): to encode, NVC_RANS_LANES_CHOSEN or a count (format 2.2); to decode, what the
+ * stream's format says (stream_lanes). */
 static nvc_latent z_desc(const nvc_codec_model *m, int kind, const latent_work *w, int lanes)
 {
     return (nvc_latent){ .channels = w->cz, .height = w->hz, .width = w->wz, .cdf = m->hyper[kind],
@@ -550,8 +553,8 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     }
     nvc_latent lz = z_desc(m, kind, &w, lanes), ly = y_desc(m, &w, lanes);
     if (!err) {
-        convert(TENSOR_TO_SYMBOLS, &zt, w.z, NULL, 0, pool);
-        convert(TENSOR_TO_SYMBOLS, lat, w.y, NULL, 0, pool);
+        convert(TENSOR_TO_SYMBOLS, &zt, w.z, NULL, NULL, 0, pool);
+        convert(TENSOR_TO_SYMBOLS, lat, w.y, NULL, NULL, 0, pool);
         nvc_frame_split(nz, lz.channels, lz.height, &lz.tile_rows, &lz.channel_groups);
         nvc_frame_split(ny, ly.channels, ly.height, &ly.tile_rows, &ly.channel_groups);
         err = nvc_latent_encode(&lz, w.z, pool, &seg[0]);
