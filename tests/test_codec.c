@@ -530,7 +530,8 @@ static void test_p_modes(void)
     parser.header.version_minor = NVC_STREAM_VERSION_MINOR;
     for (int flags = 0; flags < 4; flags++) {
         CHECK_EQ_INT(nvc_tensor_copy(&enc, &ref), 0);
-        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags, 20, 0, 0, &pic[1], NULL, &enc, &fc, msg, sizeof msg), 0);
+        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags, 20, 0, 0, &pic[1], NULL, &enc, &fc, msg, sizeof msg),
+                     0);
         memset(f, 0, sizeof *f);
         f->type = NVC_FRAME_P;
         f->flags = (uint8_t)flags;

@@ -161,7 +161,9 @@ int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 15;
     int nsub = argc > 2 ? atoi(argv[2]) : 4;
-    const int lanes = argc > 3 ? atoi(argv[3]) : NVC_RANS_LANES_CHOSEN;
+    int lanes = argc > 3 ? atoi(argv[3]) : NVC_RANS_LANES_CHOSEN;
+    if (lanes < NVC_RANS_LANES_CHOSEN || lanes > NVC_RANS_LANES)
+        lanes = NVC_RANS_LANES_CHOSEN;
     reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
     if (nsub < 1 || nsub > C)
         nsub = 4;
@@ -224,7 +226,7 @@ int main(int argc, char **argv)
      * microseconds on a VM, against ~400 us of work), and "warm", right after a job that every thread ran, as in
      * the decoder, where the conversion of the hyper-decoder's output runs on the pool just before the decode. */
     double td[3][64], tw[3][64], tv[3][64], ts[3][64], te[3][64];
-    double cold_up[64], warm_up_r[64], simd_up[64], scalar_up[64], share[64];
+    double cold_ratio[64], warm_ratio[64], simd_up[64], scalar_up[64], share[64];
 #if defined(__x86_64__) || defined(__i386__)
     const nvc_pool_fn simd = (nvc_cpu_flags() & NVC_CPU_AVX2) ? simd_task : scalar_task;
 #else
@@ -251,11 +253,11 @@ int main(int argc, char **argv)
             tv[threads][r] = t1 - t0;
             ts[threads][r] = now() - t1;
         }
-        cold_up[r] = td[1][r] / td[2][r];
-        warm_up_r[r] = tw[1][r] / tw[2][r];
+        cold_ratio[r] = td[1][r] / td[2][r];
+        warm_ratio[r] = tw[1][r] / tw[2][r];
         simd_up[r] = tv[1][r] / tv[2][r];
         scalar_up[r] = ts[1][r] / ts[2][r];
-        share[r] = warm_up_r[r] / simd_up[r];
+        share[r] = warm_ratio[r] / simd_up[r];
     }
     const int ereps = (reps + 2) / 3;
     for (int r = 0; r < ereps; r++)
@@ -272,12 +274,15 @@ int main(int argc, char **argv)
     const double dec1 = (double)N / median(td[1], reps) / 1e6, dec2 = (double)N / median(td[2], reps) / 1e6;
     const double enc1 = (double)N / median(te[1], ereps) / 1e6, enc2 = (double)N / median(te[2], ereps) / 1e6;
     const double dec1w = (double)N / median(tw[1], reps) / 1e6, dec2w = (double)N / median(tw[2], reps) / 1e6;
-    printf("%d substreams of %d lanes, %zu bytes (%+.3f%% vs ideal), medians of %d runs:\n", nsub,
-           l.lanes ? s.data[0][0] : -1, s.total, 100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits, reps);
+    char lanes_text[32] = "derived lanes (2.0/2.1)";
+    if (l.lanes)
+        snprintf(lanes_text, sizeof lanes_text, "%d lanes", s.data[0][0]);
+    printf("%d substreams of %s, %zu bytes (%+.3f%% vs ideal), medians of %d runs:\n", nsub, lanes_text, s.total,
+           100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits, reps);
     printf("decode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (speed-up x%.2f)\n", dec1w, dec2w,
-           median(warm_up_r, reps));
+           median(warm_ratio, reps));
     printf("decode with the worker asleep (cold pool): 1 thread %.1f, 2 threads %.1f Msymbols/s (x%.2f)\n", dec1,
-           dec2, median(cold_up, reps));
+           dec2, median(cold_ratio, reps));
     /* Best of the runs too: a noisy VM only ever slows a run down, so the fastest run of each kind is the
      * steadiest estimate of what the code can do (medians mix in the neighbours' load). */
     printf("decode, best of %d: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (speed-up x%.2f)\n", reps,

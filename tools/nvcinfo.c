@@ -1,6 +1,7 @@
 /* nvcinfo: prints an .nvc stream's header, its frames (type, quality, offset, sizes, substreams), the I-frame
  * index and a summary; reports damaged frames and goes on after them.
- *   nvcinfo [-q] [-v] FILE|-     -q: header and summary only; -v: also every substream's size (size:lanes in format 2.2)
+ *   nvcinfo [-q] [-v] FILE|-     -q: header and summary only; -v: also every substream's size
+ *                                (size:lanes in format 2.2)
  * Exit status: 0 the stream is intact, 1 damage or an error was found, 2 usage. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -112,7 +112,8 @@ static inline __attribute__((always_inline)) long decode_run(nvc_rans_dec *d, co
                                 _mm256_permute4x64_epi64(_mm256_packus_epi32(y[v], y[v + 1]), 0xD8));
         if (nv & 1) /* the odd vector: its 8 values packed alone */
             _mm_storeu_si128((__m128i *)(run->y + i + 8 * (size_t)(nv - 1)),
-                             _mm_packus_epi32(_mm256_castsi256_si128(y[nv - 1]), _mm256_extracti128_si256(y[nv - 1], 1)));
+                             _mm_packus_epi32(_mm256_castsi256_si128(y[nv - 1]),
+                                              _mm256_extracti128_si256(y[nv - 1], 1)));
         if (__builtin_expect(escaped != 0, 0)) { /* rare: the raw steps run scalar on the stored states */
             d->pos = pos;
             store_states(d, x, nv);
