@@ -315,8 +315,7 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames))
         err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams,
-                               e->s.entropy_lanes, &e->picture,
-                               e->pool, &e->recon, &fc, msg, sizeof msg);
+                               e->s.entropy_lanes, &e->picture, e->pool, &e->recon, &fc, msg, sizeof msg);
     else
         err = choose_frame(e, &type, &flags, &fc, msg, sizeof msg);
     if (err)

@@ -537,8 +537,8 @@ void nvc_frame_coded_free(nvc_frame_coded *c)
 /* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y), and replaces *lat by the latent the
  * decoder will rebuild from them (through the decoder's own conversion). */
 static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams,
-                         int lanes,
-                         nvc_pool *pool, nvc_tensor *lat, nvc_substreams seg[2], char *msg, size_t msg_size)
+                         int lanes, nvc_pool *pool, nvc_tensor *lat, nvc_substreams seg[2], char *msg,
+                         size_t msg_size)
 {
     latent_work w;
     if (work_alloc(&w, m, kind, g))
