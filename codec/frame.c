@@ -598,9 +598,9 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         FAIL(NVC_EMODEL, "model: this model has no encoder graphs");
     if ((unsigned)flags & ~NVC_FRAME_FLAGS_DEFINED || (flags && type != NVC_FRAME_P))
         FAIL(NVC_EINVAL, "frame flags 0x%02x are not valid for this frame type", (unsigned)flags);
-    if (lanes < 0 || lanes > NVC_RANS_LANES)
+    if (lanes < NVC_FRAME_LANES_LEGACY || lanes > NVC_RANS_LANES)
         FAIL(NVC_EINVAL, "%d rANS lanes: 0 (the encoder's choice) or 1..%d", lanes, NVC_RANS_LANES);
-    lanes = lanes ? lanes : NVC_RANS_LANES_CHOSEN;
+    lanes = lanes == NVC_FRAME_LANES_LEGACY ? NVC_RANS_LANES_DERIVED : lanes ? lanes : NVC_RANS_LANES_CHOSEN;
     nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } }, search = { 0 };
     int err;
     if (type == NVC_FRAME_I) {

@@ -514,7 +514,8 @@ static void test_p_modes(void)
     nvc_frame_info *f = calloc(1, sizeof *f);
 
     /* Every flag combination, forced (the encoder above picks what it likes): the frame through the writer, the
-     * parser and both decoder stages gives the encoder's reconstruction. */
+     * parser and both decoder stages gives the encoder's reconstruction; in format 2.2 (lane counts in the
+     * substreams) and in the substream layout of 2.1 with a 2.1 stream header (how older streams decode). */
     nvc_tensor pic[2] = { { 0 } }, ref = { 0 }, enc = { 0 }, dec = { 0 };
     for (int i = 0; i < 2; i++) {
         const uint8_t *const planes[3] = { clip[i], clip[i] + W * H, clip[i] + W * H * 5 / 4 };
@@ -527,11 +528,12 @@ static void test_p_modes(void)
     nvc_stream_parser parser;
     nvc_stream_parser_init(&parser);
     parser.have_header = 1;
-    parser.header.version_minor = NVC_STREAM_VERSION_MINOR;
-    for (int flags = 0; flags < 4; flags++) {
+    for (int run = 0; run < 8; run++) {
+        const int flags = run % 4, legacy = run / 4;
+        parser.header.version_minor = legacy ? 1 : NVC_STREAM_VERSION_MINOR;
         CHECK_EQ_INT(nvc_tensor_copy(&enc, &ref), 0);
-        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags, 20, 0, 0, &pic[1], NULL, &enc, &fc, msg, sizeof msg),
-                     0);
+        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags, 20, 0, legacy ? NVC_FRAME_LANES_LEGACY : 0, &pic[1],
+                                      NULL, &enc, &fc, msg, sizeof msg), 0);
         memset(f, 0, sizeof *f);
         f->type = NVC_FRAME_P;
         f->flags = (uint8_t)flags;
@@ -556,6 +558,7 @@ static void test_p_modes(void)
         size_t used = 0;
         CHECK_EQ_INT(nvc_stream_parse_frame(&parser, body - hlen, hlen + payload, &used, f), 0);
         CHECK_EQ_INT(f->flags, flags);
+        CHECK_EQ_INT(f->lanes_signalled, !legacy);
         nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } };
         CHECK_EQ_INT(nvc_tensor_copy(&dec, &ref), 0);
         CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), 0);
