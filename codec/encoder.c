@@ -11,6 +11,7 @@
 #include "codec/log.h"
 #include "codec/picture.h"
 #include "codec/stream.h"
+#include "entropy/rans.h"
 #include "nvc/nvc.h"
 
 #define MAX_THREADS 16
@@ -57,7 +58,7 @@ static const char *check_settings(const nvc_enc_settings *s)
         return "full_p_frames must be 0 or 1";
     if (s->i_quality_offset < -NVC_STREAM_MAX_QUALITY || s->i_quality_offset > NVC_STREAM_MAX_QUALITY)
         return "i_quality_offset must be -63..63";
-    if (s->entropy_lanes < 0 || s->entropy_lanes > 32)
+    if (s->entropy_lanes < 0 || s->entropy_lanes > NVC_RANS_LANES)
         return "entropy_lanes must be 0..32";
     if (s->substreams < 0 || s->substreams > NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT)
         return "substreams must be 0..1024";
