@@ -66,8 +66,8 @@ def main():
                     help="also encode with x264 medium exactly as tools/rd.py does and print the BD-rate estimate")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    net = M.NVC()
     ck = torch.load(a.ckpt, map_location="cpu")
+    net = M.NVC(*M.widths_of(ck["model"]))
     net.load_state_dict(ck["model"])
     if ck.get("qat_specs"):
         M.enable_qat(net, ck["qat_specs"])

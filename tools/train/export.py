@@ -216,10 +216,10 @@ def build(net, calib):
     # I
     enc_graph("i_analysis", net.i_analysis, [("picture", 6, 128, PIC_S)], net.i_gain, calib["i_analysis"],
               net.i_analysis_lin)
-    hyper_enc_graph("i_hyper_enc", net.i_hyper.h_enc, M.CY, calib["i_hyper_enc"])
-    hyper_dec_graph("i_hyper_dec", net.i_hyper.h_dec, M.CZ, M.CY, calib["i_hyper_dec"])
+    hyper_enc_graph("i_hyper_enc", net.i_hyper.h_enc, net.cy, calib["i_hyper_enc"])
+    hyper_dec_graph("i_hyper_dec", net.i_hyper.h_dec, M.CZ, net.cy, calib["i_hyper_dec"])
     g = m.graph("i_synth")
-    a = dec_input(g, g.input("latent", M.CY, 128), net.i_gain, calib["i_synth"])
+    a = dec_input(g, g.input("latent", net.cy, 128), net.i_gain, calib["i_synth"])
     # non-linear path (carrying the +0.5 - XC output offset) + linear path, added onto the picture grid
     nl = export_seq(g, a, net.i_synth, last_bias_offset=0.5 - M.XC)
     out = add_acts(g, nl, export_seq(g, a, net.i_synth_lin), dict(scale=PIC_S, zp=128, lo=0, hi=255))
@@ -247,10 +247,10 @@ def build(net, calib):
     # P residual
     enc_graph("p_res_enc", net.p_res_enc, [("picture", 6, 128, PIC_S), ("pred", 6, 128, PIC_S)], net.p_res_gain,
               calib["p_res_enc"], net.p_res_enc_lin)
-    hyper_enc_graph("p_res_hyper_enc", net.p_res_hyper.h_enc, M.CR, calib["p_res_hyper_enc"])
-    hyper_dec_graph("p_res_hyper_dec", net.p_res_hyper.h_dec, M.CZR, M.CR, calib["p_res_hyper_dec"])
+    hyper_enc_graph("p_res_hyper_enc", net.p_res_hyper.h_enc, net.cr, calib["p_res_hyper_enc"])
+    hyper_dec_graph("p_res_hyper_dec", net.p_res_hyper.h_dec, M.CZR, net.cr, calib["p_res_hyper_dec"])
     g = m.graph("p_res_synth")
-    lat, pred = g.input("latent", M.CR, 128), g.input("pred", 6, 128)
+    lat, pred = g.input("latent", net.cr, 128), g.input("pred", 6, 128)
     a = dec_input(g, lat, net.p_res_gain, calib["p_res_synth"])
     res = add_acts(g, export_seq(g, a, net.p_res_synth), export_seq(g, a, net.p_res_synth_lin))
     # pred + residual onto the picture grid (fixed, so pred's float values are not needed: zeros stand in)
@@ -288,7 +288,7 @@ def add_blobs(m, net):
         m.add_blob(f"{name}_z_cdf", cdf_tables.serialize(prior_tables(hyp.prior)))
     meta = {
         "format": "nvc model v1", "qualities": M.NQ, "luma_alignment": 64,
-        "latents": {"i": [M.CY, M.CZ], "p_mv": [M.CM, M.CZM], "p_res": [M.CR, M.CZR]},
+        "latents": {"i": [net.cy, M.CZ], "p_mv": [M.CM, M.CZM], "p_res": [net.cr, M.CZR]},
         "gauss_sigmas": scales,
         "tables": "entropy table sets in the format of docs/entropy.md (cdf_tables.serialize): gauss_cdf = the "
                   "64-table Gaussian set (sigma 0.11..64), symbol = latent - mean, table = scale_idx; "
@@ -451,8 +451,8 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = M.NVC()
     ck = torch.load(a.ckpt, map_location="cpu")
+    net = M.NVC(*M.widths_of(ck["model"]))
     net.load_state_dict(ck["model"])
     net.eval()
     if ck.get("qat_specs"):

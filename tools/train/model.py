@@ -261,6 +261,12 @@ XC = 128.0 / 255.0   # encoders see x - XC: the int8 engine's picture tensors ha
 # ---------------------------------------------------------------------------------------------------------------
 # The codec
 # ---------------------------------------------------------------------------------------------------------------
+# Latent widths of the shipped model (NVC(cy, cr) builds others; widths_of() reads them from a checkpoint).
+# 64 numbers per 16x16 luma block with its chroma (384 samples) cap what any rate can buy on textured content
+# (vtest: 32.4 dB luma with the latent not quantised at all; the best linear 64-of-384 block code, PCA, gives
+# 34.4 dB, 128 of 384 40.6 dB, 192 46.5 dB: tools/train/probe_ceiling.py). A model with a 160-channel I latent
+# (tools/train/widen.py) was trained in session 5 and not shipped: within half an hour of the 2-core CPU it beat
+# this one in float on vtest and lost to it in int8 in the real codec (docs/model.md, "Run 3").
 CY, CZ = 64, 32     # I latent / hyper-latent channels
 CM, CZM = 32, 16    # motion latent / hyper-latent
 CR, CZR = 64, 32    # residual latent / hyper-latent
@@ -299,17 +305,23 @@ def zero_init(m):
     return m
 
 
+def widths_of(state_dict):
+    """(I latent channels, residual latent channels) of a checkpoint's weights."""
+    return state_dict["i_gain.log_g"].shape[1], state_dict["p_res_gain.log_g"].shape[1]
+
+
 class NVC(nn.Module):
-    def __init__(self):
+    def __init__(self, cy=CY, cr=CR):
         super().__init__()
+        self.cy, self.cr = cy, cr
         # I-frame
-        self.i_analysis = analysis(6, CY)
-        self.i_gain = QualityGain(CY)
-        self.i_hyper = HyperLatentCodec(CY, CZ)        # i_hyper_enc, i_hyper_dec, z prior
-        self.i_synth = synthesis(CY, 48, 24)
+        self.i_analysis = analysis(6, cy)
+        self.i_gain = QualityGain(cy)
+        self.i_hyper = HyperLatentCodec(cy, CZ)        # i_hyper_enc, i_hyper_dec, z prior
+        self.i_synth = synthesis(cy, 48, 24)
         # linear paths (zero-initialised: a model trained without them starts from the same function)
-        self.i_analysis_lin = zero_init(linear_analysis(6, CY))
-        self.i_synth_lin = zero_init(linear_synthesis(CY))
+        self.i_analysis_lin = zero_init(linear_analysis(6, cy))
+        self.i_synth_lin = zero_init(linear_synthesis(cy))
         # P-frame: motion
         self.p_mv_enc = nn.Sequential(conv(6 + 6 + 2, 32, 3, 2), relu(), conv(32, 48, 3, 2), relu(),
                                       conv(48, 64), relu(), conv(64, CM, 3, 2))
@@ -317,12 +329,12 @@ class NVC(nn.Module):
         self.p_mv_hyper = HyperLatentCodec(CM, CZM)
         self.p_mv_synth = MvSynth()
         # P-frame: residual
-        self.p_res_enc = analysis(12, CR)
-        self.p_res_gain = QualityGain(CR)
-        self.p_res_hyper = HyperLatentCodec(CR, CZR)
-        self.p_res_synth = synthesis(CR, 32, 24)
-        self.p_res_enc_lin = zero_init(linear_analysis(12, CR))
-        self.p_res_synth_lin = zero_init(linear_synthesis(CR))
+        self.p_res_enc = analysis(12, cr)
+        self.p_res_gain = QualityGain(cr)
+        self.p_res_hyper = HyperLatentCodec(cr, CZR)
+        self.p_res_synth = synthesis(cr, 32, 24)
+        self.p_res_enc_lin = zero_init(linear_analysis(12, cr))
+        self.p_res_synth_lin = zero_init(linear_synthesis(cr))
 
     # -- analysis transforms: the non-linear network plus its linear path (export.py calibrates on these too) ---
     def i_transform(self, xc):
@@ -398,21 +410,21 @@ def graphs(model):
     m = model
     return {
         "i_analysis": (m.i_analysis, lambda H, W: [(6, H // 2, W // 2)], False),
-        "i_hyper_enc": (m.i_hyper.h_enc, lambda H, W: [(CY, H // 16, W // 16)], False),
+        "i_hyper_enc": (m.i_hyper.h_enc, lambda H, W: [(m.cy, H // 16, W // 16)], False),
         "i_hyper_dec": (m.i_hyper.h_dec, lambda H, W: [(CZ, H // 64, W // 64)], True),
-        "i_synth": (m.i_synth, lambda H, W: [(CY, H // 16, W // 16)], True),
+        "i_synth": (m.i_synth, lambda H, W: [(m.cy, H // 16, W // 16)], True),
         "i_analysis_lin": (m.i_analysis_lin, lambda H, W: [(6 * 64, H // 16, W // 16)], False),
-        "i_synth_lin": (m.i_synth_lin, lambda H, W: [(CY, H // 16, W // 16)], True),
+        "i_synth_lin": (m.i_synth_lin, lambda H, W: [(m.cy, H // 16, W // 16)], True),
         "p_mv_enc": (m.p_mv_enc, lambda H, W: [(14, H // 2, W // 2)], False),
         "p_mv_hyper_enc": (m.p_mv_hyper.h_enc, lambda H, W: [(CM, H // 16, W // 16)], False),
         "p_mv_hyper_dec": (m.p_mv_hyper.h_dec, lambda H, W: [(CZM, H // 64, W // 64)], True),
         "p_mv_synth": (m.p_mv_synth.net, lambda H, W: [(CM, H // 16, W // 16)], True),
         "p_res_enc": (m.p_res_enc, lambda H, W: [(12, H // 2, W // 2)], False),
-        "p_res_hyper_enc": (m.p_res_hyper.h_enc, lambda H, W: [(CR, H // 16, W // 16)], False),
+        "p_res_hyper_enc": (m.p_res_hyper.h_enc, lambda H, W: [(m.cr, H // 16, W // 16)], False),
         "p_res_hyper_dec": (m.p_res_hyper.h_dec, lambda H, W: [(CZR, H // 64, W // 64)], True),
-        "p_res_synth": (m.p_res_synth, lambda H, W: [(CR, H // 16, W // 16)], True),
+        "p_res_synth": (m.p_res_synth, lambda H, W: [(m.cr, H // 16, W // 16)], True),
         "p_res_enc_lin": (m.p_res_enc_lin, lambda H, W: [(12 * 64, H // 16, W // 16)], False),
-        "p_res_synth_lin": (m.p_res_synth_lin, lambda H, W: [(CR, H // 16, W // 16)], True),
+        "p_res_synth_lin": (m.p_res_synth_lin, lambda H, W: [(m.cr, H // 16, W // 16)], True),
     }
 
 

@@ -205,8 +205,15 @@ def main():
     ap.add_argument("--p-no-motion", type=float, default=0.0,
                     help="probability that a P-frame of a training sequence is coded without motion (the codec's "
                          "NO_MOTION frames: prediction = previous reconstruction); validation then also reports P0")
+    ap.add_argument("--aux-steps", type=int, default=3000,
+                    help="P steps over which the auxiliary flow loss toward the block search fades out (0: none; "
+                         "for a motion path that is already trained)")
     ap.add_argument("--qat-steps", type=int, default=6000,
                     help="after stage P: quantisation-aware fine-tuning on P sequences (fake quant as export.py)")
+    ap.add_argument("--qat-specs-from", metavar="CKPT",
+                    help="at the start of QAT, take the activation grids of the sub-networks whose weights this "
+                         "checkpoint shares (every conv outside the I path; for a model widened from it by "
+                         "widen.py, whose P path is unchanged) from CKPT's qat_specs instead of calibrating them")
     ap.add_argument("--int-params-from", type=int, default=3500,
                     help="from this step on, hyper-decoder means and scale indices are rounded (STE) as in int8")
     args = ap.parse_args()
@@ -215,7 +222,10 @@ def main():
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(args.seed)
-    net = M.NVC().to(dev)
+    latest = os.path.join(args.out, "latest.pt")
+    src = latest if (args.resume and os.path.exists(latest)) else args.init
+    widths = M.widths_of(torch.load(src, map_location="cpu")["model"]) if src else (M.CY, M.CR)
+    net = M.NVC(*widths).to(dev)   # latent widths from the checkpoint it starts from (widen.py makes wider ones)
     # The factorized priors of the hyper-latents learn at --prior-lr-mult x the rate: initialised wide (scale 10),
     # at the main rate they need >10k steps to fit the hyper-latents (mostly zeros), and until then every
     # hyper-latent symbol costs ~2-3 bits (measured: half of a P-frame's rate at low quality).
@@ -226,7 +236,6 @@ def main():
     step = 0
     qat_specs = None
     rng = np.random.default_rng(args.seed)
-    latest = os.path.join(args.out, "latest.pt")
     if args.init and not (args.resume and os.path.exists(latest)):
         ck = torch.load(args.init, map_location=dev)
         missing, unexpected = net.load_state_dict(ck["model"], strict=False)
@@ -267,6 +276,11 @@ def main():
         stage = "I" if step < args.i_steps else ("P" if step < p_end else "QAT")
         if stage == "QAT" and not qat_specs:
             import export as E
+            if args.qat_specs_from:
+                kept = torch.load(args.qat_specs_from, map_location="cpu")["qat_specs"]
+                mods = dict(net.named_modules())
+                E.FIXED.update({id(mods[n]): sp for n, sp in kept.items() if not n.startswith("i_")})
+                print(f"QAT: {len(E.FIXED)} grids kept from {args.qat_specs_from}", flush=True)
             qat_specs = E.qat_specs(net, train)
             M.enable_qat(net, qat_specs)
             print(f"QAT enabled at step {step}: {len(qat_specs)} convs on their int8 grids", flush=True)
@@ -299,8 +313,8 @@ def main():
             prev, bits = net.code_i(seq[:, 0], q, qp)
             loss = (bits / npx + lm * dist(seq[:, 0], prev)[0]).mean()
             pbpp = pps = mvb = aux = 0.0
-            # auxiliary flow loss toward the block search during the first 3000 P steps (fades out)
-            wa = max(0.0, 1.0 - (step - args.i_steps) / 3000.0)
+            # auxiliary flow loss toward the block search during the first --aux-steps P steps (fades out)
+            wa = max(0.0, 1.0 - (step - args.i_steps) / args.aux_steps) if args.aux_steps > 0 else 0.0
             for t in range(1, seq.shape[1]):
                 nm = args.p_no_motion > 0 and rng.random() < args.p_no_motion
                 prev, b, info = net.code_p(seq[:, t], prev, q, quant_params=qp, no_motion=nm)
@@ -336,6 +350,8 @@ def main():
             extra = {"rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "stage": stage,
                      "args": vars(args), "qat_specs": qat_specs}
             save_ckpt(latest, net, opt, step, extra)
+            if step in (args.i_steps, p_end) and step < total:   # stage ends: kept, to redo a later stage
+                save_ckpt(os.path.join(args.out, f"stage_end_{step}.pt"), net, opt, step, extra)
             # small weights-only checkpoint (committed to git)
             tmp = os.path.join(args.out, "weights.pt.tmp")
             torch.save({"model": net.state_dict(), "step": step, "stage": stage, "qat_specs": qat_specs}, tmp)

@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""Initialise a model with wider I and/or residual latents from a trained checkpoint of narrower ones.
+
+    /usr/bin/python3 tools/train/widen.py --from CKPT --out tools/train/run3/init.pt [--cy 160] [--cr 64]
+
+Every weight of CKPT (any widths, e.g. v1's 64/64) is copied into the leading slice of its v2 tensor. The new latent channels start so that the
+codec's function is unchanged except for what they add:
+- the non-linear analysis networks, the hyper-encoders and the non-linear synthesis networks get zero weights
+  for the new channels (no new output / no new input), so they learn from zero;
+- the linear analysis paths get, for the new channels, the leading principal directions of the v1 codec's
+  reconstruction error (16x16 luma blocks with their chroma, on training crops at the highest quality): the
+  detail v1 cannot represent is what the new channels should carry. For the residual path the direction acts on
+  (picture - prediction). The linear synthesis paths get the same directions transposed, so the new channels add
+  that projection to the reconstruction from the first step;
+- the quality gains of the new channels are the mean of v1's gains (decoder gain = 1 / encoder gain), the
+  hyper-decoders predict mean 0 and a fixed scale index for them until they learn better.
+Deterministic (fixed seed): the same v1 checkpoint and data give the same v2 initialisation.
+"""
+import argparse, math, os, sys
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import model as M  # noqa: E402
+import train as T  # noqa: E402
+
+NEW_SIGMA = 0.25   # the hyper-decoders' first scale for the new channels
+
+
+def copy_leading(dst, src):
+    """dst[:n0, :n1, ...] = src (src no larger than dst in any dimension)."""
+    idx = tuple(slice(0, s) for s in src.shape)
+    dst[idx] = src
+
+
+def error_directions(recon_err, n):
+    """recon_err: (B, 6, H/2, W/2) -> top-n right singular vectors of its 16x16-block vectors (n, 384)."""
+    v = F.pixel_unshuffle(recon_err, 8).permute(0, 2, 3, 1).reshape(-1, 384).double()
+    _, _, vh = torch.linalg.svd(v, full_matrices=False)
+    return vh[:n].float()
+
+
+def init_new_channels(sd, pre, lin_an, lin_syn, an_last, h_enc0, h_dec_last, syn0, gain, c_old, c_new, dirs):
+    """dirs: (c_new - c_old, 384) directions on a 16x16 luma block with its chroma (space_to_depth(8) order)."""
+    # gains: mean of the old channels' (log) gains per anchor; decoder gain the exact inverse
+    lg = sd[gain + ".log_g"]
+    lg[:, c_old:] = lg[:, :c_old].mean(1, keepdim=True)
+    sd[gain + ".log_ig"][:, c_old:] = -lg[:, c_old:]
+    g32 = math.exp(float(M.QualityGain._interp(lg[:, c_old:c_old + 1], torch.tensor([32]))[0, 0]))
+    # The decoder side starts with the directions, the encoder side at zero: the new channels code nothing yet
+    # (the codec's function is exactly v1's), and the first steps' gradient pulls each analysis row toward the
+    # error along its direction. (Starting both sides on the directions, a PCA pair, was tried: the new channels
+    # then also re-add signal v1 already reconstructs, 38 -> 19 dB at the first step.) One latent unit at q32
+    # moves a block by `step` along its direction: the uniform quantiser step that minimises
+    # rate + lambda(32) * 255^2 * MSE at high rate for an orthonormal transform (step^2 = 12.98 / lambda).
+    step = math.sqrt(12.98 / M.lmb(32)) / 255.0
+    sd[lin_an + ".weight"][c_old:] = 0
+    sd[lin_an + ".bias"][c_old:] = 0
+    sd[lin_syn + ".0.weight"][:, c_old:] = (dirs.t() * step * g32)[:, :, None, None]
+    # non-linear parts: zero for the new channels (outputs of the analysis, inputs of hyper-encoder and synthesis)
+    sd[an_last + ".weight"][c_old:] = 0
+    sd[an_last + ".bias"][c_old:] = 0
+    sd[h_enc0 + ".weight"][:, c_old:] = 0
+    sd[syn0 + ".weight"][:, c_old:] = 0
+    # hyper-decoder output: [mean (c) | scale index (c)]; v1's rows moved to their v2 places
+    wd, bd = sd[h_dec_last + ".weight"], sd[h_dec_last + ".bias"]
+    old_w, old_b = wd[:2 * c_old].clone(), bd[:2 * c_old].clone()
+    wd.zero_()
+    bd.zero_()
+    wd[:c_old], bd[:c_old] = old_w[:c_old], old_b[:c_old]
+    wd[c_new:c_new + c_old], bd[c_new:c_new + c_old] = old_w[c_old:], old_b[c_old:]
+    bd[c_new + c_old:] = round(math.log(NEW_SIGMA / M.SMIN) / M.LOG_STEP)
+    print(f"{pre}: {c_new - c_old} new channels, step at q32 {step * 255:.1f}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--from", dest="src", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--data", default=os.path.join(T.ROOT, "data"))
+    ap.add_argument("--cy", type=int, default=160, help="I latent channels of the new model")
+    ap.add_argument("--cr", type=int, default=M.CR, help="residual latent channels of the new model")
+    ap.add_argument("--crops", type=int, default=48)
+    ap.add_argument("--seed", type=int, default=20261201)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    ck = torch.load(a.src, map_location="cpu")
+    old = ck["model"]
+
+    v1 = M.NVC(*M.widths_of(old))   # "v1": the checkpoint's model, "v2": the wider one
+    v1.load_state_dict(old)
+    v1.eval()
+    V1_CY, V1_CR = v1.cy, v1.cr
+    CY, CR = a.cy, a.cr
+    if CY < V1_CY or CR < V1_CR:
+        sys.exit(f"widen.py only widens: {V1_CY}/{V1_CR} -> {CY}/{CR}")
+    v2 = M.NVC(CY, CR)
+    sd = v2.state_dict()
+    for k, t in old.items():
+        copy_leading(sd[k], t)
+
+    data = T.Data(a.data, "train")
+    rng = np.random.default_rng(a.seed)
+    q = torch.full((a.crops,), 63, dtype=torch.long)
+    with torch.no_grad():
+        xs = data.i_batch(rng, a.crops, 256)
+        xr, _ = v1.code_i(xs, q, True)
+        dirs_i = error_directions(xs - xr, CY - V1_CY)
+        seq = data.p_batch(rng, a.crops // 2, 2, 256)
+        prev, _ = v1.code_i(seq[:, 0], q[:a.crops // 2], True)
+        prev = torch.round(prev * 255) / 255
+        xp, _, _ = v1.code_p(seq[:, 1], prev, q[:a.crops // 2], quant_params=True, no_motion=True)
+        dirs_r = error_directions(seq[:, 1] - xp, CR - V1_CR)
+    if CY > V1_CY:
+        init_new_channels(sd, "I", "i_analysis_lin", "i_synth_lin", "i_analysis.10", "i_hyper.h_enc.0",
+                          "i_hyper.h_dec.10", "i_synth.0", "i_gain", V1_CY, CY, dirs_i)
+    if CR > V1_CR:
+        init_new_channels(sd, "residual", "p_res_enc_lin", "p_res_synth_lin", "p_res_enc.10", "p_res_hyper.h_enc.0",
+                          "p_res_hyper.h_dec.10", "p_res_synth.0", "p_res_gain", V1_CR, CR, dirs_r)
+    v2.load_state_dict(sd)
+    v2.eval()
+    with torch.no_grad():
+        for qv in (0, 32, 63):
+            qq = torch.full((a.crops,), qv, dtype=torch.long)
+            for name, net in (("v1", v1), ("v2", v2)):
+                r, bits = net.code_i(xs, qq, True)
+                m = T.dist(xs, r)[0]
+                print(f"I q{qv} {name}: bpp {bits.mean().item() / (256 * 256):.4f} "
+                      f"psnr {T.psnr(m).mean().item():.2f}", flush=True)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    torch.save({"model": v2.state_dict(), "step": 0, "stage": "widened", "from": a.src,
+                "from_step": ck.get("step")}, a.out)
+    print(f"wrote {a.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
