@@ -244,6 +244,8 @@ static int encode_stream(const buffer *raw, int nframes, int w, int h, int full,
         nvc_packet pkt;
         if (nvc_enc_send_picture(e, &pic) || nvc_enc_receive_packet(e, &pkt, NULL) || nvc_writer_write(wr, &pkt)) {
             printf("bench_codec: encoding failed: %s\n", nvc_enc_get_error(e));
+            nvc_enc_close(&e);
+            nvc_writer_abort(&wr); /* no half-written stream left behind */
             return 1;
         }
     }
@@ -309,7 +311,7 @@ int main(int argc, char **argv)
      * P-frame coding motion and residual at a fixed GOP (the decoder's worst case, which the speed goal is
      * about). Peak RSS and the H.264 comparison use the full one. */
     buffer s[2] = { { 0 }, { 0 } };
-    double kbps[2], fps[2][3] = { { 0 } };
+    double kbps[2], fps[2][2] = { { 0 } }; /* [full-P stream][threads - 1] */
     for (int full = 0; full < 2; full++) {
         double enc_fps;
         snprintf(path, sizeof path, "%s/clip%d.nvc", tmp, full);
@@ -329,15 +331,16 @@ int main(int argc, char **argv)
                 int got = decode_all(s[full].data, s[full].size, t);
                 v[r] = got == nframes ? nframes / (now() - a) : 0;
             }
-            fps[full][t] = median(v, RUNS);
-            printf("decode       %d thread%s: %.1f fps (median of %d)\n", t, t > 1 ? "s" : "", fps[full][t], RUNS);
+            fps[full][t - 1] = median(v, RUNS);
+            printf("decode       %d thread%s: %.1f fps (median of %d)\n", t, t > 1 ? "s" : "", fps[full][t - 1],
+                   RUNS);
         }
         /* medians over RUNS runs like the totals: a single (cold) run made "other" come out negative */
         double tev[RUNS], tsv[RUNS];
         for (int r = 0; r < RUNS; r++)
             stage_split(s[full].data, s[full].size, &tev[r], &tsv[r]);
         const double te = median(tev, RUNS), ts = median(tsv, RUNS);
-        const double total = 1000.0 / fps[full][1], ent = te * 1000 / nframes, syn = ts * 1000 / nframes;
+        const double total = 1000.0 / fps[full][0], ent = te * 1000 / nframes, syn = ts * 1000 / nframes;
         printf("split        1 thread, ms/frame: entropy + hyper-decoders %.2f, synthesis networks %.2f, other "
                "%.2f\n", ent, syn, total - ent - syn);
     }
@@ -369,7 +372,7 @@ int main(int argc, char **argv)
             int hf = 0;
             double hfps = h264_fps(path, t, &hf);
             printf("H.264        x264 medium at %.0f kbps, FFmpeg decode %d thread%s: %.1f fps; nvc (full-P) / H.264 "
-                   "speed %.3f\n", kbps[1], t, t > 1 ? "s" : "", hfps, hfps > 0 ? fps[1][t] / hfps : 0);
+                   "speed %.3f\n", kbps[1], t, t > 1 ? "s" : "", hfps, hfps > 0 ? fps[1][t - 1] / hfps : 0);
         }
     } else
         printf("H.264        skipped (ffmpeg without libx264)\n");
