@@ -192,42 +192,38 @@ void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int
  * pool job over row bands. They sit between network runs and latent coding; on the caller alone they took a few
  * hundred microseconds per 720p latent, long enough for the pool's worker to fall asleep, so the entropy decode
  * that follows started by waking it (tens of microseconds on a VM) and the conversion itself ran on one core. */
-enum convert_kind {
-    TENSOR_TO_SYMBOLS, /* symbols[c][y][x] = q - zp */
-    TENSOR_TO_INDEX,   /* index[c][y][x] = q - zp, which must be < ntables */
-    SYMBOLS_TO_TENSOR, /* q = clamp(symbol + LATENT_ZP, 0, 255), into a tensor allocated by the caller */
-};
-
 typedef struct convert_job {
-    enum convert_kind kind;
-    const nvc_tensor *t;
-    int16_t *symbols;        /* TENSOR_TO_SYMBOLS: out */
-    const int16_t *decoded;  /* SYMBOLS_TO_TENSOR: in */
-    uint8_t *index;          /* TENSOR_TO_INDEX: out */
+    const nvc_tensor *sym_src; /* -> symbols[c][y][x] = q - zp */
+    int16_t *symbols;
+    const nvc_tensor *idx_src; /* -> index[c][y][x] = q - zp, which must be < ntables */
+    uint8_t *index;
     int ntables;
-    int bands;
-    atomic_int bad_index; /* TENSOR_TO_INDEX: some q - zp was out of range */
+    nvc_tensor *dst;           /* <- q = clamp(decoded + LATENT_ZP, 0, 255), a tensor allocated by the caller */
+    const int16_t *decoded;
+    int h, bands;              /* the tensors of one job have the same height */
+    atomic_int bad_index;      /* some index was out of range */
 } convert_job;
 
 static void convert_band(void *ctx, int band, int worker)
 {
     (void)worker;
     convert_job *j = ctx;
-    const nvc_tensor *t = j->t;
-    const size_t plane = (size_t)t->h * t->w;
-    const int y0 = (int)((int64_t)band * t->h / j->bands), y1 = (int)((int64_t)(band + 1) * t->h / j->bands);
+    const int y0 = (int)((int64_t)band * j->h / j->bands), y1 = (int)((int64_t)(band + 1) * j->h / j->bands);
     int bad = 0;
-    for (int y = y0; y < y1; y++) /* the kind is switched on per row, so each inner loop is a plain one */
-        switch (j->kind) {
-        case TENSOR_TO_SYMBOLS:
+    for (int y = y0; y < y1; y++) { /* what the job holds is looked at per row, so each inner loop is a plain one */
+        if (j->sym_src) {
+            const nvc_tensor *t = j->sym_src;
+            const size_t plane = (size_t)t->h * t->w;
             for (int x = 0; x < t->w; x++) {
                 const uint8_t *p = nvc_tensor_px(t, y, x);
                 int16_t *out = j->symbols + (size_t)y * t->w + x;
                 for (int c = 0; c < t->c; c++)
                     out[c * plane] = (int16_t)(p[c] - t->zp);
             }
-            break;
-        case TENSOR_TO_INDEX:
+        }
+        if (j->idx_src) {
+            const nvc_tensor *t = j->idx_src;
+            const size_t plane = (size_t)t->h * t->w;
             for (int x = 0; x < t->w; x++) {
                 const uint8_t *p = nvc_tensor_px(t, y, x);
                 uint8_t *out = j->index + (size_t)y * t->w + x;
@@ -237,8 +233,10 @@ static void convert_band(void *ctx, int band, int worker)
                     out[c * plane] = (uint8_t)idx;
                 }
             }
-            break;
-        case SYMBOLS_TO_TENSOR:
+        }
+        if (j->dst) {
+            nvc_tensor *t = j->dst;
+            const size_t plane = (size_t)t->h * t->w;
             for (int x = 0; x < t->w; x++) {
                 uint8_t *p = nvc_tensor_px(t, y, x);
                 const int16_t *in = j->decoded + (size_t)y * t->w + x;
@@ -247,21 +245,21 @@ static void convert_band(void *ctx, int band, int worker)
                     p[c] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
                 }
             }
-            break;
         }
+    }
     if (bad)
         atomic_store_explicit(&j->bad_index, 1, memory_order_relaxed);
 }
 
-/* Runs one conversion on the pool (the arrays its kind does not use are NULL); NVC_EMODEL when TENSOR_TO_INDEX
- * met an index >= ntables, else 0. */
-static int convert(enum convert_kind kind, const nvc_tensor *t, int16_t *symbols, const int16_t *decoded,
-                   uint8_t *index, int ntables, nvc_pool *pool)
+/* Runs the conversions one job holds (its unused pairs NULL) on the pool; NVC_EMODEL when an index was >= ntables,
+ * else 0. */
+static int convert(convert_job *j, nvc_pool *pool)
 {
-    const int bands = t->h < 2 * nvc_pool_threads(pool) ? t->h : 2 * nvc_pool_threads(pool);
-    convert_job j = { kind, t, symbols, decoded, index, ntables, bands, 0 };
-    nvc_pool_run(pool, bands, convert_band, &j);
-    return atomic_load_explicit(&j.bad_index, memory_order_relaxed) ? NVC_EMODEL : 0;
+    j->h = (j->sym_src ? j->sym_src : j->idx_src ? j->idx_src : j->dst)->h;
+    j->bands = j->h < 2 * nvc_pool_threads(pool) ? j->h : 2 * nvc_pool_threads(pool);
+    atomic_init(&j->bad_index, 0);
+    nvc_pool_run(pool, j->bands, convert_band, j);
+    return atomic_load_explicit(&j->bad_index, memory_order_relaxed) ? NVC_EMODEL : 0;
 }
 
 /* A latent tensor (zp 128) from decoded values, clamped to -128..127 (docs/model.md: the decoder reconstructs
@@ -269,8 +267,10 @@ static int convert(enum convert_kind kind, const nvc_tensor *t, int16_t *symbols
 static int symbols_tensor(const int16_t *v, int c, int h, int w, nvc_pool *pool, nvc_tensor *t)
 {
     int err = nvc_tensor_alloc(t, c, h, w, LATENT_ZP);
-    if (!err)
-        convert(SYMBOLS_TO_TENSOR, t, NULL, v, NULL, 0, pool);
+    if (!err) {
+        convert_job j = { .dst = t, .decoded = v };
+        convert(&j, pool);
+    }
     return err;
 }
 
@@ -321,9 +321,10 @@ static int hyper_params(const nvc_codec_model *m, int kind, latent_work *w, int 
     nvc_tensor_release(&zt);
     if (!err && (out[0].h != w->hy || out[0].w != w->wy || out[1].h != w->hy || out[1].w != w->wy))
         err = NVC_EMODEL;
-    if (!err) {
-        convert(TENSOR_TO_SYMBOLS, &out[0], w->mean, NULL, NULL, 0, pool);
-        err = convert(TENSOR_TO_INDEX, &out[1], NULL, NULL, w->index, m->gauss->ntables, pool);
+    if (!err) { /* both outputs in one job: the same rows, one pool dispatch */
+        convert_job j = { .sym_src = &out[0], .symbols = w->mean, .idx_src = &out[1], .index = w->index,
+                          .ntables = m->gauss->ntables };
+        err = convert(&j, pool);
     }
     nvc_tensor_release(&out[0]);
     nvc_tensor_release(&out[1]);
@@ -554,8 +555,9 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     }
     nvc_latent lz = z_desc(m, kind, &w, lanes), ly = y_desc(m, &w, lanes);
     if (!err) {
-        convert(TENSOR_TO_SYMBOLS, &zt, w.z, NULL, NULL, 0, pool);
-        convert(TENSOR_TO_SYMBOLS, lat, w.y, NULL, NULL, 0, pool);
+        convert_job jz = { .sym_src = &zt, .symbols = w.z }, jy = { .sym_src = lat, .symbols = w.y };
+        convert(&jz, pool); /* two jobs: the tensors differ in height */
+        convert(&jy, pool);
         nvc_frame_split(nz, lz.channels, lz.height, &lz.tile_rows, &lz.channel_groups);
         nvc_frame_split(ny, ly.channels, ly.height, &ly.tile_rows, &ly.channel_groups);
         err = nvc_latent_encode(&lz, w.z, pool, &seg[0]);
