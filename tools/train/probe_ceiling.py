@@ -7,7 +7,8 @@ picture's own blocks, luma PSNR).
     /usr/bin/python3 tools/train/probe_ceiling.py --ckpt CKPT [--yuv data/yuv/train/vtest_768x576_601f.yuv]
                                                  [--size 768x576] [--frames 100,300,500] [--qualities 0,32,63]
 
-The default picture is training material (vtest frames 128.. of data/, never the make-rd frames 0..127).
+The default picture is training material (vtest frames 128.. of data/, never the make-rd frames 0..127). The model
+runs in float (a QAT checkpoint's fake quantisation is not switched on): this measures the transform, not int8.
 """
 import argparse, math, os, sys
 import numpy as np

@@ -3,17 +3,16 @@
 
     /usr/bin/python3 tools/train/widen.py --from CKPT --out tools/train/run3/init.pt [--cy 160] [--cr 64]
 
-Every weight of CKPT (any widths, e.g. v1's 64/64) is copied into the leading slice of its v2 tensor. The new latent channels start so that the
-codec's function is unchanged except for what they add:
-- the non-linear analysis networks, the hyper-encoders and the non-linear synthesis networks get zero weights
-  for the new channels (no new output / no new input), so they learn from zero;
-- the linear analysis paths get, for the new channels, the leading principal directions of the v1 codec's
-  reconstruction error (16x16 luma blocks with their chroma, on training crops at the highest quality): the
-  detail v1 cannot represent is what the new channels should carry. For the residual path the direction acts on
-  (picture - prediction). The linear synthesis paths get the same directions transposed, so the new channels add
-  that projection to the reconstruction from the first step;
-- the quality gains of the new channels are the mean of v1's gains (decoder gain = 1 / encoder gain), the
-  hyper-decoders predict mean 0 and a fixed scale index for them until they learn better.
+Every weight of CKPT (any widths, e.g. v1's 64/64; "v1" below) is copied into the leading slice of its tensor in
+the wider model ("v2"). The new latent channels start so that v2's first step computes exactly v1's function:
+- encoder side at zero: the new rows of the analysis networks' last convs and of the linear analysis paths, and
+  the new input columns of the hyper-encoders, so the new channels are 0 and code nothing yet;
+- decoder side on the error: the new columns of the linear synthesis paths are the leading principal directions
+  of v1's reconstruction error (16x16 luma blocks with their chroma, training crops at q63; for the residual path
+  P-frames without motion), scaled to one quantiser step at q32, so the first steps' gradient pulls each new
+  analysis row toward the detail v1 cannot represent; the non-linear synthesis gets zero columns for them;
+- the quality gains of the new channels are the mean of v1's gains (decoder gain = 1 / encoder gain); the
+  hyper-decoders predict mean 0 and a fixed small scale (NEW_SIGMA) for them until they learn better.
 Deterministic (fixed seed): the same v1 checkpoint and data give the same v2 initialisation.
 """
 import argparse, math, os, sys
