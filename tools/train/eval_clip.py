@@ -67,8 +67,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     ck = torch.load(a.ckpt, map_location="cpu")
-    net = M.NVC(*M.widths_of(ck["model"]))
-    net.load_state_dict(ck["model"])
+    net = M.from_state_dict(ck["model"])
     if ck.get("qat_specs"):
         M.enable_qat(net, ck["qat_specs"])
     net.eval()

@@ -452,8 +452,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     ck = torch.load(a.ckpt, map_location="cpu")
-    net = M.NVC(*M.widths_of(ck["model"]))
-    net.load_state_dict(ck["model"])
+    net = M.from_state_dict(ck["model"])
     net.eval()
     if ck.get("qat_specs"):
         mods = dict(net.named_modules())

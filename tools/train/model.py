@@ -310,6 +310,13 @@ def widths_of(state_dict):
     return state_dict["i_gain.log_g"].shape[1], state_dict["p_res_gain.log_g"].shape[1]
 
 
+def from_state_dict(state_dict):
+    """The codec of a checkpoint's weights, at their latent widths, weights loaded (training mode)."""
+    net = NVC(*widths_of(state_dict))
+    net.load_state_dict(state_dict)
+    return net
+
+
 class NVC(nn.Module):
     def __init__(self, cy=CY, cr=CR):
         super().__init__()

@@ -61,8 +61,7 @@ def main():
     torch.set_num_threads(1)
     w, h = [int(v) for v in a.size.split("x")]
     ck = torch.load(a.ckpt, map_location="cpu")
-    net = M.NVC(*M.widths_of(ck["model"]))
-    net.load_state_dict(ck["model"])
+    net = M.from_state_dict(ck["model"])
     net.eval()
     xs = [load_frame(a.yuv, w, h, int(i))[:, :, :h // 2 // 8 * 8, :w // 2 // 8 * 8] for i in a.frames.split(",")]
     print(f"# {os.path.basename(a.yuv)} frames {a.frames}, I latent {net.cy} channels, step {ck.get('step')}")

@@ -32,8 +32,7 @@ def main():
     groups = [("none", []), ("all", list(specs))] + [(g, [n for n in specs if n.startswith(g)]) for g in GROUPS]
     print(f"# {a.ckpt} (step {ck.get('step')}): I-frames, fake int8 on <group> only; bpp / PSNR-YUV per quality")
     for name, convs in groups:
-        net = M.NVC(*M.widths_of(ck["model"]))
-        net.load_state_dict(ck["model"])
+        net = M.from_state_dict(ck["model"])
         net.eval()
         if convs:
             M.enable_qat(net, {n: specs[n] for n in convs})

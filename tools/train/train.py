@@ -223,8 +223,10 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(args.seed)
     latest = os.path.join(args.out, "latest.pt")
-    src = latest if (args.resume and os.path.exists(latest)) else args.init
-    widths = M.widths_of(torch.load(src, map_location="cpu")["model"]) if src else (M.CY, M.CR)
+    resuming = args.resume and os.path.exists(latest)
+    src = latest if resuming else args.init
+    start = torch.load(src, map_location=dev) if src else None   # the checkpoint this run starts from
+    widths = M.widths_of(start["model"]) if start else (M.CY, M.CR)
     net = M.NVC(*widths).to(dev)   # latent widths from the checkpoint it starts from (widen.py makes wider ones)
     # The factorized priors of the hyper-latents learn at --prior-lr-mult x the rate: initialised wide (scale 10),
     # at the main rate they need >10k steps to fit the hyper-latents (mostly zeros), and until then every
@@ -236,14 +238,14 @@ def main():
     step = 0
     qat_specs = None
     rng = np.random.default_rng(args.seed)
-    if args.init and not (args.resume and os.path.exists(latest)):
-        ck = torch.load(args.init, map_location=dev)
+    if start and not resuming:
+        ck = start
         missing, unexpected = net.load_state_dict(ck["model"], strict=False)
         if unexpected:
             sys.exit(f"--init {args.init}: parameters this model does not have: {unexpected}")
         print(f"initialised from {args.init} (step {ck.get('step')}); new parameters: {missing}", flush=True)
-    if args.resume and os.path.exists(latest):
-        ck = torch.load(latest, map_location=dev)
+    if resuming:
+        ck = start
         net.load_state_dict(ck["model"])
         try:
             opt.load_state_dict(ck["opt"])

@@ -88,8 +88,7 @@ def main():
     ck = torch.load(a.src, map_location="cpu")
     old = ck["model"]
 
-    v1 = M.NVC(*M.widths_of(old))   # "v1": the checkpoint's model, "v2": the wider one
-    v1.load_state_dict(old)
+    v1 = M.from_state_dict(old)   # "v1": the checkpoint's model, "v2": the wider one
     v1.eval()
     V1_CY, V1_CR = v1.cy, v1.cr
     CY, CR = a.cy, a.cr
@@ -103,15 +102,17 @@ def main():
     data = T.Data(a.data, "train")
     rng = np.random.default_rng(a.seed)
     q = torch.full((a.crops,), 63, dtype=torch.long)
-    with torch.no_grad():
-        xs = data.i_batch(rng, a.crops, 256)
-        xr, _ = v1.code_i(xs, q, True)
-        dirs_i = error_directions(xs - xr, CY - V1_CY)
-        seq = data.p_batch(rng, a.crops // 2, 2, 256)
-        prev, _ = v1.code_i(seq[:, 0], q[:a.crops // 2], True)
-        prev = torch.round(prev * 255) / 255
-        xp, _, _ = v1.code_p(seq[:, 1], prev, q[:a.crops // 2], quant_params=True, no_motion=True)
-        dirs_r = error_directions(seq[:, 1] - xp, CR - V1_CR)
+    with torch.no_grad():   # v1's reconstruction errors, only for the paths that widen
+        xs = data.i_batch(rng, a.crops, 256)   # (also the crops of the comparison below)
+        if CY > V1_CY:
+            xr, _ = v1.code_i(xs, q, True)
+            dirs_i = error_directions(xs - xr, CY - V1_CY)
+        if CR > V1_CR:
+            seq = data.p_batch(rng, a.crops // 2, 2, 256)
+            prev, _ = v1.code_i(seq[:, 0], q[:a.crops // 2], True)
+            prev = torch.round(prev * 255) / 255
+            xp, _, _ = v1.code_p(seq[:, 1], prev, q[:a.crops // 2], quant_params=True, no_motion=True)
+            dirs_r = error_directions(seq[:, 1] - xp, CR - V1_CR)
     if CY > V1_CY:
         init_new_channels(sd, "I", "i_analysis_lin", "i_synth_lin", "i_analysis.10", "i_hyper.h_enc.0",
                           "i_hyper.h_dec.10", "i_synth.0", "i_gain", V1_CY, CY, dirs_i)
