@@ -383,11 +383,12 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     latent_work w;
     if (work_alloc(&w, m, kind, g))
         FAIL(NVC_ENOMEM, "out of memory");
-    nvc_latent lz = z_desc(m, kind, &w, stream_lanes(f));
+    const int lanes = stream_lanes(f);
+    nvc_latent lz = z_desc(m, kind, &w, lanes);
     int err = decode_segment(&lz, f, seg, pool, w.z, "hyper-latent", msg, msg_size);
     if (!err)
         err = hyper_params(m, kind, &w, f->quality, pool, msg, msg_size);
-    nvc_latent ly = y_desc(m, &w, stream_lanes(f));
+    nvc_latent ly = y_desc(m, &w, lanes);
     if (!err)
         err = decode_segment(&ly, f, seg + 1, pool, w.y, kinds[kind].what, msg, msg_size);
     if (!err && (err = symbols_tensor(w.y, w.cy, w.hy, w.wy, pool, lat)) && msg && msg_size)

@@ -157,6 +157,12 @@ static void scalar_task(void *ctx, int task, int worker)
     ref_sink += a ^ b ^ c ^ d;
 }
 
+/* A coded size against the ideal code length, in percent. */
+static double overhead_pct(size_t bytes, double ideal_bits)
+{
+    return 100.0 * (8.0 * (double)bytes - ideal_bits) / ideal_bits;
+}
+
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 15;
@@ -207,8 +213,7 @@ int main(int argc, char **argv)
         if (nvc_latent_encode(&ld, y, NULL, &sd) || nvc_latent_encode(&lc, y, NULL, &sc))
             return 1;
         printf("%10d  %7zu  %+.3f%%          %7zu  %+.3f%%  %d\n", counts[i], sd.total,
-               100.0 * (8.0 * (double)sd.total - ideal_bits) / ideal_bits, sc.total,
-               100.0 * (8.0 * (double)sc.total - ideal_bits) / ideal_bits, sc.data[0][0]);
+               overhead_pct(sd.total, ideal_bits), sc.total, overhead_pct(sc.total, ideal_bits), sc.data[0][0]);
         nvc_substreams_free(&sd);
         nvc_substreams_free(&sc);
     }
@@ -278,7 +283,7 @@ int main(int argc, char **argv)
     if (l.lanes)
         snprintf(lanes_text, sizeof lanes_text, "%d lanes", s.data[0][0]);
     printf("%d substreams of %s, %zu bytes (%+.3f%% vs ideal), medians of %d runs:\n", nsub, lanes_text, s.total,
-           100.0 * (8.0 * (double)s.total - ideal_bits) / ideal_bits, reps);
+           overhead_pct(s.total, ideal_bits), reps);
     printf("decode: 1 thread %.1f Msymbols/s, 2 threads %.1f Msymbols/s (speed-up x%.2f)\n", dec1w, dec2w,
            median(warm_ratio, reps));
     printf("decode with the worker asleep (cold pool): 1 thread %.1f, 2 threads %.1f Msymbols/s (x%.2f)\n", dec1,
