@@ -58,6 +58,28 @@ FIXED = {}   # id(conv module) -> grid from QAT (checkpoint "qat_specs"), used i
 SPECS = {}   # id(conv module) -> output quantisation grid, filled by quant_conv (used by QAT)
 
 
+def chan(scale):
+    """A grid scale (a number, or one per channel) as a float64 tensor of shape (1, C or 1, 1, 1)."""
+    return torch.as_tensor(scale, dtype=torch.float64).reshape(1, -1, 1, 1)
+
+
+def scale_value(s):
+    """A scale tensor back to a float when it is one value, else a list (one per channel)."""
+    s = torch.as_tensor(s, dtype=torch.float64).flatten()
+    return float(s[0]) if s.numel() == 1 else [float(v) for v in s]
+
+
+def channel_amax(t):
+    """amax of each channel of an NCHW tensor (a float64 tensor of C values)."""
+    return torch.tensor([amax(t[:, c]) for c in range(t.shape[1])], dtype=torch.float64)
+
+
+def clamp_to_grid(y, scale, spec):
+    """Float data as a tensor on this grid holds it (clamped to the grid's range, per channel)."""
+    s = chan(scale).to(y.dtype)
+    return torch.maximum(torch.minimum(y, (spec["hi"] - spec["zp"]) * s), (spec["lo"] - spec["zp"]) * s)
+
+
 def qat_specs(net, data):
     """Calibrate and build (as export does) and return {module name: grid} for model.enable_qat."""
     SPECS.clear()
@@ -92,7 +114,7 @@ def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0):
     wq = torch.round(w_eff / s_w.view(-1, 1, 1, 1)).clamp(-64, 64).to(torch.int64)
     if out_spec is None and id(conv) in FIXED:      # QAT-trained grid
         f = FIXED[id(conv)]
-        out_spec = dict(scale=f["scale"] * w_mul, zp=f["zp"], lo=f["lo"], hi=f["hi"])
+        out_spec = dict(scale=chan(f["scale"]).flatten() * w_mul, zp=f["zp"], lo=f["lo"], hi=f["hi"])
     if out_spec is None:
         if relu:
             out_spec = dict(scale=max(amax(y), 1e-6) / 255.0, zp=0, lo=0, hi=255)
@@ -104,16 +126,14 @@ def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0):
     K = wq.shape[1] * wq.shape[2] * wq.shape[3]
     bound = 2 ** 31 - 1 - K * 255 * 64
     bias = bias.clamp(-bound, bound).to(torch.int64)
-    Mq, Sq = requant_params((s_w / out_spec["scale"]).numpy())
+    s_out = chan(out_spec["scale"]).flatten()         # one value, or one per output channel
+    Mq, Sq = requant_params((s_w / s_out).numpy())
     t = g.conv2d(x.t, wq.numpy(), bias.numpy(), Mq, Sq, out_spec["zp"], out_spec["lo"], out_spec["hi"],
                  stride=conv.stride[0])
     # for QAT: the output grid of this conv in the float model's own units (before w_mul / bias_offset)
-    SPECS[id(conv)] = dict(scale=out_spec["scale"] / w_mul, zp=out_spec["zp"], lo=out_spec["lo"],
+    SPECS[id(conv)] = dict(scale=scale_value(s_out / w_mul), zp=out_spec["zp"], lo=out_spec["lo"],
                            hi=out_spec["hi"], offset=bias_offset / w_mul, relu=bool(relu))
-    # float data as the int tensor will hold it (clamped to its range)
-    lo_r = (out_spec["lo"] - out_spec["zp"]) * out_spec["scale"]
-    hi_r = (out_spec["hi"] - out_spec["zp"]) * out_spec["scale"]
-    return Act(t, out_spec["scale"], y.clamp(lo_r, hi_r))
+    return Act(t, scale_value(s_out), clamp_to_grid(y, s_out, out_spec))
 
 
 def export_seq(g, x, seq, last_spec=None, last_bias_offset=0.0, last_w_mul=1.0, stop_before_last=False):
@@ -142,20 +162,47 @@ def export_seq(g, x, seq, last_spec=None, last_bias_offset=0.0, last_w_mul=1.0, 
 
 
 def add_acts(g, a, b, out_spec=None):
-    """a + b (Acts with scalar scales) requantised onto out_spec (default: calibrated, zp 128)."""
+    """a + b requantised onto out_spec (default: calibrated, one scale, zp 128). Scales may be one per channel
+    when a's and b's are each a constant multiple of the output's (the add op's multipliers are per tensor)."""
     data = a.data + b.data
     if out_spec is None:
         out_spec = dict(scale=max(amax(data), 1e-6) / 127.0, zp=128, lo=0, hi=255)
-    ra, rb = float(a.scale) / out_spec["scale"], float(b.scale) / out_spec["scale"]
+    s_out = chan(out_spec["scale"]).flatten()
+    ra_v = (chan(a.scale).flatten() / s_out).expand(data.shape[1])
+    rb_v = (chan(b.scale).flatten() / s_out).expand(data.shape[1])
+    ra, rb = float(ra_v[0]), float(rb_v[0])
+    assert torch.allclose(ra_v, torch.full_like(ra_v, ra), rtol=1e-9) and \
+        torch.allclose(rb_v, torch.full_like(rb_v, rb), rtol=1e-9), "add: input/output scale ratios differ by channel"
     S = 30
     while max(abs(ra), abs(rb)) * 2 ** S > 32767:
         S -= 1
     assert S >= 1, "add: scale ratio too large for an int16 multiplier"
     t = g.add(a.t, b.t, int(round(ra * 2 ** S)), int(round(rb * 2 ** S)), S, out_spec["zp"], out_spec["lo"],
               out_spec["hi"])
-    lo_r = (out_spec["lo"] - out_spec["zp"]) * out_spec["scale"]
-    hi_r = (out_spec["hi"] - out_spec["zp"]) * out_spec["scale"]
-    return Act(t, out_spec["scale"], data.clamp(lo_r, hi_r))
+    return Act(t, scale_value(s_out), clamp_to_grid(data, s_out, out_spec))
+
+
+def analysis_output(g, x, lin=None, xs=None):
+    """The last conv of an analysis (x: the Act feeding it and the conv, from export_seq(stop_before_last=True)), plus the
+    linear path `lin` on Act xs, on grids of one scale per channel. The quality gain then multiplies this tensor
+    (scale_channels), so one grid step must stay well below one latent unit at every quality for every channel;
+    with one scale for the tensor the channel of the largest range (the linear path's block mean) set it and the
+    others got as little as 1.3 steps per latent unit at q63 (I path: the median channel's step was 0.48 latent
+    units at q40, 0.07 with per-channel grids; tools/train/README.md)."""
+    a_in, last = x
+    with torch.no_grad():
+        a_f = F.conv2d(a_in.data, last.weight, last.bias, last.stride, last.padding)
+        if lin is None:
+            return quant_conv(g, a_in, last, False, dict(scale=channel_amax(a_f).clamp_min(1e-6) / 127.0, zp=128,
+                                                         lo=0, hi=255))
+        b_f = lin(xs.data)
+    s = channel_amax(a_f + b_f).clamp_min(1e-6) / 127.0
+    # each path on a constant multiple of the sum's grid, large enough for its own range in every channel
+    alpha = float((channel_amax(a_f) / 127.0 / s).max())
+    beta = float((channel_amax(b_f) / 127.0 / s).max())
+    a = quant_conv(g, a_in, last, False, dict(scale=alpha * s, zp=128, lo=0, hi=255))
+    b = quant_conv(g, xs, lin, False, dict(scale=beta * s, zp=128, lo=0, hi=255))
+    return add_acts(g, a, b, dict(scale=s, zp=128, lo=0, hi=255))
 
 
 def gains(qg):
@@ -177,13 +224,14 @@ def build(net, calib):
         else:
             x = ts[0]
         scale = torch.cat([torch.full((c,), s, dtype=torch.float64) for _, c, _, s in inputs])
-        a = export_seq(g, Act(x, scale, data), seq)
+        last = export_seq(g, Act(x, scale, data), seq, stop_before_last=True)
+        xs = None
         if lin is not None:   # + linear path: space_to_depth(8) of the input, 1x1 conv
             xs = Act(g.space_to_depth(x, 8), scale.repeat_interleave(64), F.pixel_unshuffle(data, 8))
-            a = add_acts(g, a, quant_conv(g, xs, lin, False))
+        a = analysis_output(g, last, lin, xs)
         gn, _ = gains(qg)
-        Mq, Sq = requant_params((a.scale * gn).numpy())
-        g.output(name.split("_")[-1] if False else "latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
+        Mq, Sq = requant_params((chan(a.scale).flatten() * gn).numpy())
+        g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
         return g
 
     def hyper_enc_graph(name, seq, c, data):
@@ -209,9 +257,9 @@ def build(net, calib):
     def dec_input(g, x, qg, data):
         """latent input tensor (zp 128, scale 1) -> scale_channels(inverse gain) -> Act"""
         _, ig = gains(qg)
-        s = max(amax(data), 1e-3) / 127.0
+        s = channel_amax(data).clamp_min(1e-3) / 127.0   # one grid per channel (their ranges differ ~30x)
         Mq, Sq = requant_params((ig / s).numpy())
-        return Act(g.scale_channels(x, Mq, Sq, 128, 0, 255), s, data)
+        return Act(g.scale_channels(x, Mq, Sq, 128, 0, 255), scale_value(s), data)
 
     # I
     enc_graph("i_analysis", net.i_analysis, [("picture", 6, 128, PIC_S)], net.i_gain, calib["i_analysis"],
@@ -230,9 +278,9 @@ def build(net, calib):
     meu = g.upsample(me, 4, "nearest")
     x = g.concat([cur, prev, meu])
     scale = torch.cat([torch.full((12,), PIC_S, dtype=torch.float64), torch.full((2,), 1 / 8.0, dtype=torch.float64)])
-    a = export_seq(g, Act(x, scale, calib["p_mv_enc"]), net.p_mv_enc)
+    a = analysis_output(g, export_seq(g, Act(x, scale, calib["p_mv_enc"]), net.p_mv_enc, stop_before_last=True))
     gn, _ = gains(net.p_mv_gain)
-    Mq, Sq = requant_params((a.scale * gn).numpy())
+    Mq, Sq = requant_params((chan(a.scale).flatten() * gn).numpy())
     g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
     hyper_enc_graph("p_mv_hyper_enc", net.p_mv_hyper.h_enc, M.CM, calib["p_mv_hyper_enc"])
     hyper_dec_graph("p_mv_hyper_dec", net.p_mv_hyper.h_dec, M.CZM, M.CM, calib["p_mv_hyper_dec"])

@@ -386,6 +386,8 @@ class NVC(nn.Module):
 def _fq(v, spec):
     """v on the uint8 grid (scale, zp, lo, hi) after adding offset; straight-through rounding."""
     s, off = spec["scale"], spec["offset"]
+    if isinstance(s, (list, tuple)):   # one scale per channel
+        s = torch.tensor(s, dtype=v.dtype, device=v.device).view(1, -1, 1, 1)
     t = (v + off) / s
     t = t + (torch.round(t) - t).detach()
     t = torch.clamp(t, spec["lo"] - spec["zp"], spec["hi"] - spec["zp"])
