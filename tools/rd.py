@@ -16,6 +16,16 @@ anchor on the 6:1:1 PSNR (Bjontegaard, cubic fit of log-rate over PSNR, integrat
 docs/rd.csv and docs/rd.png.
 
 Usage: tools/rd.py [--frames N] [--clips a.avi,b.avi] [--qualities 8,24,40,56] [--out docs] [--work DIR]
+                   [--build DIR] [--variants nvc,nvc-fixedgop] [--nvc-args "ARGS"] [--anchors-from CSV]
+                   [--compare CSV]
+
+For experiments (an encoder option, another model) on footage that is not the evaluation material:
+  - a clip "NAME.avi@N" starts at frame N (e.g. vtest.avi@200, Megamind.avi@130: training footage, see
+    docs/model.md "Training data"); its rows are named "vtest@200";
+  - --nvc-args passes options to every nvenc-ref run (e.g. "--model other.nvm --i-offset 18");
+  - --variants limits the nvc variants; --anchors-from takes the x264/x265 rows of an earlier run's rd.csv
+    (same clips and frames) instead of encoding them again;
+  - --compare prints the BD-rate of each nvc variant against the same variant and clip in an earlier rd.csv.
 """
 import argparse
 import csv
@@ -80,6 +90,13 @@ def measure(ref_frames, dec_yuv, w, h, nbytes):
     return bpp, p[0], p[1], p[2], (6 * p[0] + p[1] + p[2]) / 8
 
 
+def read_csv(path):
+    """Rows of an rd.csv as tuples (clip, codec, param, bpp, psnr_y, psnr_u, psnr_v, psnr_yuv611)."""
+    with open(path, newline="") as f:
+        return [(r["clip"], r["codec"], int(r["param"])) + tuple(float(r[k]) for k in
+                ("bpp", "psnr_y", "psnr_u", "psnr_v", "psnr_yuv611")) for r in csv.DictReader(f)]
+
+
 def bd_rate(r_anchor, p_anchor, r_test, p_test):
     """Bjontegaard delta rate (%) of test against anchor: cubic fit of log10(rate) as a function of PSNR,
     integrated over the PSNR interval both curves cover. None where the curves do not overlap."""
@@ -120,7 +137,13 @@ def main():
     ap.add_argument("--out", default="docs")
     ap.add_argument("--work", default=None)
     ap.add_argument("--build", default="build")
+    ap.add_argument("--variants", default=",".join(n for n, _ in NVC_VARIANTS))
+    ap.add_argument("--nvc-args", default="", help="extra nvenc-ref options for every nvc encode")
+    ap.add_argument("--anchors-from", metavar="CSV", help="x264/x265 rows from this rd.csv instead of encoding")
+    ap.add_argument("--compare", metavar="CSV", help="also BD-rate of nvc against the same variant in this rd.csv")
     a = ap.parse_args()
+    variants = [(n, x) for n, x in NVC_VARIANTS if n in a.variants.split(",")]
+    anchors = read_csv(a.anchors_from) if a.anchors_from else None
     work = a.work or tempfile.mkdtemp(prefix="nvc-rd-")
     os.makedirs(work, exist_ok=True)
     enc, dec = os.path.join(a.build, "nvenc-ref"), os.path.join(a.build, "nvplay")
@@ -129,15 +152,21 @@ def main():
         print(f"rd: {enc} or {dec} missing: measuring the anchors only", file=sys.stderr)
     rows = []
     for clip in a.clips.split(","):
+        clip, _, start = clip.partition("@")
         path = clip if os.path.isabs(clip) else os.path.join(DATA, clip)
-        name = os.path.splitext(os.path.basename(path))[0]
+        name = os.path.splitext(os.path.basename(path))[0] + (f"@{int(start)}" if start else "")
         w, h = probe_size(path)
         src = os.path.join(work, f"{name}.y4m")
-        run(["ffmpeg", "-v", "error", "-y", "-i", path, "-frames:v", str(a.frames), "-pix_fmt", "yuv420p", src])
+        cut = ["-vf", f"trim=start_frame={int(start)},setpts=PTS-STARTPTS"] if start else []
+        run(["ffmpeg", "-v", "error", "-y", "-i", path] + cut + ["-frames:v", str(a.frames), "-pix_fmt", "yuv420p",
+                                                                  src])
         src_yuv = os.path.join(work, f"{name}.yuv")
         to_yuv(src, src_yuv)
         ref = read_yuv420(src_yuv, w, h)
         for codec, crfs in (("x264", X264_CRF), ("x265", X265_CRF)):
+            if anchors is not None:
+                rows += [r for r in anchors if r[0] == name and r[1] == codec]
+                continue
             for crf in crfs:
                 out = os.path.join(work, f"{name}_{codec}_{crf}.mkv")
                 encode_ffmpeg(codec, crf, src, out, w, h)
@@ -148,10 +177,11 @@ def main():
         if have_nvc:
             # nvc as it encodes by default (adaptive I-frames: a due P-frame is coded as I where that costs less,
             # at most GOP frames apart), and with an I-frame exactly every GOP frames like the anchors
-            for codec, extra in NVC_VARIANTS:
+            for codec, extra in variants:
                 for q in [int(x) for x in a.qualities.split(",")]:
                     out = os.path.join(work, f"{name}_{codec}_{q}.nvc")
-                    run([enc, "--quality", str(q), "--gop", str(GOP), "--quiet"] + extra + [src, "-o", out])
+                    run([enc, "--quality", str(q), "--gop", str(GOP), "--quiet"] + extra + a.nvc_args.split() +
+                        [src, "-o", out])
                     dy = os.path.join(work, "dec.y4m")
                     run([dec, "-o", dy, out])
                     to_yuv(dy, os.path.join(work, "dec.yuv"))
@@ -168,7 +198,18 @@ def main():
 
     clips = sorted({r[0] for r in rows})
     summary = []
-    nvc_names = [c for c, _ in NVC_VARIANTS]
+    nvc_names = [c for c, _ in variants]
+    if a.compare:
+        earlier = read_csv(a.compare)
+        for clip in clips:
+            for nv in nvc_names:
+                new_c = [(r[3], r[7]) for r in rows if r[0] == clip and r[1] == nv]
+                old_c = [(r[3], r[7]) for r in earlier if r[0] == clip and r[1] == nv]
+                if new_c and old_c:
+                    bd = bd_rate([r for r, _ in old_c], [p for _, p in old_c], [r for r, _ in new_c],
+                                 [p for _, p in new_c])
+                    print(f"BD-rate {nv} vs {nv} of {a.compare} on {clip}: " +
+                          ("undefined (no overlap)" if bd is None else f"{bd:+.1f}%"))
     for clip in clips:
         curves = {c: ([r[3] for r in rows if r[0] == clip and r[1] == c],
                       [r[7] for r in rows if r[0] == clip and r[1] == c]) for c in ["x264", "x265"] + nvc_names}
