@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "Plays an nvc stream in a window, or decodes it to a file.\n"
             "  --threads N   decoder threads (default: one per CPU)\n"
             "  --frames N    stop after N frames\n"
+            "  --model FILE  the .nvm model the stream was encoded with, if not the one built into libnvc\n"
             "  --loop        start again at the end (seekable input)\n"
             "  --pause       start paused on the first picture\n"
             "  --null        decode as fast as possible without a window and print the speed\n"
@@ -78,6 +79,8 @@ static int parse_options(int argc, char **argv, nvplay_options *o)
             o->pause = 1;
         } else if (!strcmp(a, "--null")) {
             o->null_sink = 1;
+        } else if (!strcmp(a, "--model") && has_value) {
+            o->model = argv[++i];
         } else if (!strcmp(a, "-o") && has_value) {
             o->output = argv[++i];
         } else if ((a[0] != '-' || !strcmp(a, "-")) && !o->input) {
@@ -163,7 +166,7 @@ int main(int argc, char **argv)
         return r == 1 ? 0 : 2;
     char msg[512];
     nvplay_source *src;
-    if (source_open(&src, opt.input, opt.threads, opt.loop, msg, sizeof msg)) {
+    if (source_open(&src, opt.input, opt.model, opt.threads, opt.loop, msg, sizeof msg)) {
         fprintf(stderr, "nvplay: %s\n", msg);
         return 1;
     }

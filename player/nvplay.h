@@ -14,6 +14,7 @@ typedef struct nvplay_options {
     int loop;
     int null_sink;        /* --null */
     int pause;            /* --pause: start paused on the first picture */
+    const char *model;    /* --model FILE: a .nvm instead of the model built into libnvc, or NULL */
 } nvplay_options;
 
 /* Plays in an SDL window. Returns the exit status, or -1 when no window can be opened (no display): the

@@ -15,6 +15,8 @@ enum { INTERRUPTED = 1 };
 
 struct nvplay_source {
     nvc_reader *reader;
+    void *model;             /* the --model file's bytes, alive until the decoder is closed */
+    size_t model_size;
     nvc_context *dec;
     nvc_stream_info info;
     const uint32_t *keyframes;
@@ -37,7 +39,28 @@ struct nvplay_source {
 
 static void report(const char *what, const char *detail) { fprintf(stderr, "nvplay: %s: %s\n", what, detail); }
 
-int source_open(nvplay_source **out, const char *path, int threads, int loop, char *msg, size_t msg_size)
+/* The whole file in memory (NULL with errno set when it cannot be read; an empty file gives a 1-byte buffer and
+ * size 0, which the decoder then rejects as a model). Models are a few MB: no size limit beyond malloc's. */
+static void *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    void *buf = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc(n ? (size_t)n : 1)) &&
+        fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+        errno = EIO;
+    }
+    fclose(f);
+    *size = n > 0 ? (size_t)n : 0;
+    return buf;
+}
+
+int source_open(nvplay_source **out, const char *path, const char *model_path, int threads, int loop, char *msg,
+                size_t msg_size)
 {
     *out = NULL;
     nvplay_source *s = calloc(1, sizeof *s);
@@ -67,10 +90,21 @@ int source_open(nvplay_source **out, const char *path, int threads, int loop, ch
     nvc_settings set;
     nvc_default_settings(&set);
     set.n_threads = threads;
+    if (model_path) {
+        if (!(s->model = read_file(model_path, &s->model_size))) {
+            snprintf(msg, msg_size, "cannot read the model %s: %s", model_path, strerror(errno));
+            source_close(s);
+            return NVC_EINVAL;
+        }
+        set.model_data = s->model;
+        set.model_size = s->model_size;
+    }
     set.logger = NULL; /* errors are reported by nvplay itself, with context */
     if ((err = nvc_open(&s->dec, &set))) {
         snprintf(msg, msg_size, "cannot create a decoder: %s%s%s", nvc_strerror(err), s->dec ? ": " : "",
                  s->dec ? nvc_get_error(s->dec) : "");
+        if (err == NVC_EMODEL && model_path)
+            snprintf(msg, msg_size, "cannot create a decoder: %s is not a usable .nvm model", model_path);
         if (err == NVC_EUNSUPPORTED && !s->dec)
             snprintf(msg, msg_size, "cannot create a decoder: this libnvc %s has no working decoder", nvc_version());
         source_close(s);
@@ -81,8 +115,9 @@ int source_open(nvplay_source **out, const char *path, int threads, int loop, ch
     nvc_reader_header(s->reader, &hdr, &hdr_size);
     err = nvc_send_data(s->dec, hdr, hdr_size, &used);
     if (err == NVC_EMODEL)
-        snprintf(msg, msg_size, "%s: this stream needs model \"%s\" (id %08x), which this nvc does not have: %s",
-                 path, s->info.model_name, (unsigned)s->info.model_id, nvc_get_error(s->dec));
+        snprintf(msg, msg_size, "%s: this stream needs model \"%s\" (id %08x), which is not the %s: %s (--model "
+                 "FILE loads another .nvm)", path, s->info.model_name, (unsigned)s->info.model_id,
+                 model_path ? "model given" : "model built into this nvc", nvc_get_error(s->dec));
     else if (err == NVC_EUNSUPPORTED)
         snprintf(msg, msg_size, "%s: %s (the stream was made by another version of nvc)", path,
                  nvc_get_error(s->dec));
@@ -327,6 +362,7 @@ void source_close(nvplay_source *s)
     }
     drop_queue(s);
     nvc_close(&s->dec);
+    free(s->model);
     nvc_reader_close(&s->reader);
     pthread_cond_destroy(&s->changed);
     pthread_mutex_destroy(&s->lock);

@@ -21,9 +21,11 @@ typedef struct nvplay_frame {
     int error;
 } nvplay_frame;
 
-/* Opens the stream, creates the decoder and sends it the header, so a wrong model or a stream of a later
- * version fails here, before any window opens. Returns 0, or an nvc error code with a message. */
-int source_open(nvplay_source **out, const char *path, int threads, int loop, char *msg, size_t msg_size);
+/* Opens the stream, creates the decoder (with the .nvm file model_path, or the model built into libnvc when
+ * NULL) and sends it the header, so a wrong model or a stream of a later version fails here, before any window
+ * opens. Returns 0, or an nvc error code with a message. */
+int source_open(nvplay_source **out, const char *path, const char *model_path, int threads, int loop, char *msg,
+                size_t msg_size);
 /* Starts the decode thread. */
 int source_start(nvplay_source *s);
 const nvc_stream_info *source_info(const nvplay_source *s);

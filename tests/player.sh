@@ -1,8 +1,8 @@
 #!/bin/sh
 # nvplay end to end: options and errors; then, on a real stream, -o output (y4m, nut, mkv) equals the library's
 # decoded frames (MD5 per frame, from tools/nvc_example), --null and no-display runs report speed, a window under
-# Xvfb shows the decoded first frame (screenshot vs the frame converted by FFmpeg with the stream's matrix), a wrong
-# model / later version give clear errors, and corrupted or truncated streams neither crash nor hang the player.
+# Xvfb shows the decoded first frame (screenshot vs the frame converted by FFmpeg with the stream's matrix), --model
+# loads a .nvm, a wrong model / later version give clear errors, and corrupted or truncated streams neither crash nor hang the player.
 # The stream: $NVC_TEST_STREAM, else the smallest testvectors/*.nvc. Without one, or without a working decoder in
 # libnvc, the stream part SKIPs (exit 77) after the checks that need no stream have passed.
 # NVPLAY / NVC_EXAMPLE override the binaries (default $BUILD/nvplay, $BUILD/nvc_example).
@@ -84,6 +84,17 @@ PY
 }
 patch_header 40 efbeadde "$T/model.nvc" || fail "python3 needed to patch a header"
 run --null "$T/model.nvc"; expect_rc 1 "(wrong model)"; expect_err "model" "(wrong model)"
+# --model: the shipped .nvm given explicitly decodes the same frames; a missing or invalid file is a clear error.
+if [ -f models/default.nvm ]; then
+    run --model models/default.nvm -o "$T/model.y4m" "$S"; expect_rc 0 "--model models/default.nvm"
+    ffmpeg -v error -i "$T/model.y4m" -f framemd5 - | grep -v '^#' | awk -F', *' '{print $6}' >"$T/got.md5s"
+    cmp -s "$T/got.md5s" "$T/ref.md5s" || fail "--model models/default.nvm: frames differ from the library's"
+fi
+run --model "$T/missing.nvm" --null "$S"; expect_rc 1 "--model (missing)"; expect_err "cannot read the model" \
+    "--model (missing)"
+run --model "$T/garbage.nvc" --null "$S"; expect_rc 1 "--model (garbage)"; expect_err "not a usable .nvm" \
+    "--model (garbage)"
+run --model; expect_rc 2 "--model without a file"
 patch_header 8 0300 "$T/future.nvc"   # major version 3
 run --null "$T/future.nvc"; expect_rc 1 "(version 3)"; expect_err "another version" "(version 3)"
 

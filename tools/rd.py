@@ -22,7 +22,8 @@ Usage: tools/rd.py [--frames N] [--clips a.avi,b.avi] [--qualities 8,24,40,56] [
 For experiments (an encoder option, another model) on footage that is not the evaluation material:
   - a clip "NAME.avi@N" starts at frame N (e.g. vtest.avi@200, Megamind.avi@130: training footage, see
     docs/model.md "Training data"); its rows are named "vtest@200";
-  - --nvc-args passes options to every nvenc-ref run (e.g. "--model other.nvm --i-offset 18");
+  - --nvc-args passes options to every nvenc-ref run (e.g. "--model other.nvm --i-offset 18"; a --model is
+    also given to nvplay);
   - --variants limits the nvc variants; --anchors-from takes the x264/x265 rows of an earlier run's rd.csv
     (same clips and frames) instead of encoding them again;
   - --compare prints the BD-rate of each nvc variant against the same variant and clip in an earlier rd.csv.
@@ -143,6 +144,9 @@ def main():
     ap.add_argument("--compare", metavar="CSV", help="also BD-rate of nvc against the same variant in this rd.csv")
     a = ap.parse_args()
     variants = [(n, x) for n, x in NVC_VARIANTS if n in a.variants.split(",")]
+    enc_args = a.nvc_args.split()
+    # a model given to the encoder is the decoder's too
+    model_args = enc_args[enc_args.index("--model"):enc_args.index("--model") + 2] if "--model" in enc_args else []
     anchors = read_csv(a.anchors_from) if a.anchors_from else None
     work = a.work or tempfile.mkdtemp(prefix="nvc-rd-")
     os.makedirs(work, exist_ok=True)
@@ -180,10 +184,9 @@ def main():
             for codec, extra in variants:
                 for q in [int(x) for x in a.qualities.split(",")]:
                     out = os.path.join(work, f"{name}_{codec}_{q}.nvc")
-                    run([enc, "--quality", str(q), "--gop", str(GOP), "--quiet"] + extra + a.nvc_args.split() +
-                        [src, "-o", out])
+                    run([enc, "--quality", str(q), "--gop", str(GOP), "--quiet"] + extra + enc_args + [src, "-o", out])
                     dy = os.path.join(work, "dec.y4m")
-                    run([dec, "-o", dy, out])
+                    run([dec] + model_args + ["-o", dy, out])
                     to_yuv(dy, os.path.join(work, "dec.yuv"))
                     rows.append((name, codec, q) + measure(ref, os.path.join(work, "dec.yuv"), w, h,
                                                            os.path.getsize(out)))
