@@ -6,7 +6,7 @@
 # Prints the BD-rate of the candidate against the shipped model per clip (negative = fewer bits for the same
 # PSNR) and both against x264 medium. About 6 minutes on 2 cores.
 #
-#     make && tools/train/accept.sh tools/train/run4/latest.pt [extra nvenc-ref options for both]
+#     make && tools/train/accept.sh path/to/candidate.pt [extra nvenc-ref options for both]
 #
 # Why: session 6 found that the training validation (256x256 crops, 3-frame sequences) and export.py --check do
 # not predict the clips: a QAT continuation within +-0.2 dB of the shipped model there was 11-20% worse here.

@@ -202,6 +202,9 @@ def main():
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--i-offset", type=int, default=0,
+                    help="P training sequences start with an I-frame this many qualities above the P-frames' "
+                         "(the encoder's --i-offset; runs before session 6: 0)")
     ap.add_argument("--p-no-motion", type=float, default=0.0,
                     help="probability that a P-frame of a training sequence is coded without motion (the codec's "
                          "NO_MOTION frames: prediction = previous reconstruction); validation then also reports P0")
@@ -312,7 +315,9 @@ def main():
             q = torch.from_numpy(rng.integers(0, M.NQ, seq.shape[0]))
             lm = lambdas(q).to(dev) * 255 ** 2
             npx = seq.shape[3] * seq.shape[4] * 4
-            prev, bits = net.code_i(seq[:, 0], q, qp)
+            # the sequence's I-frame at the quality the encoder gives it (nvenc-ref --i-offset), its cost in
+            # the P-frames' lambda as the encoder's decisions count it
+            prev, bits = net.code_i(seq[:, 0], (q + args.i_offset).clamp(0, M.NQ - 1), qp)
             loss = (bits / npx + lm * dist(seq[:, 0], prev)[0]).mean()
             pbpp = pps = mvb = aux = 0.0
             # auxiliary flow loss toward the block search during the first --aux-steps P steps (fades out)
