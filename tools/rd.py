@@ -98,6 +98,12 @@ def read_csv(path):
                 ("bpp", "psnr_y", "psnr_u", "psnr_v", "psnr_yuv611")) for r in csv.DictReader(f)]
 
 
+def curve(rows, clip, codec):
+    """(bpp list, 6:1:1 PSNR list) of one codec's rows on one clip."""
+    pts = [r for r in rows if r[0] == clip and r[1] == codec]
+    return [r[3] for r in pts], [r[7] for r in pts]
+
+
 def bd_rate(r_anchor, p_anchor, r_test, p_test):
     """Bjontegaard delta rate (%) of test against anchor: cubic fit of log10(rate) as a function of PSNR,
     integrated over the PSNR interval both curves cover. None where the curves do not overlap."""
@@ -206,16 +212,13 @@ def main():
         earlier = read_csv(a.compare)
         for clip in clips:
             for nv in nvc_names:
-                new_c = [(r[3], r[7]) for r in rows if r[0] == clip and r[1] == nv]
-                old_c = [(r[3], r[7]) for r in earlier if r[0] == clip and r[1] == nv]
-                if new_c and old_c:
-                    bd = bd_rate([r for r, _ in old_c], [p for _, p in old_c], [r for r, _ in new_c],
-                                 [p for _, p in new_c])
+                new_c, old_c = curve(rows, clip, nv), curve(earlier, clip, nv)
+                if new_c[0] and old_c[0]:
+                    bd = bd_rate(*old_c, *new_c)
                     print(f"BD-rate {nv} vs {nv} of {a.compare} on {clip}: " +
                           ("undefined (no overlap)" if bd is None else f"{bd:+.1f}%"))
     for clip in clips:
-        curves = {c: ([r[3] for r in rows if r[0] == clip and r[1] == c],
-                      [r[7] for r in rows if r[0] == clip and r[1] == c]) for c in ["x264", "x265"] + nvc_names}
+        curves = {c: curve(rows, clip, c) for c in ["x264", "x265"] + nvc_names}
         for nv in nvc_names:
             if not curves[nv][0]:
                 continue
