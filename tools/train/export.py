@@ -59,13 +59,13 @@ SPECS = {}   # id(conv module) -> output quantisation grid, filled by quant_conv
 
 
 def chan(scale):
-    """A grid scale (a number, or one per channel) as a float64 tensor of shape (1, C or 1, 1, 1)."""
-    return torch.as_tensor(scale, dtype=torch.float64).reshape(1, -1, 1, 1)
+    """A grid scale (a number, or one per channel) as a 1-D float64 tensor (1 or C values)."""
+    return torch.as_tensor(scale, dtype=torch.float64).flatten()
 
 
 def scale_value(s):
     """A scale tensor back to a float when it is one value, else a list (one per channel)."""
-    s = torch.as_tensor(s, dtype=torch.float64).flatten()
+    s = chan(s)
     return float(s[0]) if s.numel() == 1 else [float(v) for v in s]
 
 
@@ -76,7 +76,7 @@ def channel_amax(t):
 
 def clamp_to_grid(y, scale, spec):
     """Float data as a tensor on this grid holds it (clamped to the grid's range, per channel)."""
-    s = chan(scale).to(y.dtype)
+    s = chan(scale).to(y.dtype).reshape(1, -1, 1, 1)
     return torch.maximum(torch.minimum(y, (spec["hi"] - spec["zp"]) * s), (spec["lo"] - spec["zp"]) * s)
 
 
@@ -114,7 +114,7 @@ def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0):
     wq = torch.round(w_eff / s_w.view(-1, 1, 1, 1)).clamp(-64, 64).to(torch.int64)
     if out_spec is None and id(conv) in FIXED:      # QAT-trained grid
         f = FIXED[id(conv)]
-        out_spec = dict(scale=chan(f["scale"]).flatten() * w_mul, zp=f["zp"], lo=f["lo"], hi=f["hi"])
+        out_spec = dict(scale=chan(f["scale"]) * w_mul, zp=f["zp"], lo=f["lo"], hi=f["hi"])
     if out_spec is None:
         if relu:
             out_spec = dict(scale=max(amax(y), 1e-6) / 255.0, zp=0, lo=0, hi=255)
@@ -126,7 +126,7 @@ def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0):
     K = wq.shape[1] * wq.shape[2] * wq.shape[3]
     bound = 2 ** 31 - 1 - K * 255 * 64
     bias = bias.clamp(-bound, bound).to(torch.int64)
-    s_out = chan(out_spec["scale"]).flatten()         # one value, or one per output channel
+    s_out = chan(out_spec["scale"])         # one value, or one per output channel
     Mq, Sq = requant_params((s_w / s_out).numpy())
     t = g.conv2d(x.t, wq.numpy(), bias.numpy(), Mq, Sq, out_spec["zp"], out_spec["lo"], out_spec["hi"],
                  stride=conv.stride[0])
@@ -167,9 +167,9 @@ def add_acts(g, a, b, out_spec=None):
     data = a.data + b.data
     if out_spec is None:
         out_spec = dict(scale=max(amax(data), 1e-6) / 127.0, zp=128, lo=0, hi=255)
-    s_out = chan(out_spec["scale"]).flatten()
-    ra_v = (chan(a.scale).flatten() / s_out).expand(data.shape[1])
-    rb_v = (chan(b.scale).flatten() / s_out).expand(data.shape[1])
+    s_out = chan(out_spec["scale"])
+    ra_v = (chan(a.scale) / s_out).expand(data.shape[1])
+    rb_v = (chan(b.scale) / s_out).expand(data.shape[1])
     ra, rb = float(ra_v[0]), float(rb_v[0])
     assert torch.allclose(ra_v, torch.full_like(ra_v, ra), rtol=1e-9) and \
         torch.allclose(rb_v, torch.full_like(rb_v, rb), rtol=1e-9), "add: input/output scale ratios differ by channel"
@@ -230,7 +230,7 @@ def build(net, calib):
             xs = Act(g.space_to_depth(x, 8), scale.repeat_interleave(64), F.pixel_unshuffle(data, 8))
         a = analysis_output(g, last, lin, xs)
         gn, _ = gains(qg)
-        Mq, Sq = requant_params((chan(a.scale).flatten() * gn).numpy())
+        Mq, Sq = requant_params((chan(a.scale) * gn).numpy())
         g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
         return g
 
@@ -280,7 +280,7 @@ def build(net, calib):
     scale = torch.cat([torch.full((12,), PIC_S, dtype=torch.float64), torch.full((2,), 1 / 8.0, dtype=torch.float64)])
     a = analysis_output(g, export_seq(g, Act(x, scale, calib["p_mv_enc"]), net.p_mv_enc, stop_before_last=True))
     gn, _ = gains(net.p_mv_gain)
-    Mq, Sq = requant_params((chan(a.scale).flatten() * gn).numpy())
+    Mq, Sq = requant_params((chan(a.scale) * gn).numpy())
     g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
     hyper_enc_graph("p_mv_hyper_enc", net.p_mv_hyper.h_enc, M.CM, calib["p_mv_hyper_enc"])
     hyper_dec_graph("p_mv_hyper_dec", net.p_mv_hyper.h_dec, M.CZM, M.CM, calib["p_mv_hyper_dec"])
