@@ -13,11 +13,11 @@
 
 /* The graphs and tables of each latent kind (names written by tools/train/export.py). */
 static const struct {
-    const char *hyper_enc, *hyper_dec, *table_blob, *what;
+    const char *hyper_enc, *hyper_dec, *table_blob, *ctx, *what;
 } kinds[NVC_LATENT_KINDS] = {
-    { "i_hyper_enc", "i_hyper_dec", "i_z_cdf", "I latent" },
-    { "p_mv_hyper_enc", "p_mv_hyper_dec", "p_mv_z_cdf", "motion latent" },
-    { "p_res_hyper_enc", "p_res_hyper_dec", "p_res_z_cdf", "residual latent" },
+    { "i_hyper_enc", "i_hyper_dec", "i_z_cdf", "i_ctx", "I latent" },
+    { "p_mv_hyper_enc", "p_mv_hyper_dec", "p_mv_z_cdf", "p_mv_ctx", "motion latent" },
+    { "p_res_hyper_enc", "p_res_hyper_dec", "p_res_z_cdf", "p_res_ctx", "residual latent" },
 };
 
 #define GAUSS_BLOB "gauss_cdf"
@@ -55,6 +55,42 @@ void nvc_codec_model_free(nvc_codec_model *m)
     for (int k = 0; k < NVC_LATENT_KINDS; k++)
         nvc_cdf_set_free(m->hyper[k]);
     memset(m, 0, sizeof *m);
+}
+
+/* The context graph of slice s >= 1 of a latent kind: "<prefix><s>". */
+static const nvc_net_graph *ctx_graph(const nvc_codec_model *m, int kind, int s, char *name, size_t size)
+{
+    snprintf(name, size, "%s%d", kinds[kind].ctx, s);
+    return nvc_model_graph(m->net, name);
+}
+
+/* Channel slices of each latent kind from its context graphs <prefix>1, <prefix>2, ...: graph s takes the
+ * decoded channels [0, start[s]) (zp 128) and the hyper-decoder's mean (zp 128) and scale_idx (zp 0) of all
+ * channels, and gives the scale_idx of the channels [start[s], start[s + 1]) (zp 0); the last slice ends at the
+ * latent's last channel. Without context graphs a latent is one slice. 0, or the name of the bad graph. */
+static const char *load_slices(nvc_codec_model *m, char *name, size_t size)
+{
+    for (int k = 0; k < NVC_LATENT_KINDS; k++) {
+        const int cy = m->cy[k];
+        int s = 1;
+        m->slice_start[k][0] = 0;
+        for (const nvc_net_graph *g; (g = ctx_graph(m, k, s, name, size)) != NULL; s++) {
+            const int b = g->n_inputs == 3 ? g->inputs[0].c : -1;
+            const int n = g->n_outputs == 1 ? g->tensor_c[g->outputs[0].tensor] : -1;
+            if (s >= NVC_FRAME_MAX_SLICES || b < 1 || (s > 1 && b != m->slice_start[k][s]) || n < 1 ||
+                b + n > cy || g->inputs[0].zp != LATENT_ZP ||
+                g->inputs[1].c != cy || g->inputs[1].zp != LATENT_ZP || g->inputs[2].c != cy ||
+                g->inputs[2].zp != 0 || g->tensor_zp[g->outputs[0].tensor] != 0)
+                return name;
+            m->slice_start[k][s] = b;
+            m->slice_start[k][s + 1] = b + n;
+        }
+        if (s > 1 && m->slice_start[k][s] != cy)
+            return name;   /* the last context graph must reach the last channel */
+        m->nslices[k] = s;
+        m->slice_start[k][s] = cy;
+    }
+    return NULL;
 }
 
 /* Entropy tables are blobs in the entropy coder's own serialisation (docs/entropy.md). */
@@ -97,6 +133,9 @@ int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, char
         if (m->hyper[k]->ntables < m->cz[k])
             bad = kinds[k].table_blob;
     }
+    char ctx_name[64];
+    if (!bad && !err)
+        bad = load_slices(m, ctx_name, sizeof ctx_name);
     if (!bad && !err) {
         table = GAUSS_BLOB;
         err = load_tables(m, table, &m->gauss, tmsg, sizeof tmsg);
@@ -172,18 +211,50 @@ static int fit_substreams(int n, int channels, int rows)
     return n < 1 ? 1 : n;
 }
 
+int nvc_frame_slice_substreams(const nvc_codec_model *m, int kind, int n, int s)
+{
+    const int S = m->nslices[kind], cy = m->cy[kind];
+    int before = 0;
+    for (int k = 0; k < S - 1; k++) {
+        const int c = m->slice_start[kind][k + 1] - m->slice_start[kind][k];
+        const int most = n - before - (S - 1 - k); /* leaves one for each slice after k */
+        int nk = (int)((int64_t)n * c / cy);
+        nk = nk > most ? most : nk < 1 ? 1 : nk;
+        if (k == s)
+            return nk;
+        before += nk;
+    }
+    return n - before;
+}
+
+/* Whether n substreams for y divide among its slices so that each slice's share can be cut (nvc_frame_split). */
+static int slices_fit(const nvc_codec_model *m, int kind, int n, int rows)
+{
+    int tr, gr;
+    for (int s = 0; s < m->nslices[kind]; s++) {
+        const int c = m->slice_start[kind][s + 1] - m->slice_start[kind][s];
+        if (nvc_frame_split(nvc_frame_slice_substreams(m, kind, n, s), c, rows, &tr, &gr))
+            return 0;
+    }
+    return 1;
+}
+
 void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int kind, int requested, int *ny,
                           int *nz)
 {
-    const int hy = g->hp / LATENT_DOWN, wy = g->wp / LATENT_DOWN;
+    const int hy = g->hp / LATENT_DOWN, wy = g->wp / LATENT_DOWN, S = m->nslices[kind];
     int n = requested;
     if (n <= 0) { /* automatic: about one substream per 64 Ki symbols, at most 16 */
         const int64_t elements = (int64_t)m->cy[kind] * hy * wy;
         n = (int)((elements + 32768) / 65536);
         n = n < 1 ? 1 : n > 16 ? 16 : n;
+        n += S - 1; /* the first slices are small: one more substream each keeps the large last one's share */
     }
-    *ny = fit_substreams(n, m->cy[kind], hy);
-    *nz = fit_substreams(*ny / 8, m->cz[kind], g->hp / HYPER_DOWN);
+    n = n < S ? S : n > NVC_LATENT_MAX_SUBSTREAMS ? NVC_LATENT_MAX_SUBSTREAMS : n;
+    while (n > S && !slices_fit(m, kind, n, hy))
+        n--;
+    *ny = n;
+    *nz = fit_substreams((n - (S - 1)) / 8, m->cz[kind], g->hp / HYPER_DOWN);
 }
 
 /* ---- latents <-> tensors -------------------------------------------------------------------------------- */
@@ -279,6 +350,7 @@ typedef struct latent_work {
     int cy, hy, wy, cz, hz, wz;
     int16_t *y, *z, *mean;
     uint8_t *index;
+    nvc_tensor hyper_out[2]; /* the hyper-decoder's mean and scale_idx tensors: the context graphs' inputs */
 } latent_work;
 
 static void work_free(latent_work *w)
@@ -287,6 +359,8 @@ static void work_free(latent_work *w)
     free(w->z);
     free(w->mean);
     free(w->index);
+    nvc_tensor_release(&w->hyper_out[0]);
+    nvc_tensor_release(&w->hyper_out[1]);
 }
 
 static int work_alloc(latent_work *w, const nvc_codec_model *m, int kind, const nvc_frame_geom *g)
@@ -314,7 +388,7 @@ static int work_alloc(latent_work *w, const nvc_codec_model *m, int kind, const 
 static int hyper_params(const nvc_codec_model *m, int kind, latent_work *w, int quality, nvc_pool *pool,
                         char *msg, size_t msg_size)
 {
-    nvc_tensor zt = { 0 }, out[2] = { { 0 }, { 0 } };
+    nvc_tensor zt = { 0 }, *out = w->hyper_out;
     int err = symbols_tensor(w->z, w->cz, w->hz, w->wz, pool, &zt);
     if (!err)
         err = nvc_net_run(m->net, kinds[kind].hyper_dec, &zt, 1, out, 2, quality, pool);
@@ -326,8 +400,6 @@ static int hyper_params(const nvc_codec_model *m, int kind, latent_work *w, int 
                           .ntables = m->gauss->ntables };
         err = convert(&j, pool);
     }
-    nvc_tensor_release(&out[0]);
-    nvc_tensor_release(&out[1]);
     if (err == NVC_ENOMEM)
         FAIL(err, "out of memory in %s", kinds[kind].hyper_dec);
     if (err)
@@ -343,10 +415,46 @@ static nvc_latent z_desc(const nvc_codec_model *m, int kind, const latent_work *
                          .lanes = lanes };
 }
 
-static nvc_latent y_desc(const nvc_codec_model *m, const latent_work *w, int lanes)
+/* Where channel slice s of a latent starts in its planar arrays (y, mean, index). */
+static size_t slice_offset(const nvc_codec_model *m, int kind, int s, const latent_work *w)
 {
-    return (nvc_latent){ .channels = w->cy, .height = w->hy, .width = w->wy, .cdf = m->gauss,
-                         .mean = w->mean, .index = w->index, .lanes = lanes };
+    return (size_t)m->slice_start[kind][s] * (size_t)w->hy * (size_t)w->wy;
+}
+
+static nvc_latent y_desc(const nvc_codec_model *m, int kind, int s, const latent_work *w, int lanes)
+{
+    const size_t off = slice_offset(m, kind, s, w);
+    return (nvc_latent){ .channels = m->slice_start[kind][s + 1] - m->slice_start[kind][s], .height = w->hy,
+                         .width = w->wy, .cdf = m->gauss, .mean = w->mean + off, .index = w->index + off,
+                         .lanes = lanes };
+}
+
+/* Slice s >= 1: its table indices from the context graph <prefix><s>, which sees the latent's channels before
+ * the slice (w->y, as the decoder has them) and the hyper-decoder's outputs. Both sides run this. */
+static int context_indices(const nvc_codec_model *m, int kind, int s, latent_work *w, int quality, nvc_pool *pool,
+                           char *msg, size_t msg_size)
+{
+    const int b = m->slice_start[kind][s], n = m->slice_start[kind][s + 1] - b;
+    char name[64];
+    ctx_graph(m, kind, s, name, sizeof name);
+    nvc_tensor in[3] = { { 0 }, w->hyper_out[0], w->hyper_out[1] }, out = { 0 };
+    int err = symbols_tensor(w->y, b, w->hy, w->wy, pool, &in[0]);
+    if (!err)
+        err = nvc_net_run(m->net, name, in, 3, &out, 1, quality, pool);
+    if (!err && (out.c != n || out.h != w->hy || out.w != w->wy))
+        err = NVC_EMODEL;
+    if (!err) {
+        convert_job j = { .idx_src = &out, .index = w->index + slice_offset(m, kind, s, w),
+                          .ntables = m->gauss->ntables };
+        err = convert(&j, pool);
+    }
+    nvc_tensor_release(&in[0]);
+    nvc_tensor_release(&out);
+    if (err == NVC_ENOMEM)
+        FAIL(err, "out of memory in %s", name);
+    if (err)
+        FAIL(NVC_EMODEL, "model: %s failed or gave unusable entropy parameters", name);
+    return 0;
 }
 
 static int stream_lanes(const nvc_frame_info *f)
@@ -356,17 +464,17 @@ static int stream_lanes(const nvc_frame_info *f)
 
 /* ---- decoding ------------------------------------------------------------------------------------------- */
 
-static int decode_segment(nvc_latent *l, const nvc_frame_info *f, unsigned seg, nvc_pool *pool, int16_t *out,
-                          const char *what, char *msg, size_t msg_size)
+/* Decodes substreams first .. first + n - 1 of segment seg as the latent l into out. */
+static int decode_segment(nvc_latent *l, const nvc_frame_info *f, unsigned seg, int first, int n, nvc_pool *pool,
+                          int16_t *out, const char *what, char *msg, size_t msg_size)
 {
-    const int n = (int)f->nsubstreams[seg];
     if (nvc_frame_split(n, l->channels, l->height, &l->tile_rows, &l->channel_groups))
         FAIL(NVC_EINVALDATA, "segment %u (%s): %d substreams do not fit a %dx%dx%d latent", seg, what, n,
              l->channels, l->height, l->width);
     const uint8_t *data[NVC_LATENT_MAX_SUBSTREAMS];
     uint32_t size[NVC_LATENT_MAX_SUBSTREAMS];
     for (int k = 0; k < n; k++)
-        data[k] = nvc_frame_substream(f, seg, (unsigned)k, &size[k]);
+        data[k] = nvc_frame_substream(f, seg, (unsigned)(first + k), &size[k]);
     int err = nvc_latent_decode(l, data, size, n, pool, out);
     if (err == NVC_EINVALDATA)
         FAIL(err, "segment %u (%s): corrupt entropy-coded data", seg, what);
@@ -385,12 +493,26 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         FAIL(NVC_ENOMEM, "out of memory");
     const int lanes = stream_lanes(f);
     nvc_latent lz = z_desc(m, kind, &w, lanes);
-    int err = decode_segment(&lz, f, seg, pool, w.z, "hyper-latent", msg, msg_size);
+    int err = decode_segment(&lz, f, seg, 0, (int)f->nsubstreams[seg], pool, w.z, "hyper-latent", msg, msg_size);
     if (!err)
         err = hyper_params(m, kind, &w, f->quality, pool, msg, msg_size);
-    nvc_latent ly = y_desc(m, &w, lanes);
-    if (!err)
-        err = decode_segment(&ly, f, seg + 1, pool, w.y, kinds[kind].what, msg, msg_size);
+    const int n = (int)f->nsubstreams[seg + 1];
+    if (!err && n < m->nslices[kind]) {
+        if (msg && msg_size)
+            snprintf(msg, msg_size, "segment %u (%s): %d substreams for %d channel slices", seg + 1,
+                     kinds[kind].what, n, m->nslices[kind]);
+        err = NVC_EINVALDATA;
+    }
+    for (int s = 0, first = 0; s < m->nslices[kind] && !err; s++) {
+        if (s > 0)
+            err = context_indices(m, kind, s, &w, f->quality, pool, msg, msg_size);
+        nvc_latent ly = y_desc(m, kind, s, &w, lanes);
+        const int ns = nvc_frame_slice_substreams(m, kind, n, s);
+        if (!err)
+            err = decode_segment(&ly, f, seg + 1, first, ns, pool, w.y + slice_offset(m, kind, s, &w),
+                                 kinds[kind].what, msg, msg_size);
+        first += ns;
+    }
     if (!err && (err = symbols_tensor(w.y, w.cy, w.hy, w.wy, pool, lat)) && msg && msg_size)
         snprintf(msg, msg_size, "out of memory");
     work_free(&w);
@@ -536,8 +658,39 @@ void nvc_frame_coded_free(nvc_frame_coded *c)
     memset(c, 0, sizeof *c);
 }
 
-/* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y), and replaces *lat by the latent the
- * decoder will rebuild from them (through the decoder's own conversion). */
+/* One segment's substreams from the substreams of its channel slices (in slice order); frees the parts. */
+static int join_substreams(nvc_substreams *parts, int n, nvc_substreams *out)
+{
+    memset(out, 0, sizeof *out);
+    int count = 0;
+    size_t total = 0;
+    for (int s = 0; s < n; s++) {
+        count += parts[s].count;
+        total += parts[s].total;
+    }
+    out->data = malloc((size_t)count * sizeof *out->data);
+    out->size = malloc((size_t)count * sizeof *out->size);
+    out->bytes = malloc(total ? total : 1);
+    int err = out->data && out->size && out->bytes ? 0 : NVC_ENOMEM;
+    size_t pos = 0;
+    for (int s = 0; s < n && !err; s++)
+        for (int k = 0; k < parts[s].count; k++) {
+            if (parts[s].size[k])
+                memcpy(out->bytes + pos, parts[s].data[k], parts[s].size[k]);
+            out->data[out->count] = out->bytes + pos;
+            out->size[out->count++] = parts[s].size[k];
+            pos += parts[s].size[k];
+        }
+    out->total = pos;
+    for (int s = 0; s < n; s++)
+        nvc_substreams_free(&parts[s]);
+    if (err)
+        nvc_substreams_free(out);
+    return err;
+}
+
+/* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y, its channel slices one after the other),
+ * and replaces *lat by the latent the decoder will rebuild from them (through the decoder's own conversion). */
 static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams,
                          int lanes, nvc_pool *pool, nvc_tensor *lat, nvc_substreams seg[2], char *msg,
                          size_t msg_size)
@@ -554,19 +707,31 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
             snprintf(msg, msg_size, "model: %s gives latents of the wrong size", kinds[kind].what);
         err = NVC_EMODEL;
     }
-    nvc_latent lz = z_desc(m, kind, &w, lanes), ly = y_desc(m, &w, lanes);
+    nvc_latent lz = z_desc(m, kind, &w, lanes);
     if (!err) {
         convert_job jz = { .sym_src = &zt, .symbols = w.z }, jy = { .sym_src = lat, .symbols = w.y };
         convert(&jz, pool); /* two jobs: the tensors differ in height */
         convert(&jy, pool);
         nvc_frame_split(nz, lz.channels, lz.height, &lz.tile_rows, &lz.channel_groups);
-        nvc_frame_split(ny, ly.channels, ly.height, &ly.tile_rows, &ly.channel_groups);
         err = nvc_latent_encode(&lz, w.z, pool, &seg[0]);
     }
     if (!err)
         err = hyper_params(m, kind, &w, quality, pool, msg, msg_size);
+    nvc_substreams parts[NVC_FRAME_MAX_SLICES];
+    memset(parts, 0, sizeof parts);
+    for (int s = 0; s < m->nslices[kind] && !err; s++) {
+        if (s > 0)
+            err = context_indices(m, kind, s, &w, quality, pool, msg, msg_size);
+        nvc_latent ly = y_desc(m, kind, s, &w, lanes);
+        nvc_frame_split(nvc_frame_slice_substreams(m, kind, ny, s), ly.channels, ly.height, &ly.tile_rows,
+                        &ly.channel_groups);
+        if (!err)
+            err = nvc_latent_encode(&ly, w.y + slice_offset(m, kind, s, &w), pool, &parts[s]);
+    }
     if (!err)
-        err = nvc_latent_encode(&ly, w.y, pool, &seg[1]);
+        err = join_substreams(parts, m->nslices[kind], &seg[1]);
+    for (int s = 0; s < m->nslices[kind]; s++)
+        nvc_substreams_free(&parts[s]);
     if (!err)
         err = symbols_tensor(w.y, w.cy, w.hy, w.wy, pool, lat);
     nvc_tensor_release(&zt);

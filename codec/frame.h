@@ -6,7 +6,10 @@
  *   P: [motion z, motion y, residual z, residual y]
  * z is coded with the model's factorized per-channel tables (blob <kind>_z_cdf); the hyper-decoder graph turns z
  * into a mean and a Gaussian table index per element of y, which is coded as y - mean with the model's
- * Gaussian set (blob gauss_cdf). Both blobs are table sets in the entropy coder's format (docs/entropy.md). Latent values are
+ * Gaussian set (blob gauss_cdf). With context graphs (<kind>_ctx1, _ctx2, ...), y is coded in channel slices,
+ * each with its own substreams of the y segment, and slice s > 0 takes its table indices from <kind>_ctx<s>,
+ * which sees the decoded channels of the slices before it and the hyper-decoder's output: entropy-decoded data
+ * only, as for the hyper-decoder. Both blobs are table sets in the entropy coder's format (docs/entropy.md). Latent values are
  * the uint8 tensor values minus the zero point 128.
  *
  * Decoding is split in two stages so a threaded decoder can pipeline them:
@@ -33,6 +36,7 @@
 
 #define NVC_FRAME_ALIGN 64        /* luma alignment the graphs need (hyper-latent at 1/64) */
 #define NVC_FRAME_MAX_LATENTS 2   /* per frame: I 1, P 2 */
+#define NVC_FRAME_MAX_SLICES 8    /* channel slices of one latent (context graphs + 1) */
 
 enum nvc_latent_kind { NVC_LATENT_I = 0, NVC_LATENT_MV = 1, NVC_LATENT_RES = 2, NVC_LATENT_KINDS = 3 };
 
@@ -42,6 +46,8 @@ typedef struct nvc_codec_model {
     nvc_cdf_set *gauss;                     /* Gaussian-conditional tables of every latent y */
     nvc_cdf_set *hyper[NVC_LATENT_KINDS];   /* factorized tables of each hyper-latent z, one per channel */
     int cy[NVC_LATENT_KINDS], cz[NVC_LATENT_KINDS]; /* channels of y and z */
+    int nslices[NVC_LATENT_KINDS];          /* channel slices of y (1: no context graphs) */
+    int slice_start[NVC_LATENT_KINDS][NVC_FRAME_MAX_SLICES + 1]; /* slice s: channels [start[s], start[s + 1]) */
     int can_encode;                         /* the analysis graphs are present */
     uint64_t id;                            /* the .nvm model id */
     uint32_t stream_id;                     /* what streams carry in their header: the id's low 32 bits */
@@ -91,10 +97,15 @@ typedef struct nvc_frame_coded {
 
 void nvc_frame_coded_free(nvc_frame_coded *c);
 
-/* Substreams of the y and z segments for a latent of this geometry: `requested` (0 = automatic by size)
- * for y, fewer for z, each reduced to what the latent's size allows. */
+/* Substreams of the y and z segments for a latent of this geometry: `requested` (0 = automatic by size, plus
+ * one per channel slice after the first) for y, fewer for z, each reduced to what the latent's size allows. */
 void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int kind, int requested, int *ny,
                           int *nz);
+
+/* How many of the n >= S substreams of a y segment belong to its channel slice s of S (docs/codec.md "Frames"):
+ * slice s of c_s of the C channels, except the last, gets floor(n * c_s / C), at least 1 and at most what
+ * leaves 1 for each later slice; the last gets the rest. */
+int nvc_frame_slice_substreams(const nvc_codec_model *m, int kind, int n, int s);
 
 /* Encodes `picture` (packed 6-channel tensor of the padded picture, zp 128) as a frame of `type`, `flags`
  * (enum nvc_frame_flag, P-frames) and `quality` into *out, and updates *recon (the previous reconstruction for

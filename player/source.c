@@ -37,6 +37,13 @@ struct nvplay_source {
     char error[320];         /* set once, under lock, before the final end entry */
 };
 
+/* An nvc_log_callback that keeps the message in its cookie (a char[256]). */
+static void keep_message(void *cookie, int level, const char *message)
+{
+    (void)level;
+    snprintf(cookie, 256, "%s", message);
+}
+
 static void report(const char *what, const char *detail) { fprintf(stderr, "nvplay: %s: %s\n", what, detail); }
 
 /* The whole file in memory (NULL with errno set when it cannot be read; an empty file gives a 1-byte buffer and
@@ -103,8 +110,18 @@ int source_open(nvplay_source **out, const char *path, const char *model_path, i
     if ((err = nvc_open(&s->dec, &set))) {
         snprintf(msg, msg_size, "cannot create a decoder: %s%s%s", nvc_strerror(err), s->dec ? ": " : "",
                  s->dec ? nvc_get_error(s->dec) : "");
-        if (err == NVC_EMODEL && model_path)
-            snprintf(msg, msg_size, "cannot create a decoder: %s is not a usable .nvm model", model_path);
+        if (err == NVC_EMODEL && model_path) {
+            /* what is wrong with it: the library logs it while opening; open again (no decoder exists, no worker
+             * thread runs) with a logger that keeps the message */
+            char detail[256] = "";
+            nvc_context *again = NULL;
+            set.logger = keep_message;
+            set.logger_cookie = detail;
+            if (!nvc_open(&again, &set))
+                nvc_close(&again);
+            snprintf(msg, msg_size, "cannot create a decoder: %s is not a usable .nvm model%s%s", model_path,
+                     detail[0] ? ": " : "", detail);
+        }
         if (err == NVC_EUNSUPPORTED && !s->dec)
             snprintf(msg, msg_size, "cannot create a decoder: this libnvc %s has no working decoder", nvc_version());
         source_close(s);

@@ -82,6 +82,37 @@ if command -v ffmpeg >/dev/null; then
     [ -s "$T/rec.md5" ] && cmp -s "$T/rec.md5" "$T/dec.md5" || fail "--lanes 8: decoder != --recon"
 fi
 run --lanes 33 "$CLIP" -o "$T/h.nvc"; expect 2 "(--lanes 33)"; expect_err "0..32" "(--lanes 33)"
+# A model without context graphs (the shipped one with them removed: each latent in one piece, as the models
+# before session 7 coded it) encodes and decodes to the same pictures; its I-frame's latent segment has one
+# substream where the shipped model's has one per channel slice (2 at this size).
+if [ -f models/default.nvm ] && [ -x "$BUILD/nvplay" ] && command -v ffmpeg >/dev/null &&
+   /usr/bin/python3 -c 'import numpy' 2>/dev/null && /usr/bin/python3 - models/default.nvm "$T/noctx.nvm" <<'PY'
+import sys
+sys.path.insert(0, "tools/train")
+import nvm
+m = nvm.read_nvm(sys.argv[1])
+n = len(m.graphs)
+m.graphs = [g for g in m.graphs if "_ctx" not in g.name]
+if len(m.graphs) == n:
+    sys.exit(1)   # no context graphs to remove
+nvm.write_nvm(sys.argv[2], m)
+PY
+then
+    # a fixed structure, so that the encoder's rate-dependent frame decisions cannot differ
+    run --quiet --gop 4 -q 20 --fixed-gop --full-p --model "$T/noctx.nvm" --recon "$T/n.y4m" "$CLIP" -o "$T/n.nvc"
+    expect 0 "--model (no context graphs)"
+    run --quiet --gop 4 -q 20 --fixed-gop --full-p --recon "$T/s.y4m" "$CLIP" -o "$T/s.nvc"; expect 0 "(shipped model)"
+    for f in s n; do "$BUILD/nvcinfo" "$T/$f.nvc" | awk '$1 == "0" && $2 == "I" { print $NF }' >"$T/$f.iy"; done
+    grep -q '/1$' "$T/n.iy" && grep -q '/2$' "$T/s.iy" ||
+        fail "I-frame latent substreams: $(cat "$T/n.iy") without context graphs, $(cat "$T/s.iy") with"
+    timeout 60 "$BUILD/nvplay" --model "$T/noctx.nvm" -o "$T/nd.y4m" "$T/n.nvc" 2>"$T/err" || fail "nvplay --model"
+    for f in n nd s; do
+        ffmpeg -loglevel error -i "$T/$f.y4m" -f framemd5 - | grep -v '^#' | awk -F', *' '{print $6}' >"$T/$f.md5"
+    done
+    [ -s "$T/n.md5" ] && cmp -s "$T/n.md5" "$T/nd.md5" || fail "no-context model: decoder != --recon"
+    # the context graphs move only rate: the same latents, the same pictures
+    cmp -s "$T/n.md5" "$T/s.md5" || fail "no-context model: other pictures than the shipped model's"
+fi
 # the summary without --quiet
 run --threads 2 --substreams 3 "$CLIP" -o "$T/d.nvc"; expect 0 "(summary)"
 grep -q "encoded 5 frames.*kbps.*PSNR" "$T/err" || { cat "$T/err"; fail "no summary line"; }

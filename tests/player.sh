@@ -95,6 +95,24 @@ run --model "$T/missing.nvm" --null "$S"; expect_rc 1 "--model (missing)"; expec
 run --model "$T/garbage.nvc" --null "$S"; expect_rc 1 "--model (garbage)"; expect_err "not a usable .nvm" \
     "--model (garbage)"
 run --model; expect_rc 2 "--model without a file"
+# A model whose context graphs do not chain (docs/codec.md "Frames"): the I latent's context graph renamed to
+# the motion latent's second one, which must then start at channel 32, not 8.
+if [ -f models/default.nvm ] && /usr/bin/python3 -c 'import numpy' 2>/dev/null &&
+   /usr/bin/python3 - models/default.nvm "$T/badctx.nvm" <<'PY'
+import sys
+sys.path.insert(0, "tools/train")
+import nvm
+m = nvm.read_nvm(sys.argv[1])
+g = [g for g in m.graphs if g.name == "i_ctx1"]
+if not g:
+    sys.exit(1)   # a model without context graphs: nothing to test
+g[0].name = "p_mv_ctx2"
+nvm.write_nvm(sys.argv[2], m)
+PY
+then
+    run --model "$T/badctx.nvm" --null "$S"; expect_rc 1 "--model (bad context graph)"
+    expect_err "p_mv_ctx2" "--model (bad context graph)"
+fi
 patch_header 8 0300 "$T/future.nvc"   # major version 3
 run --null "$T/future.nvc"; expect_rc 1 "(version 3)"; expect_err "another version" "(version 3)"
 

@@ -254,6 +254,36 @@ def build(net, calib):
         g.output("mean", mt.t)
         g.output("scale_idx", it.t)
 
+    def ctx_graphs(prefix, hyp, c, lat):
+        """<prefix>_ctx<k>: (latent channels [0, b) as decoded, the hyper-decoder's mean and scale_idx of all c
+        channels) -> scale_idx of channels [b, b + n) (model.ContextNet). lat: calibration latents (integers)."""
+        if not len(hyp.ctx):
+            return
+        with torch.no_grad():
+            mean, _ = hyp.entropy_params(torch.round(hyp.h_enc(lat)).clamp(-128, 127))
+            v = (lat - torch.round(mean).clamp(-128, 127)).clamp(-128, 127)
+        for k, cn in enumerate(hyp.ctx):
+            g = m.graph(f"{prefix}_ctx{k + 1}")
+            lt, mt, it = g.input("latent", cn.b, 128), g.input("mean", c, 128), g.input("scale_idx", c, 0)
+            vt = g.add(lt, g.slice(mt, 0, cn.b), 2, -2, 1, 128, 0, 255)     # v = latent - mean, exactly
+            split = nn.Conv2d(cn.b, 2 * cn.b, 1)                              # relu(v), relu(-v), exactly
+            with torch.no_grad():
+                split.weight.zero_()
+                split.bias.zero_()
+                for i in range(cn.b):
+                    split.weight[i, i], split.weight[cn.b + i, i] = 1.0, -1.0
+            pm = quant_conv(g, Act(vt, 1.0, v[:, :cn.b]), split, True, dict(scale=1.0, zp=0, lo=0, hi=255))
+            # hidden grids with 2x the calibration crops' maximum: real clips' latents reach further than these
+            # crops' (a 99.99th-percentile grid saturated the second conv on vtest and undid the context's gain)
+            h = Act(pm.t, 0.25, cn.features(v))   # the features as the float model scales them: relu(+-v) / 4
+            for conv_ in (cn.net[0], cn.net[2]):
+                with torch.no_grad():
+                    top = F.relu(F.conv2d(h.data, conv_.weight, conv_.bias, 1, conv_.padding)).max().item()
+                h = quant_conv(g, h, conv_, True, dict(scale=max(top, 1e-6) * 2 / 255.0, zp=0, lo=0, hi=255))
+            d = quant_conv(g, h, cn.net[4], False, dict(scale=1.0, zp=128, lo=0, hi=255))
+            # the slice's indices + the (integer) change, clamped to the table range
+            g.output("scale_idx", g.add(g.slice(it, cn.b, cn.n), d.t, 2, 2, 1, 0, 0, M.NSCALES - 1))
+
     def dec_input(g, x, qg, data):
         """latent input tensor (zp 128, scale 1) -> scale_channels(inverse gain) -> Act"""
         _, ig = gains(qg)
@@ -266,6 +296,7 @@ def build(net, calib):
               net.i_analysis_lin)
     hyper_enc_graph("i_hyper_enc", net.i_hyper.h_enc, net.cy, calib["i_hyper_enc"])
     hyper_dec_graph("i_hyper_dec", net.i_hyper.h_dec, M.CZ, net.cy, calib["i_hyper_dec"])
+    ctx_graphs("i", net.i_hyper, net.cy, calib["i_hyper_enc"])
     g = m.graph("i_synth")
     a = dec_input(g, g.input("latent", net.cy, 128), net.i_gain, calib["i_synth"])
     # non-linear path (carrying the +0.5 - XC output offset) + linear path, added onto the picture grid
@@ -284,6 +315,7 @@ def build(net, calib):
     g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
     hyper_enc_graph("p_mv_hyper_enc", net.p_mv_hyper.h_enc, M.CM, calib["p_mv_hyper_enc"])
     hyper_dec_graph("p_mv_hyper_dec", net.p_mv_hyper.h_dec, M.CZM, M.CM, calib["p_mv_hyper_dec"])
+    ctx_graphs("p_mv", net.p_mv_hyper, M.CM, calib["p_mv_hyper_enc"])
     g = m.graph("p_mv_synth")
     lat, prev = g.input("latent", M.CM, 128), g.input("prev", 6, 128)
     a = dec_input(g, lat, net.p_mv_gain, calib["p_mv_synth"])
@@ -297,6 +329,7 @@ def build(net, calib):
               calib["p_res_enc"], net.p_res_enc_lin)
     hyper_enc_graph("p_res_hyper_enc", net.p_res_hyper.h_enc, net.cr, calib["p_res_hyper_enc"])
     hyper_dec_graph("p_res_hyper_dec", net.p_res_hyper.h_dec, M.CZR, net.cr, calib["p_res_hyper_dec"])
+    ctx_graphs("p_res", net.p_res_hyper, net.cr, calib["p_res_hyper_enc"])
     g = m.graph("p_res_synth")
     lat, pred = g.input("latent", net.cr, 128), g.input("pred", 6, 128)
     a = dec_input(g, lat, net.p_res_gain, calib["p_res_synth"])
@@ -415,7 +448,15 @@ def int_latent(m, prefix, lat, tabs, q):
     """hyper path: latent -> (decoded latent as the decoder sees it, bits)"""
     z = nvcint.run_graph(m.get_graph(prefix + "_hyper_enc"), {"latent": lat}, q)["hyper_latent"]
     hp = nvcint.run_graph(m.get_graph(prefix + "_hyper_dec"), {"hyper_latent": z}, q)
-    b = bits_latent(lat, hp["mean"], hp["scale_idx"], tabs["gauss"]) + bits_z(z, tabs[prefix])
+    idx = hp["scale_idx"].copy()
+    k = 1
+    while m.has_graph(f"{prefix}_ctx{k}"):   # the context nets refine later channels' indices
+        g = m.get_graph(f"{prefix}_ctx{k}")
+        b0 = g.inputs[0][1]
+        out = nvcint.run_graph(g, {"latent": lat[:b0], "mean": hp["mean"], "scale_idx": hp["scale_idx"]}, q)
+        idx[b0:b0 + out["scale_idx"].shape[0]] = out["scale_idx"]
+        k += 1
+    b = bits_latent(lat, hp["mean"], idx, tabs["gauss"]) + bits_z(z, tabs[prefix])
     return lat, b   # latent = symbol + mean exactly (the means are integers)
 
 

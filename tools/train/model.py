@@ -21,6 +21,8 @@ LMB_MIN, LMB_MAX = 0.0018, 0.12   # lambda(q) log-spaced: loss = bpp + lambda * 
 NSCALES = 64                 # Gaussian scale table: s_k = SMIN * (SMAX/SMIN)^(k/63), k = 0..63
 SMIN, SMAX = 0.11, 64.0
 LOG_STEP = math.log(SMAX / SMIN) / (NSCALES - 1)
+CTX_FIRST = 8                # with entropy context: latent channels coded before the context (each latent kind)
+CTX_HID = 32                 # hidden channels of a context net
 MV_MAX = 31.75               # motion in luma pels, quarter-pel grid (int8 activation, scale 1/4, zp 128)
 
 
@@ -168,15 +170,54 @@ def synthesis(cy, c8, c4, cout=6):
                          conv(c4, 4 * cout), D2S())
 
 
-class HyperLatentCodec(nn.Module):
-    """Latent y (gained) + hyperprior: returns y_hat and rate in bits."""
+class ContextNet(nn.Module):
+    """Channel-conditional entropy context (docs/model.md, "Entropy context"): a change of the scale indices of
+    latent channels [b, b + n) from the decoded symbols v = latent - mean of channels [0, b). It sees only
+    entropy-decoded data, so a decoder runs it between decoding channels [0, b) and channels [b, b + n).
+    Features: relu(v) and relu(-v) (integers; /4 here, which export.py folds into the first conv's input scale);
+    output: the change, rounded to an integer (with quant_params) like the indices themselves. The hyper-decoder's
+    indices are not an input: next to the symbols (range ~+-20) they (0..63) took the int8 weight grid of the
+    first conv and the export lost the context's gain; without them the probe lost 0.7% of the 7.2%.
+    The last conv starts at zero: a model gains a context net without changing its function."""
 
-    def __init__(self, cy, cz):
+    def __init__(self, b, n, c, hid=CTX_HID):
+        super().__init__()
+        self.b, self.n = b, n
+        self.net = nn.Sequential(conv(2 * b, hid, 3), relu(), conv(hid, hid, 1), relu(), conv(hid, n, 3))
+        zero_init(self.net[-1])
+
+    def features(self, v):
+        v = v[:, :self.b]
+        return torch.cat([F.relu(v) / 4, F.relu(-v) / 4], 1)
+
+    def forward(self, v):
+        return self.net(self.features(v))
+
+
+class HyperLatentCodec(nn.Module):
+    """Latent y (gained) + hyperprior (+ optional channel context): returns y_hat and rate in bits."""
+
+    def __init__(self, cy, cz, ctx_first=0):
         super().__init__()
         self.h_enc = hyper_enc(cy, cz)
         self.h_dec = hyper_dec(cz, cy)
         self.prior = FactorizedPrior(cz)
         self.cy = cy
+        # ctx_first > 0: channels [0, ctx_first) are coded first, the rest with a context from them
+        self.ctx = nn.ModuleList([ContextNet(ctx_first, cy - ctx_first, cy)] if ctx_first else [])
+
+    def context_indices(self, v, idx, quant_params):
+        """The scale indices after the context nets: v the decoded symbols (y_hat - mean), idx the hyper-decoder's."""
+        if not len(self.ctx):
+            return idx
+        v = v.clamp(-128, 127)    # the decoder's graph forms latent - mean in a uint8 tensor (zp 128)
+        parts = [idx[:, :self.ctx[0].b]]
+        for c in self.ctx:
+            d = c(v)
+            if quant_params:
+                d = ste_round(d)
+            parts.append((idx[:, c.b:c.b + c.n] + d).clamp(0, NSCALES - 1))
+        return torch.cat(parts, 1)
 
     def entropy_params(self, z_hat):
         p = self.h_dec(z_hat)
@@ -194,13 +235,14 @@ class HyperLatentCodec(nn.Module):
         mean, idx = self.entropy_params(z_hat)
         if quant_params:   # integer mean and index as the int8 decoder produces them
             mean, idx = ste_round(mean), ste_round(idx)
-        scale = scale_of_index(idx)
         if self.training:
             sym_noisy = y - mean + torch.empty_like(y).uniform_(-0.5, 0.5)
             y_hat = ste_round(y - mean) + mean
         else:
             sym_noisy = torch.round(y - mean)
             y_hat = sym_noisy + mean
+        idx = self.context_indices(y_hat - mean, idx, quant_params)
+        scale = scale_of_index(idx)
         bits_y = -torch.log2(gaussian_likelihood(sym_noisy, scale)).sum((1, 2, 3))
         return y_hat, bits_y, bits_z
 
@@ -306,8 +348,10 @@ def zero_init(m):
 
 
 def widths_of(state_dict):
-    """(I latent channels, residual latent channels) of a checkpoint's weights."""
-    return state_dict["i_gain.log_g"].shape[1], state_dict["p_res_gain.log_g"].shape[1]
+    """(I latent channels, residual latent channels, context first-slice width or 0) of a checkpoint's weights."""
+    ctx = state_dict.get("i_hyper.ctx.0.net.0.weight")
+    ctx_first = ctx.shape[1] // 2 if ctx is not None else 0
+    return state_dict["i_gain.log_g"].shape[1], state_dict["p_res_gain.log_g"].shape[1], ctx_first
 
 
 def from_state_dict(state_dict):
@@ -318,13 +362,13 @@ def from_state_dict(state_dict):
 
 
 class NVC(nn.Module):
-    def __init__(self, cy=CY, cr=CR):
+    def __init__(self, cy=CY, cr=CR, ctx_first=0):
         super().__init__()
-        self.cy, self.cr = cy, cr
+        self.cy, self.cr, self.ctx_first = cy, cr, ctx_first
         # I-frame
         self.i_analysis = analysis(6, cy)
         self.i_gain = QualityGain(cy)
-        self.i_hyper = HyperLatentCodec(cy, CZ)        # i_hyper_enc, i_hyper_dec, z prior
+        self.i_hyper = HyperLatentCodec(cy, CZ, ctx_first)        # i_hyper_enc, i_hyper_dec, z prior
         self.i_synth = synthesis(cy, 48, 24)
         # linear paths (zero-initialised: a model trained without them starts from the same function)
         self.i_analysis_lin = zero_init(linear_analysis(6, cy))
@@ -333,12 +377,12 @@ class NVC(nn.Module):
         self.p_mv_enc = nn.Sequential(conv(6 + 6 + 2, 32, 3, 2), relu(), conv(32, 48, 3, 2), relu(),
                                       conv(48, 64), relu(), conv(64, CM, 3, 2))
         self.p_mv_gain = QualityGain(CM)
-        self.p_mv_hyper = HyperLatentCodec(CM, CZM)
+        self.p_mv_hyper = HyperLatentCodec(CM, CZM, ctx_first)
         self.p_mv_synth = MvSynth()
         # P-frame: residual
         self.p_res_enc = analysis(12, cr)
         self.p_res_gain = QualityGain(cr)
-        self.p_res_hyper = HyperLatentCodec(cr, CZR)
+        self.p_res_hyper = HyperLatentCodec(cr, CZR, ctx_first)
         self.p_res_synth = synthesis(cr, 32, 24)
         self.p_res_enc_lin = zero_init(linear_analysis(12, cr))
         self.p_res_synth_lin = zero_init(linear_synthesis(cr))
@@ -434,6 +478,9 @@ def graphs(model):
         "p_res_synth": (m.p_res_synth, lambda H, W: [(m.cr, H // 16, W // 16)], True),
         "p_res_enc_lin": (m.p_res_enc_lin, lambda H, W: [(12 * 64, H // 16, W // 16)], False),
         "p_res_synth_lin": (m.p_res_synth_lin, lambda H, W: [(m.cr, H // 16, W // 16)], True),
+        **{f"{prefix}_ctx{k + 1}": (c.net, lambda H, W, c=c: [(c.net[0].in_channels, H // 16, W // 16)], True)
+           for prefix, hyp in (("i", m.i_hyper), ("p_mv", m.p_mv_hyper), ("p_res", m.p_res_hyper))
+           for k, c in enumerate(hyp.ctx)},
     }
 
 
@@ -473,7 +520,7 @@ def report_macs(model, H=720, W=1280):
 
 
 if __name__ == "__main__":
-    net = NVC()
+    net = NVC(ctx_first=CTX_FIRST)   # the shipped model: with the entropy context nets
     print(report_macs(net))
     n = sum(p.numel() for p in net.parameters())
     print(f"parameters: {n} ({n / 1e6:.2f} M)")

@@ -256,6 +256,9 @@ class Model:
         self.graphs.append(g)
         return g
 
+    def has_graph(self, name):
+        return any(g.name == name for g in self.graphs)
+
     def get_graph(self, name):
         for g in self.graphs:
             if g.name == name:

@@ -219,6 +219,14 @@ def main():
                          "widen.py, whose P path is unchanged) from CKPT's qat_specs instead of calibrating them")
     ap.add_argument("--int-params-from", type=int, default=3500,
                     help="from this step on, hyper-decoder means and scale indices are rounded (STE) as in int8")
+    ap.add_argument("--ctx", action="store_true",
+                    help="add the channel-context nets (model.ContextNet, first M.CTX_FIRST channels of each latent "
+                         "coded before the rest) to a model that --init gives without them")
+    ap.add_argument("--train-only", metavar="NAME", default="",
+                    help="train only the parameters whose name contains NAME (e.g. .ctx.); the rest stays frozen")
+    ap.add_argument("--keep-qat", action="store_true",
+                    help="with --init: keep that checkpoint's QAT grids (qat_specs) and fake-quantise from step 0; "
+                         "convs it has no grid for (new ones) train in float and export.py calibrates them")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -229,15 +237,20 @@ def main():
     resuming = args.resume and os.path.exists(latest)
     src = latest if resuming else args.init
     start = torch.load(src, map_location=dev) if src else None   # the checkpoint this run starts from
-    widths = M.widths_of(start["model"]) if start else (M.CY, M.CR)
+    widths = M.widths_of(start["model"]) if start else (M.CY, M.CR, 0)
+    if args.ctx and not widths[2]:
+        widths = widths[:2] + (M.CTX_FIRST,)
     net = M.NVC(*widths).to(dev)   # latent widths from the checkpoint it starts from (widen.py makes wider ones)
     # The factorized priors of the hyper-latents learn at --prior-lr-mult x the rate: initialised wide (scale 10),
     # at the main rate they need >10k steps to fit the hyper-latents (mostly zeros), and until then every
     # hyper-latent symbol costs ~2-3 bits (measured: half of a P-frame's rate at low quality).
-    prior = [p for n, p in net.named_parameters() if ".prior." in n]
-    rest = [p for n, p in net.named_parameters() if ".prior." not in n]
-    opt = torch.optim.Adam([{"params": rest, "lr_mult": 1.0},
-                            {"params": prior, "lr_mult": args.prior_lr_mult}], lr=args.lr)
+    for n, p in net.named_parameters():
+        p.requires_grad_(args.train_only in n)
+    prior = [p for n, p in net.named_parameters() if ".prior." in n and p.requires_grad]
+    rest = [p for n, p in net.named_parameters() if ".prior." not in n and p.requires_grad]
+    opt = torch.optim.Adam([g for g in ({"params": rest, "lr_mult": 1.0},
+                                        {"params": prior, "lr_mult": args.prior_lr_mult}) if g["params"]],
+                           lr=args.lr)
     step = 0
     qat_specs = None
     rng = np.random.default_rng(args.seed)
@@ -247,6 +260,10 @@ def main():
         if unexpected:
             sys.exit(f"--init {args.init}: parameters this model does not have: {unexpected}")
         print(f"initialised from {args.init} (step {ck.get('step')}); new parameters: {missing}", flush=True)
+        if args.keep_qat and ck.get("qat_specs"):
+            qat_specs = ck["qat_specs"]
+            M.enable_qat(net, qat_specs)
+            print(f"QAT grids of {args.init} kept: {len(qat_specs)} convs", flush=True)
     if resuming:
         ck = start
         net.load_state_dict(ck["model"])
