@@ -87,6 +87,8 @@ static const char *load_slices(nvc_codec_model *m, char *name, size_t size)
         }
         if (s > 1 && m->slice_start[k][s] != cy)
             return name;   /* the last context graph must reach the last channel */
+        if (ctx_graph(m, k, s + 1, name, size))
+            return name;   /* a gap in the numbering: a graph that would be ignored */
         m->nslices[k] = s;
         m->slice_start[k][s] = cy;
     }
@@ -658,7 +660,7 @@ void nvc_frame_coded_free(nvc_frame_coded *c)
     memset(c, 0, sizeof *c);
 }
 
-/* One segment's substreams from the substreams of its channel slices (in slice order); frees the parts. */
+/* One segment's substreams from the substreams of its channel slices (in slice order). */
 static int join_substreams(nvc_substreams *parts, int n, nvc_substreams *out)
 {
     memset(out, 0, sizeof *out);
@@ -682,8 +684,6 @@ static int join_substreams(nvc_substreams *parts, int n, nvc_substreams *out)
             pos += parts[s].size[k];
         }
     out->total = pos;
-    for (int s = 0; s < n; s++)
-        nvc_substreams_free(&parts[s]);
     if (err)
         nvc_substreams_free(out);
     return err;
