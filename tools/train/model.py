@@ -21,7 +21,7 @@ LMB_MIN, LMB_MAX = 0.0018, 0.12   # lambda(q) log-spaced: loss = bpp + lambda * 
 NSCALES = 64                 # Gaussian scale table: s_k = SMIN * (SMAX/SMIN)^(k/63), k = 0..63
 SMIN, SMAX = 0.11, 64.0
 LOG_STEP = math.log(SMAX / SMIN) / (NSCALES - 1)
-CTX_FIRST = 8                # with entropy context: latent channels coded before the context (each latent kind)
+CTX_SLICES = (8, 24)         # with entropy context: where each latent's channel slices after the first start
 CTX_HID = 32                 # hidden channels of a context net
 MV_MAX = 31.75               # motion in luma pels, quarter-pel grid (int8 activation, scale 1/4, zp 128)
 
@@ -197,14 +197,15 @@ class ContextNet(nn.Module):
 class HyperLatentCodec(nn.Module):
     """Latent y (gained) + hyperprior (+ optional channel context): returns y_hat and rate in bits."""
 
-    def __init__(self, cy, cz, ctx_first=0):
+    def __init__(self, cy, cz, ctx_slices=()):
         super().__init__()
         self.h_enc = hyper_enc(cy, cz)
         self.h_dec = hyper_dec(cz, cy)
         self.prior = FactorizedPrior(cz)
         self.cy = cy
-        # ctx_first > 0: channels [0, ctx_first) are coded first, the rest with a context from them
-        self.ctx = nn.ModuleList([ContextNet(ctx_first, cy - ctx_first, cy)] if ctx_first else [])
+        # ctx_slices = (b1, b2, ...): channels [0, b1) coded first, then [b1, b2) with a context from them, ...
+        ends = tuple(ctx_slices) + (cy,)
+        self.ctx = nn.ModuleList([ContextNet(b, e - b, cy) for b, e in zip(ends[:-1], ends[1:])])
 
     def context_indices(self, v, idx, quant_params):
         """The scale indices after the context nets: v the decoded symbols (y_hat - mean), idx the hyper-decoder's."""
@@ -348,10 +349,13 @@ def zero_init(m):
 
 
 def widths_of(state_dict):
-    """(I latent channels, residual latent channels, context first-slice width or 0) of a checkpoint's weights."""
-    ctx = state_dict.get("i_hyper.ctx.0.net.0.weight")
-    ctx_first = ctx.shape[1] // 2 if ctx is not None else 0
-    return state_dict["i_gain.log_g"].shape[1], state_dict["p_res_gain.log_g"].shape[1], ctx_first
+    """(I latent channels, residual latent channels, where the context slices start: () without) of a checkpoint's
+    weights."""
+    slices, k = [], 0
+    while f"i_hyper.ctx.{k}.net.0.weight" in state_dict:
+        slices.append(state_dict[f"i_hyper.ctx.{k}.net.0.weight"].shape[1] // 2)
+        k += 1
+    return state_dict["i_gain.log_g"].shape[1], state_dict["p_res_gain.log_g"].shape[1], tuple(slices)
 
 
 def from_state_dict(state_dict):
@@ -362,13 +366,13 @@ def from_state_dict(state_dict):
 
 
 class NVC(nn.Module):
-    def __init__(self, cy=CY, cr=CR, ctx_first=0):
+    def __init__(self, cy=CY, cr=CR, ctx_slices=()):
         super().__init__()
-        self.cy, self.cr, self.ctx_first = cy, cr, ctx_first
+        self.cy, self.cr, self.ctx_slices = cy, cr, tuple(ctx_slices)
         # I-frame
         self.i_analysis = analysis(6, cy)
         self.i_gain = QualityGain(cy)
-        self.i_hyper = HyperLatentCodec(cy, CZ, ctx_first)        # i_hyper_enc, i_hyper_dec, z prior
+        self.i_hyper = HyperLatentCodec(cy, CZ, ctx_slices)        # i_hyper_enc, i_hyper_dec, z prior
         self.i_synth = synthesis(cy, 48, 24)
         # linear paths (zero-initialised: a model trained without them starts from the same function)
         self.i_analysis_lin = zero_init(linear_analysis(6, cy))
@@ -377,12 +381,12 @@ class NVC(nn.Module):
         self.p_mv_enc = nn.Sequential(conv(6 + 6 + 2, 32, 3, 2), relu(), conv(32, 48, 3, 2), relu(),
                                       conv(48, 64), relu(), conv(64, CM, 3, 2))
         self.p_mv_gain = QualityGain(CM)
-        self.p_mv_hyper = HyperLatentCodec(CM, CZM, ctx_first)
+        self.p_mv_hyper = HyperLatentCodec(CM, CZM, ctx_slices)
         self.p_mv_synth = MvSynth()
         # P-frame: residual
         self.p_res_enc = analysis(12, cr)
         self.p_res_gain = QualityGain(cr)
-        self.p_res_hyper = HyperLatentCodec(cr, CZR, ctx_first)
+        self.p_res_hyper = HyperLatentCodec(cr, CZR, ctx_slices)
         self.p_res_synth = synthesis(cr, 32, 24)
         self.p_res_enc_lin = zero_init(linear_analysis(12, cr))
         self.p_res_synth_lin = zero_init(linear_synthesis(cr))
@@ -520,7 +524,7 @@ def report_macs(model, H=720, W=1280):
 
 
 if __name__ == "__main__":
-    net = NVC(ctx_first=CTX_FIRST)   # the shipped model: with the entropy context nets
+    net = NVC(ctx_slices=CTX_SLICES)   # the shipped model: with the entropy context nets
     print(report_macs(net))
     n = sum(p.numel() for p in net.parameters())
     print(f"parameters: {n} ({n / 1e6:.2f} M)")

@@ -113,7 +113,7 @@ def main():
     torch.set_num_threads(2)
     ck = torch.load(a.ckpt, map_location="cpu")
     w = M.widths_of(ck["model"])
-    net = M.NVC(w[0], w[1], 0)     # the probe measures against the hyper-decoder alone
+    net = M.NVC(w[0], w[1], ())    # the probe measures against the hyper-decoder alone
     net.load_state_dict(ck["model"], strict=False)
     if ck.get("qat_specs"):
         M.enable_qat(net, ck["qat_specs"])

@@ -219,9 +219,10 @@ def main():
                          "widen.py, whose P path is unchanged) from CKPT's qat_specs instead of calibrating them")
     ap.add_argument("--int-params-from", type=int, default=3500,
                     help="from this step on, hyper-decoder means and scale indices are rounded (STE) as in int8")
-    ap.add_argument("--ctx", action="store_true",
-                    help="add the channel-context nets (model.ContextNet, first M.CTX_FIRST channels of each latent "
-                         "coded before the rest) to a model that --init gives without them")
+    ap.add_argument("--ctx", metavar="B1,B2,...",
+                    help="with --init: code each latent in channel slices starting at these channels, the later ones "
+                         "with context nets (model.ContextNet); new context nets start at zero, those --init has for "
+                         "the same slices are loaded (ctx_slices.py converts between slicings)")
     ap.add_argument("--train-only", metavar="NAME", default="",
                     help="train only the parameters whose name contains NAME (e.g. .ctx.); the rest stays frozen")
     ap.add_argument("--keep-qat", action="store_true",
@@ -237,9 +238,9 @@ def main():
     resuming = args.resume and os.path.exists(latest)
     src = latest if resuming else args.init
     start = torch.load(src, map_location=dev) if src else None   # the checkpoint this run starts from
-    widths = M.widths_of(start["model"]) if start else (M.CY, M.CR, 0)
-    if args.ctx and not widths[2]:
-        widths = widths[:2] + (M.CTX_FIRST,)
+    widths = M.widths_of(start["model"]) if start else (M.CY, M.CR, ())
+    if args.ctx:
+        widths = widths[:2] + (tuple(int(b) for b in args.ctx.split(",")),)
     net = M.NVC(*widths).to(dev)   # latent widths from the checkpoint it starts from (widen.py makes wider ones)
     # The factorized priors of the hyper-latents learn at --prior-lr-mult x the rate: initialised wide (scale 10),
     # at the main rate they need >10k steps to fit the hyper-latents (mostly zeros), and until then every
