@@ -21,7 +21,7 @@ LMB_MIN, LMB_MAX = 0.0018, 0.12   # lambda(q) log-spaced: loss = bpp + lambda * 
 NSCALES = 64                 # Gaussian scale table: s_k = SMIN * (SMAX/SMIN)^(k/63), k = 0..63
 SMIN, SMAX = 0.11, 64.0
 LOG_STEP = math.log(SMAX / SMIN) / (NSCALES - 1)
-CTX_SLICES = (8, 24)         # with entropy context: where each latent's channel slices after the first start
+CTX_SLICES = (8,)            # the shipped model's entropy context: where the channel slices after the first start
 CTX_HID = 32                 # hidden channels of a context net
 MV_MAX = 31.75               # motion in luma pels, quarter-pel grid (int8 activation, scale 1/4, zp 128)
 
