@@ -1,6 +1,6 @@
 #!/bin/sh
-# Every graph of the shipped model (models/default.nvm: encoder and decoder sub-networks, the warp, the context graphs and the
-# linear paths included) run on random inputs by the C engine and by the exact Python integer mirror
+# Every graph of the shipped model (models/default.nvm: encoder and decoder sub-networks, the warp, the context
+# graphs and the linear paths included) run on random inputs by the C engine and by the exact Python integer mirror
 # (tools/train/nvcint.py) at a random quality: identical bytes. test_nvcint runs each case with the scalar and
 # the SIMD kernels and with 1 and 3 threads. This is what lets training simulate the decoder exactly.
 set -e
