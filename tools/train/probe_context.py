@@ -46,14 +46,10 @@ def collect(net, data, nseq, seed):
         prev, _ = net.code_i(xs[0], qi, True)
         prev = torch.round(prev * 255) / 255
         for t in range(1, 5):
-            x, nm = xs[t], t % 2 == 0
-            if not nm:
-                me = F.interpolate(M.block_motion_search(x, prev), scale_factor=4, mode="nearest") / 8.0
-                m = net.p_mv_enc(torch.cat([x - M.XC, prev - M.XC, me], 1)) * net.p_mv_gain.gain(qq)
-                out["mv"].append(params(net.p_mv_hyper, m))
-            rec, _, info = net.code_p(x, prev, qq, quant_params=True, no_motion=nm)
-            r = net.res_transform(torch.cat([x - M.XC, info["pred"] - M.XC], 1)) * net.p_res_gain.gain(qq)
-            out["res"].append(params(net.p_res_hyper, r))
+            rec, _, info = net.code_p(xs[t], prev, qq, quant_params=True, no_motion=t % 2 == 0)
+            if info["m"] is not None:
+                out["mv"].append(params(net.p_mv_hyper, info["m"]))
+            out["res"].append(params(net.p_res_hyper, info["r"]))
             prev = torch.round(rec * 255) / 255
     return out
 
