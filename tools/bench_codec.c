@@ -182,7 +182,6 @@ static double h264_fps(const char *path, int threads, int *frames)
     return runs ? median(best, runs) : 0;
 }
 
-/* Child mode: decode a file with 2 threads (for its peak RSS). */
 /* A field of /proc/self/status in kB (VmRSS: now, VmHWM: the peak so far), 0 if unreadable. */
 static long status_kb(const char *field)
 {
@@ -198,9 +197,10 @@ static long status_kb(const char *field)
     return kb;
 }
 
-/* Prints "<peak kB> <kB before the decoder>": VmHWM belongs to this process image (ru_maxrss would also count the
- * parent's memory at spawn); the resident size before opening the decoder is this program, its libraries (FFmpeg
- * included: this benchmark links it) and the stream in memory, which a player has too, whatever the decoder. */
+/* Child mode: decode a file with 2 threads (for its peak RSS). Prints "<peak kB> <kB before the decoder>":
+ * VmHWM belongs to this process image (ru_maxrss would also count the parent's memory at spawn); the resident
+ * size before opening the decoder is this program, its libraries (FFmpeg included: this benchmark links it) and
+ * the stream in memory, which a player has too, whatever the decoder. */
 static int child_decode(const char *path)
 {
     FILE *f = fopen(path, "rb");
