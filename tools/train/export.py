@@ -74,6 +74,17 @@ def channel_amax(t):
     return torch.tensor([amax(t[:, c]) for c in range(t.shape[1])], dtype=torch.float64)
 
 
+def linear_range(lin, data):
+    """Grid range of each output channel of the linear model's analysis conv `lin` (inputs in [-0.5, 0.5]):
+    twice the calibration maximum, but never more than the most the conv can output (|w|_1 / 2 + |b|). The
+    calibration crops (mostly smooth photos) see a fraction of the range that textured video reaches in the
+    detail channels: with their maximum as the grid, vtest's I-frames lost 3 dB in int8 (session 8); the
+    theoretical bound alone would be too coarse for those channels, and is exact for the block mean."""
+    w = lin.weight.detach().double()
+    bound = 0.5 * w.abs().sum((1, 2, 3)) + lin.bias.detach().double().abs()
+    return torch.minimum(2 * channel_amax(data), bound).clamp_min(1e-4)
+
+
 def clamp_to_grid(y, scale, spec):
     """Float data as a tensor on this grid holds it (clamped to the grid's range, per channel)."""
     s = chan(scale).to(y.dtype).reshape(1, -1, 1, 1)
@@ -205,6 +216,13 @@ def analysis_output(g, x, lin=None, xs=None):
     return add_acts(g, a, b, dict(scale=s, zp=128, lo=0, hi=255))
 
 
+ZERO_MEAN_DECODERS = set()   # id() of the hyper-decoders whose means are 0 (HyperLatentCodec.zero_mean)
+
+
+def hyp_zero_mean(h_dec):
+    return id(h_dec) in ZERO_MEAN_DECODERS
+
+
 def gains(qg):
     qs = torch.arange(M.NQ)
     with torch.no_grad():
@@ -215,6 +233,7 @@ def gains(qg):
 def build(net, calib):
     """calib: dict of float calibration inputs (real domain of the float model)."""
     m = nvm.Model(0)
+    ZERO_MEAN_DECODERS.update(id(h.h_dec) for h in (net.i_hyper, net.p_mv_hyper, net.p_res_hyper) if h.zero_mean)
     # ---- encoder-side latent graphs: analysis -> scale_channels(gain) -> latent (scale 1, zp 128)
     def enc_graph(name, seq, inputs, qg, data, lin=None):
         g = m.graph(name)
@@ -224,11 +243,16 @@ def build(net, calib):
         else:
             x = ts[0]
         scale = torch.cat([torch.full((c,), s, dtype=torch.float64) for _, c, _, s in inputs])
-        last = export_seq(g, Act(x, scale, data), seq, stop_before_last=True)
+        last = None if seq is None else export_seq(g, Act(x, scale, data), seq, stop_before_last=True)
         xs = None
         if lin is not None:   # + linear path: space_to_depth(8) of the input, 1x1 conv
             xs = Act(g.space_to_depth(x, 8), scale.repeat_interleave(64), F.pixel_unshuffle(data, 8))
-        a = analysis_output(g, last, lin, xs)
+        if seq is None:       # the linear model: the linear path alone, on one grid per channel
+            with torch.no_grad():
+                s_out = linear_range(lin, lin(xs.data)) / 127.0
+            a = quant_conv(g, xs, lin, False, dict(scale=s_out, zp=128, lo=0, hi=255))
+        else:
+            a = analysis_output(g, last, lin, xs)
         gn, _ = gains(qg)
         Mq, Sq = requant_params((chan(a.scale) * gn).numpy())
         g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
@@ -248,6 +272,8 @@ def build(net, calib):
         idx_c = nn.Conv2d(last.in_channels, cy, last.kernel_size, last.stride, last.padding)
         with torch.no_grad():
             mean_c.weight.copy_(last.weight[:cy]); mean_c.bias.copy_(last.bias[:cy])
+            if hyp_zero_mean(seq):   # the linear model's means are 0 whatever those rows hold
+                M.zero_init(mean_c)
             idx_c.weight.copy_(last.weight[cy:]); idx_c.bias.copy_(last.bias[cy:])
         mt = quant_conv(g, a, mean_c, False, dict(scale=1.0, zp=128, lo=0, hi=255))
         it = quant_conv(g, a, idx_c, False, dict(scale=1.0, zp=0, lo=0, hi=M.NSCALES - 1))
@@ -284,10 +310,14 @@ def build(net, calib):
             # the slice's indices + the (integer) change, clamped to the table range
             g.output("scale_idx", g.add(g.slice(it, cn.b, cn.n), d.t, 2, 2, 1, 0, 0, M.NSCALES - 1))
 
-    def dec_input(g, x, qg, data):
-        """latent input tensor (zp 128, scale 1) -> scale_channels(inverse gain) -> Act"""
+    def dec_input(g, x, qg, data, lin=None):
+        """latent input tensor (zp 128, scale 1) -> scale_channels(inverse gain) -> Act. lin: the linear model's
+        analysis conv, whose output the inverse-gained latent approximates (its range sets the grid)."""
         _, ig = gains(qg)
-        s = channel_amax(data).clamp_min(1e-3) / 127.0   # one grid per channel (their ranges differ ~30x)
+        if lin is not None:
+            s = linear_range(lin, data) / 127.0
+        else:
+            s = channel_amax(data).clamp_min(1e-3) / 127.0   # one grid per channel (their ranges differ ~30x)
         Mq, Sq = requant_params((ig / s).numpy())
         return Act(g.scale_channels(x, Mq, Sq, 128, 0, 255), scale_value(s), data)
 
@@ -298,10 +328,14 @@ def build(net, calib):
     hyper_dec_graph("i_hyper_dec", net.i_hyper.h_dec, M.CZ, net.cy, calib["i_hyper_dec"])
     ctx_graphs("i", net.i_hyper, net.cy, calib["i_hyper_enc"])
     g = m.graph("i_synth")
-    a = dec_input(g, g.input("latent", net.cy, 128), net.i_gain, calib["i_synth"])
-    # non-linear path (carrying the +0.5 - XC output offset) + linear path, added onto the picture grid
-    nl = export_seq(g, a, net.i_synth, last_bias_offset=0.5 - M.XC)
-    out = add_acts(g, nl, export_seq(g, a, net.i_synth_lin), dict(scale=PIC_S, zp=128, lo=0, hi=255))
+    a = dec_input(g, g.input("latent", net.cy, 128), net.i_gain, calib["i_synth"],
+                  net.i_analysis_lin if net.linear else None)
+    if net.i_synth is None:   # the linear model: the linear path alone, straight onto the picture grid
+        out = export_seq(g, a, net.i_synth_lin, last_spec=dict(scale=PIC_S, zp=128, lo=0, hi=255),
+                         last_bias_offset=0.5 - M.XC)
+    else:   # non-linear path (carrying the +0.5 - XC output offset) + linear path, added onto the picture grid
+        nl = export_seq(g, a, net.i_synth, last_bias_offset=0.5 - M.XC)
+        out = add_acts(g, nl, export_seq(g, a, net.i_synth_lin), dict(scale=PIC_S, zp=128, lo=0, hi=255))
     g.output("picture", out.t)
     # P motion
     g = m.graph("p_mv_enc")
@@ -332,8 +366,11 @@ def build(net, calib):
     ctx_graphs("p_res", net.p_res_hyper, net.cr, calib["p_res_hyper_enc"])
     g = m.graph("p_res_synth")
     lat, pred = g.input("latent", net.cr, 128), g.input("pred", 6, 128)
-    a = dec_input(g, lat, net.p_res_gain, calib["p_res_synth"])
-    res = add_acts(g, export_seq(g, a, net.p_res_synth), export_seq(g, a, net.p_res_synth_lin))
+    a = dec_input(g, lat, net.p_res_gain, calib["p_res_synth"], net.p_res_enc_lin if net.linear else None)
+    if net.p_res_synth is None:
+        res = export_seq(g, a, net.p_res_synth_lin)
+    else:
+        res = add_acts(g, export_seq(g, a, net.p_res_synth), export_seq(g, a, net.p_res_synth_lin))
     # pred + residual onto the picture grid (fixed, so pred's float values are not needed: zeros stand in)
     out = add_acts(g, Act(pred, PIC_S, torch.zeros_like(res.data)), res, dict(scale=PIC_S, zp=128, lo=0, hi=255))
     g.output("picture", out.t)
@@ -554,7 +591,7 @@ def main():
     add_blobs(m, net)
     blob = nvm.serialize(m)
     m.model_id = int.from_bytes(hashlib.sha256(blob[64:]).digest()[:8], "little")
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
     nvm.write_nvm(a.out, m)
     print(f"wrote {a.out}: model id {m.model_id:016x}, {os.path.getsize(a.out)} bytes, "
           f"checkpoint step {ck.get('step')} stage {ck.get('stage')}")

@@ -108,6 +108,12 @@ class FactorizedPrior(nn.Module):
         return (upper - lower).squeeze(1)
 
 
+def clamp_latent(y):
+    """The latent as the codec holds it: uint8 with zp 128, i.e. [-128, 127] (gradient passes through: the
+    clamp is rare where the gains are right, and a zero gradient there would hide it from the gains)."""
+    return y + (y.clamp(-128.0, 127.0) - y).detach()
+
+
 def gaussian_likelihood(sym, scale):
     """P(integer symbol) under N(0, scale) discretised to unit bins; sym = y - mean."""
     s = scale.clamp_min(SMIN)
@@ -156,11 +162,11 @@ def hyper_enc(cy, cz):
     return nn.Sequential(conv(cy, 64), relu(), conv(64, 64, 3, 2), relu(), conv(64, cz, 3, 2))
 
 
-def hyper_dec(cz, cy):
+def hyper_dec(cz, cy, last_k=3):
     # 1/64 -> 1/16; outputs 2*cy channels: [mean (latent units) | scale index (0..63)]
     return nn.Sequential(conv(cz, 64), relu(), conv(64, 256, 1), D2S(), relu(),
                          conv(64, 64), relu(), conv(64, 128, 1), D2S(), relu(),
-                         conv(32, 2 * cy))
+                         conv(32, 2 * cy, last_k))
 
 
 def synthesis(cy, c8, c4, cout=6):
@@ -198,10 +204,19 @@ class ContextNet(nn.Module):
 class HyperLatentCodec(nn.Module):
     """Latent y (gained) + hyperprior (+ optional channel context): returns y_hat and rate in bits."""
 
-    def __init__(self, cy, cz, ctx_slices=()):
+    def __init__(self, cy, cz, ctx_slices=(), zero_mean=False):
         super().__init__()
         self.h_enc = hyper_enc(cy, cz)
-        self.h_dec = hyper_dec(cz, cy)
+        # zero_mean (the linear-transform model): the means are 0, only the scales are predicted. With a complete
+        # block transform most channels are detail whose mean is 0; a predicted mean that rounds to +-1 where the
+        # scale is small costs many bits, and a young hyper-decoder does that often (session 8: 4x the bits of a
+        # static per-channel code after 1500 steps; with means fixed at 0, below it). The last conv is then a
+        # 1x1 (the scale of a coefficient from the hyper-features at its own position): k3 there would cost
+        # 9 * 32 * 2C / 256 = 864 MAC per luma pixel at C = 384.
+        self.zero_mean = zero_mean
+        self.h_dec = hyper_dec(cz, cy, 1 if zero_mean else 3)
+        if zero_mean:
+            zero_init(self.h_dec[-1])
         self.prior = FactorizedPrior(cz)
         self.cy = cy
         # ctx_slices = (b1, b2, ...): channels [0, b1) coded first, then [b1, b2) with a context from them, ...
@@ -224,9 +239,12 @@ class HyperLatentCodec(nn.Module):
     def entropy_params(self, z_hat):
         p = self.h_dec(z_hat)
         mean, idx = p[:, :self.cy], p[:, self.cy:]
+        if self.zero_mean:
+            mean = torch.zeros_like(mean)
         return mean, idx.clamp(0, NSCALES - 1)
 
     def forward(self, y, quant_params=False):
+        y = clamp_latent(y)
         z = self.h_enc(y)
         if self.training:
             z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
@@ -359,25 +377,38 @@ def widths_of(state_dict):
     return state_dict["i_gain.log_g"].shape[1], state_dict["p_res_gain.log_g"].shape[1], tuple(slices)
 
 
+def is_linear(state_dict):
+    """Whether a checkpoint is of the linear-transform model (NVC(linear=True): no non-linear analysis)."""
+    return "i_analysis.0.weight" not in state_dict
+
+
 def from_state_dict(state_dict):
     """The codec of a checkpoint's weights, at their latent widths, weights loaded (training mode)."""
-    net = NVC(*widths_of(state_dict))
+    net = NVC(*widths_of(state_dict), linear=is_linear(state_dict))
     net.load_state_dict(state_dict)
     return net
 
 
 class NVC(nn.Module):
-    def __init__(self, cy=CY, cr=CR, ctx_slices=()):
+    """linear=True: the linear-transform model (model v2, docs/model.md): the I and residual latents are a
+    complete learned linear transform of each 16x16 luma block with its chroma (384 numbers -> 384 channels,
+    no non-linear analysis or synthesis), coded with a hyperprior whose means are 0 (HyperLatentCodec
+    zero_mean). The motion path is v1's."""
+
+    def __init__(self, cy=CY, cr=CR, ctx_slices=(), linear=False):
         super().__init__()
-        self.cy, self.cr = cy, cr
+        self.cy, self.cr, self.linear = cy, cr, linear
         # I-frame
-        self.i_analysis = analysis(6, cy)
+        self.i_analysis = None if linear else analysis(6, cy)
         self.i_gain = QualityGain(cy)
-        self.i_hyper = HyperLatentCodec(cy, CZ, ctx_slices)        # i_hyper_enc, i_hyper_dec, z prior
-        self.i_synth = synthesis(cy, 48, 24)
+        self.i_hyper = HyperLatentCodec(cy, CZ, ctx_slices, linear)        # i_hyper_enc, i_hyper_dec, z prior
+        self.i_synth = None if linear else synthesis(cy, 48, 24)
         # linear paths (zero-initialised: a model trained without them starts from the same function)
-        self.i_analysis_lin = zero_init(linear_analysis(6, cy))
-        self.i_synth_lin = zero_init(linear_synthesis(cy))
+        self.i_analysis_lin = linear_analysis(6, cy)
+        self.i_synth_lin = linear_synthesis(cy)
+        if not linear:
+            zero_init(self.i_analysis_lin)
+            zero_init(self.i_synth_lin)
         # P-frame: motion
         self.p_mv_enc = nn.Sequential(conv(6 + 6 + 2, 32, 3, 2), relu(), conv(32, 48, 3, 2), relu(),
                                       conv(48, 64), relu(), conv(64, CM, 3, 2))
@@ -385,26 +416,39 @@ class NVC(nn.Module):
         self.p_mv_hyper = HyperLatentCodec(CM, CZM, ctx_slices)
         self.p_mv_synth = MvSynth()
         # P-frame: residual
-        self.p_res_enc = analysis(12, cr)
+        self.p_res_enc = None if linear else analysis(12, cr)
         self.p_res_gain = QualityGain(cr)
-        self.p_res_hyper = HyperLatentCodec(cr, CZR, ctx_slices)
-        self.p_res_synth = synthesis(cr, 32, 24)
-        self.p_res_enc_lin = zero_init(linear_analysis(12, cr))
-        self.p_res_synth_lin = zero_init(linear_synthesis(cr))
+        self.p_res_hyper = HyperLatentCodec(cr, CZR, ctx_slices, linear)
+        self.p_res_synth = None if linear else synthesis(cr, 32, 24)
+        self.p_res_enc_lin = linear_analysis(12, cr)
+        self.p_res_synth_lin = linear_synthesis(cr)
+        if not linear:
+            zero_init(self.p_res_enc_lin)
+            zero_init(self.p_res_synth_lin)
 
     # -- analysis transforms: the non-linear network plus its linear path (export.py calibrates on these too) ---
     def i_transform(self, xc):
-        return self.i_analysis(xc) + self.i_analysis_lin(F.pixel_unshuffle(xc, 8))
+        lin = self.i_analysis_lin(F.pixel_unshuffle(xc, 8))
+        return lin if self.linear else self.i_analysis(xc) + lin
 
     def res_transform(self, xp):
-        return self.p_res_enc(xp) + self.p_res_enc_lin(F.pixel_unshuffle(xp, 8))
+        lin = self.p_res_enc_lin(F.pixel_unshuffle(xp, 8))
+        return lin if self.linear else self.p_res_enc(xp) + lin
+
+    def i_inverse(self, yd):
+        lin = self.i_synth_lin(yd)
+        return lin if self.linear else self.i_synth(yd) + lin
+
+    def res_inverse(self, rd):
+        lin = self.p_res_synth_lin(rd)
+        return lin if self.linear else self.p_res_synth(rd) + lin
 
     # -- I ----------------------------------------------------------------------------------------------------
     def code_i(self, x, q, quant_params=False):
         y = self.i_transform(x - XC) * self.i_gain.gain(q)
         y_hat, by, bz = self.i_hyper(y, quant_params)
         yd = y_hat * self.i_gain.inv_gain(q)
-        xr = self.i_synth(yd) + self.i_synth_lin(yd) + 0.5
+        xr = self.i_inverse(yd) + 0.5
         return xr.clamp(0, 1), by + bz
 
     # -- P ----------------------------------------------------------------------------------------------------
@@ -426,7 +470,7 @@ class NVC(nn.Module):
         r = self.res_transform(torch.cat([x - XC, pred - XC], 1)) * self.p_res_gain.gain(q)
         r_hat, br, bzr = self.p_res_hyper(r, quant_params)
         rd = r_hat * self.p_res_gain.inv_gain(q)
-        xr = (pred + self.p_res_synth(rd) + self.p_res_synth_lin(rd)).clamp(0, 1)
+        xr = (pred + self.res_inverse(rd)).clamp(0, 1)
         # m, r: the motion and residual latents before rounding (gain applied); m is None without motion
         return xr, bm + bzm + br + bzr, {"flow": flow, "me": me, "pred": pred, "bits_mv": bm + bzm, "m": m, "r": r}
 
@@ -467,7 +511,7 @@ def enable_qat(net, specs):
 def graphs(model):
     """name -> (module, input shapes at luma HxW as lambda H,W -> list of (C,h,w), decoder-side?)."""
     m = model
-    return {
+    return {k: v for k, v in {
         "i_analysis": (m.i_analysis, lambda H, W: [(6, H // 2, W // 2)], False),
         "i_hyper_enc": (m.i_hyper.h_enc, lambda H, W: [(m.cy, H // 16, W // 16)], False),
         "i_hyper_dec": (m.i_hyper.h_dec, lambda H, W: [(CZ, H // 64, W // 64)], True),
@@ -487,7 +531,7 @@ def graphs(model):
         **{f"{prefix}_ctx{k + 1}": (c.net, lambda H, W, c=c: [(c.net[0].in_channels, H // 16, W // 16)], True)
            for prefix, hyp in (("i", m.i_hyper), ("p_mv", m.p_mv_hyper), ("p_res", m.p_res_hyper))
            for k, c in enumerate(hyp.ctx)},
-    }
+    }.items() if v[0] is not None}   # the linear model has no non-linear analysis / synthesis
 
 
 def count_macs(module, shape):

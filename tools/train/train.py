@@ -199,6 +199,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--prior-lr-mult", type=float, default=10.0,
                     help="learning-rate multiplier of the hyper-latents' factorized priors")
+    ap.add_argument("--lin-lr-mult", type=float, default=0.1,
+                    help="learning-rate multiplier of the linear model's transforms (NVC(linear=True))")
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
@@ -241,16 +243,20 @@ def main():
     widths = M.widths_of(start["model"]) if start else (M.CY, M.CR, ())
     if args.ctx:
         widths = widths[:2] + (tuple(int(b) for b in args.ctx.split(",")),)
-    net = M.NVC(*widths).to(dev)   # latent widths from the checkpoint it starts from (widen.py makes wider ones)
+    net = M.NVC(*widths, linear=bool(start) and M.is_linear(start["model"])).to(dev)   # latent widths from the checkpoint it starts from (widen.py makes wider ones)
     # The factorized priors of the hyper-latents learn at --prior-lr-mult x the rate: initialised wide (scale 10),
     # at the main rate they need >10k steps to fit the hyper-latents (mostly zeros), and until then every
     # hyper-latent symbol costs ~2-3 bits (measured: half of a P-frame's rate at low quality).
     for n, p in net.named_parameters():
         p.requires_grad_(args.train_only in n)
     prior = [p for n, p in net.named_parameters() if ".prior." in n and p.requires_grad]
-    rest = [p for n, p in net.named_parameters() if ".prior." not in n and p.requires_grad]
+    # the linear model's transforms (an orthonormal pair at the start) at --lin-lr-mult x the rate
+    lin = [p for n, p in net.named_parameters() if net.linear and "_lin." in n and p.requires_grad]
+    rest = [p for n, p in net.named_parameters()
+            if ".prior." not in n and not (net.linear and "_lin." in n) and p.requires_grad]
     opt = torch.optim.Adam([g for g in ({"params": rest, "lr_mult": 1.0},
-                                        {"params": prior, "lr_mult": args.prior_lr_mult}) if g["params"]],
+                                        {"params": prior, "lr_mult": args.prior_lr_mult},
+                                        {"params": lin, "lr_mult": args.lin_lr_mult}) if g["params"]],
                            lr=args.lr)
     step = 0
     qat_specs = None
