@@ -21,6 +21,6 @@ void nvc_enc_default_settings(nvc_enc_settings *s)
     s->full_range = 0;
     s->quality = 32;
     s->gop_length = 32;
-    s->i_quality_offset = 18;
+    s->i_quality_offset = 45;
     s->logger = nvc_log_stderr;
 }

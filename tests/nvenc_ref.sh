@@ -59,8 +59,8 @@ if command -v ffmpeg >/dev/null; then
         { run --quiet --gop 4 -q 20 "$T/clip.avi" -o "$T/b.nvc"; expect 0 "(.avi input)"; }
     cmp -s "$T/a.nvc" "$T/b.nvc" || fail "the .avi input gives another stream than the .y4m"
 fi
-# I-frames at q + 18 by default (--i-offset), P-frames at q; --fixed-gop --full-p: the plain structure
-grep -q "^       0  I      38 " "$T/info" || { cat "$T/info"; fail "I-frame quality (q 20 + default offset 18)"; }
+# I-frames at q + 45 by default (--i-offset; clamped to 63), P-frames at q; --fixed-gop --full-p: the plain structure
+grep -q "^       0  I      63 " "$T/info" || { cat "$T/info"; fail "I-frame quality (q 20 + default offset 45, clamped)"; }
 run --quiet --gop 2 -q 20 --fixed-gop --full-p --i-offset -30 "$CLIP" -o "$T/e.nvc"; expect 0 "--full-p --i-offset"
 "$BUILD/nvcinfo" "$T/e.nvc" >"$T/info" 2>&1
 grep -q "^frames       5 (3 I, 2 P)" "$T/info" || { cat "$T/info"; fail "--fixed-gop --gop 2"; }

@@ -42,7 +42,7 @@ static void usage(FILE *f)
             "      --fixed-gop       an I-frame exactly every N frames (no adaptive I-frames)\n"
             "      --full-p          every P-frame codes motion and residual (by default the encoder may leave\n"
             "                        either or both out where that costs less)\n"
-            "      --i-offset N      I-frames at quality q + N (-63..63, clamped to 0..63), default 18\n"
+            "      --i-offset N      I-frames at quality q + N (-63..63, clamped to 0..63), default 45\n"
             "      --substreams N    entropy substreams per latent (decoder parallelism), 0 = automatic\n"
             "      --lanes N         rANS lanes per substream, 1..32 (more decode faster, each costs ~3 bytes),\n"
             "                        0 = the encoder's choice (default)\n"

@@ -286,7 +286,7 @@ typedef struct nvc_enc_settings {
                                    * of the previous picture), and keeps the cheapest in the same measure;
                                    * 1: every P-frame codes motion and residual */
     int i_quality_offset;         /* I-frames are coded at quality + this (clamped to 0..63): a better
-                                   * I-frame is a better reference for the P-frames after it; default 18 */
+                                   * I-frame is a better reference for the P-frames after it; default 45 */
     int substreams;               /* independent entropy substreams per frame, which bound the decoder's
                                    * entropy parallelism; 0 = automatic from the size */
     int n_threads;                /* as nvc_settings.n_threads */

@@ -223,6 +223,17 @@ def hyp_zero_mean(h_dec):
     return id(h_dec) in ZERO_MEAN_DECODERS
 
 
+def post_filter(g, pic, post):
+    """The linear model's in-loop filter (model.post_filter) on a picture Act (the picture grid, zp 128 = XC):
+    picture + correction, onto the picture grid. pic.data: calibration pictures in the float model's units
+    minus XC are what the filter's convs see."""
+    if post is None:
+        return pic
+    x = Act(pic.t, PIC_S, pic.data)
+    corr = export_seq(g, x, post)
+    return add_acts(g, pic, corr, dict(scale=PIC_S, zp=128, lo=0, hi=255))
+
+
 def gains(qg):
     qs = torch.arange(M.NQ)
     with torch.no_grad():
@@ -333,6 +344,7 @@ def build(net, calib):
     if net.i_synth is None:   # the linear model: the linear path alone, straight onto the picture grid
         out = export_seq(g, a, net.i_synth_lin, last_spec=dict(scale=PIC_S, zp=128, lo=0, hi=255),
                          last_bias_offset=0.5 - M.XC)
+        out = post_filter(g, out, net.i_post)
     else:   # non-linear path (carrying the +0.5 - XC output offset) + linear path, added onto the picture grid
         nl = export_seq(g, a, net.i_synth, last_bias_offset=0.5 - M.XC)
         out = add_acts(g, nl, export_seq(g, a, net.i_synth_lin), dict(scale=PIC_S, zp=128, lo=0, hi=255))
@@ -371,8 +383,9 @@ def build(net, calib):
         res = export_seq(g, a, net.p_res_synth_lin)
     else:
         res = add_acts(g, export_seq(g, a, net.p_res_synth), export_seq(g, a, net.p_res_synth_lin))
-    # pred + residual onto the picture grid (fixed, so pred's float values are not needed: zeros stand in)
-    out = add_acts(g, Act(pred, PIC_S, torch.zeros_like(res.data)), res, dict(scale=PIC_S, zp=128, lo=0, hi=255))
+    # pred + residual onto the picture grid (a fixed grid; pred's float values matter only to the in-loop filter)
+    out = add_acts(g, Act(pred, PIC_S, calib["p_pred"]), res, dict(scale=PIC_S, zp=128, lo=0, hi=255))
+    out = post_filter(g, out, net.p_post)
     g.output("picture", out.t)
     return m
 
@@ -459,6 +472,7 @@ def calibration(net, data, n=8, s=256, seed=7):
     c["p_mv_synth"] = mm * net.p_mv_gain.inv_gain(qs)
     pred = M.warp_packed(prev, net.p_mv_synth(c["p_mv_synth"]))
     c["p_res_enc"] = torch.cat([cur - M.XC, pred - M.XC], 1)
+    c["p_pred"] = pred - M.XC
     rr = torch.round(net.res_transform(c["p_res_enc"]) * net.p_res_gain.gain(qs)).clamp(-128, 127)
     c["p_res_hyper_enc"] = rr
     c["p_res_hyper_dec"] = torch.round(net.p_res_hyper.h_enc(rr)).clamp(-128, 127)

@@ -361,6 +361,16 @@ def linear_synthesis(cy, cout=6):
     return nn.Sequential(nn.Conv2d(cy, cout * 64, 1), D2S(8))
 
 
+def post_filter(hid=24):
+    """In-loop filter of the linear model (packed picture, H/2): correction = k3 6 -> hid R, k3 hid -> 6, added to
+    the picture. A complete block transform has no smoothing across its 16x16 blocks; at low rates its
+    reconstructions are blocky, which this filter learns to undo. (9 * 6 * 24 * 2) / 4 = 648 MAC per luma pixel.
+    The last conv starts at zero: the filter starts as the identity."""
+    net = nn.Sequential(conv(6, hid), relu(), conv(hid, 6))
+    zero_init(net[-1])
+    return net
+
+
 def zero_init(m):
     for p in m.parameters():
         nn.init.zeros_(p)
@@ -384,7 +394,7 @@ def is_linear(state_dict):
 
 def from_state_dict(state_dict):
     """The codec of a checkpoint's weights, at their latent widths, weights loaded (training mode)."""
-    net = NVC(*widths_of(state_dict), linear=is_linear(state_dict))
+    net = NVC(*widths_of(state_dict), linear=is_linear(state_dict), post="i_post.0.weight" in state_dict)
     net.load_state_dict(state_dict)
     return net
 
@@ -395,9 +405,13 @@ class NVC(nn.Module):
     no non-linear analysis or synthesis), coded with a hyperprior whose means are 0 (HyperLatentCodec
     zero_mean). The motion path is v1's."""
 
-    def __init__(self, cy=CY, cr=CR, ctx_slices=(), linear=False):
+    def __init__(self, cy=CY, cr=CR, ctx_slices=(), linear=False, post=False):
         super().__init__()
         self.cy, self.cr, self.linear = cy, cr, linear
+        # post=True: an in-loop filter on each reconstruction (I: after the synthesis; P: after pred + residual),
+        # picture + a correction from two 3x3 convs, starting at zero (post_filter)
+        self.i_post = post_filter() if post else None
+        self.p_post = post_filter() if post else None
         # I-frame
         self.i_analysis = None if linear else analysis(6, cy)
         self.i_gain = QualityGain(cy)
@@ -448,8 +462,10 @@ class NVC(nn.Module):
         y = self.i_transform(x - XC) * self.i_gain.gain(q)
         y_hat, by, bz = self.i_hyper(y, quant_params)
         yd = y_hat * self.i_gain.inv_gain(q)
-        xr = self.i_inverse(yd) + 0.5
-        return xr.clamp(0, 1), by + bz
+        xr = (self.i_inverse(yd) + 0.5).clamp(0, 1)
+        if self.i_post is not None:
+            xr = (xr + self.i_post(xr - XC)).clamp(0, 1)
+        return xr, by + bz
 
     # -- P ----------------------------------------------------------------------------------------------------
     def code_p(self, x, prev, q, me=None, quant_params=False, no_motion=False):
@@ -471,6 +487,8 @@ class NVC(nn.Module):
         r_hat, br, bzr = self.p_res_hyper(r, quant_params)
         rd = r_hat * self.p_res_gain.inv_gain(q)
         xr = (pred + self.res_inverse(rd)).clamp(0, 1)
+        if self.p_post is not None:
+            xr = (xr + self.p_post(xr - XC)).clamp(0, 1)
         # m, r: the motion and residual latents before rounding (gain applied); m is None without motion
         return xr, bm + bzm + br + bzr, {"flow": flow, "me": me, "pred": pred, "bits_mv": bm + bzm, "m": m, "r": r}
 
@@ -528,6 +546,8 @@ def graphs(model):
         "p_res_synth": (m.p_res_synth, lambda H, W: [(m.cr, H // 16, W // 16)], True),
         "p_res_enc_lin": (m.p_res_enc_lin, lambda H, W: [(12 * 64, H // 16, W // 16)], False),
         "p_res_synth_lin": (m.p_res_synth_lin, lambda H, W: [(m.cr, H // 16, W // 16)], True),
+        "i_post": (m.i_post, lambda H, W: [(6, H // 2, W // 2)], True),     # inside i_synth's graph
+        "p_post": (m.p_post, lambda H, W: [(6, H // 2, W // 2)], True),     # inside p_res_synth's graph
         **{f"{prefix}_ctx{k + 1}": (c.net, lambda H, W, c=c: [(c.net[0].in_channels, H // 16, W // 16)], True)
            for prefix, hyp in (("i", m.i_hyper), ("p_mv", m.p_mv_hyper), ("p_res", m.p_res_hyper))
            for k, c in enumerate(hyp.ctx)},
@@ -570,7 +590,12 @@ def report_macs(model, H=720, W=1280):
 
 
 if __name__ == "__main__":
-    net = NVC(ctx_slices=CTX_SLICES)   # the shipped model: with the entropy context nets
+    # model.py [CKPT]: the cost of a checkpoint's model (default: v1's architecture with its context nets)
+    import sys
+    if len(sys.argv) > 1:
+        net = from_state_dict(torch.load(sys.argv[1], map_location="cpu")["model"])
+    else:
+        net = NVC(ctx_slices=CTX_SLICES)
     print(report_macs(net))
     n = sum(p.numel() for p in net.parameters())
     print(f"parameters: {n} ({n / 1e6:.2f} M)")

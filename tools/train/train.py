@@ -201,6 +201,8 @@ def main():
                     help="learning-rate multiplier of the hyper-latents' factorized priors")
     ap.add_argument("--lin-lr-mult", type=float, default=0.1,
                     help="learning-rate multiplier of the linear model's transforms (NVC(linear=True))")
+    ap.add_argument("--post", action="store_true",
+                    help="add the in-loop filters (model.post_filter) to a checkpoint that has none")
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
@@ -243,7 +245,8 @@ def main():
     widths = M.widths_of(start["model"]) if start else (M.CY, M.CR, ())
     if args.ctx:
         widths = widths[:2] + (tuple(int(b) for b in args.ctx.split(",")),)
-    net = M.NVC(*widths, linear=bool(start) and M.is_linear(start["model"])).to(dev)   # latent widths from the checkpoint it starts from (widen.py makes wider ones)
+    net = M.NVC(*widths, linear=bool(start) and M.is_linear(start["model"]),
+                post=args.post or (bool(start) and "i_post.0.weight" in start["model"])).to(dev)   # latent widths from the checkpoint it starts from (widen.py makes wider ones)
     # The factorized priors of the hyper-latents learn at --prior-lr-mult x the rate: initialised wide (scale 10),
     # at the main rate they need >10k steps to fit the hyper-latents (mostly zeros), and until then every
     # hyper-latent symbol costs ~2-3 bits (measured: half of a P-frame's rate at low quality).
