@@ -277,6 +277,12 @@ typedef struct convert_job {
     atomic_int bad_index;      /* some index was out of range */
 } convert_job;
 
+/* Each row is converted in tiles of CONVERT_TILE pixels, channel by channel: a tile's values of one channel are
+ * read from its few cache lines of HWC pixels and written as one contiguous run of the planar array. A plain
+ * per-pixel loop wrote a pixel's C values to C different planes, a cache line each: with model v2's 384-channel
+ * latents that was 14% of a single-threaded 720p decode (perf, session 8). */
+enum { CONVERT_TILE = 32 };
+
 static void convert_band(void *ctx, int band, int worker)
 {
     (void)worker;
@@ -287,36 +293,42 @@ static void convert_band(void *ctx, int band, int worker)
         if (j->sym_src) {
             const nvc_tensor *t = j->sym_src;
             const size_t plane = (size_t)t->h * t->w;
-            for (int x = 0; x < t->w; x++) {
-                const uint8_t *p = nvc_tensor_px(t, y, x);
-                int16_t *out = j->symbols + (size_t)y * t->w + x;
+            for (int x0 = 0; x0 < t->w; x0 += CONVERT_TILE) {
+                const int n = t->w - x0 < CONVERT_TILE ? t->w - x0 : CONVERT_TILE;
+                const uint8_t *p = nvc_tensor_px(t, y, x0);
+                int16_t *out = j->symbols + (size_t)y * t->w + x0;
                 for (int c = 0; c < t->c; c++)
-                    out[c * plane] = (int16_t)(p[c] - t->zp);
+                    for (int i = 0; i < n; i++)
+                        out[c * plane + i] = (int16_t)(p[(size_t)i * t->cstride + c] - t->zp);
             }
         }
         if (j->idx_src) {
             const nvc_tensor *t = j->idx_src;
             const size_t plane = (size_t)t->h * t->w;
-            for (int x = 0; x < t->w; x++) {
-                const uint8_t *p = nvc_tensor_px(t, y, x);
-                uint8_t *out = j->index + (size_t)y * t->w + x;
-                for (int c = 0; c < t->c; c++) {
-                    const int idx = p[c] - t->zp;
-                    bad |= idx < 0 || idx >= j->ntables;
-                    out[c * plane] = (uint8_t)idx;
-                }
+            for (int x0 = 0; x0 < t->w; x0 += CONVERT_TILE) {
+                const int n = t->w - x0 < CONVERT_TILE ? t->w - x0 : CONVERT_TILE;
+                const uint8_t *p = nvc_tensor_px(t, y, x0);
+                uint8_t *out = j->index + (size_t)y * t->w + x0;
+                for (int c = 0; c < t->c; c++)
+                    for (int i = 0; i < n; i++) {
+                        const int idx = p[(size_t)i * t->cstride + c] - t->zp;
+                        bad |= idx < 0 || idx >= j->ntables;
+                        out[c * plane + i] = (uint8_t)idx;
+                    }
             }
         }
         if (j->dst) {
             nvc_tensor *t = j->dst;
             const size_t plane = (size_t)t->h * t->w;
-            for (int x = 0; x < t->w; x++) {
-                uint8_t *p = nvc_tensor_px(t, y, x);
-                const int16_t *in = j->decoded + (size_t)y * t->w + x;
-                for (int c = 0; c < t->c; c++) {
-                    const int q = in[c * plane] + LATENT_ZP;
-                    p[c] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
-                }
+            for (int x0 = 0; x0 < t->w; x0 += CONVERT_TILE) {
+                const int n = t->w - x0 < CONVERT_TILE ? t->w - x0 : CONVERT_TILE;
+                uint8_t *p = nvc_tensor_px(t, y, x0);
+                const int16_t *in = j->decoded + (size_t)y * t->w + x0;
+                for (int c = 0; c < t->c; c++)
+                    for (int i = 0; i < n; i++) {
+                        const int q = in[c * plane + i] + LATENT_ZP;
+                        p[(size_t)i * t->cstride + c] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+                    }
             }
         }
     }
