@@ -387,14 +387,15 @@ def widths_of(state_dict):
     return state_dict["i_gain.log_g"].shape[1], state_dict["p_res_gain.log_g"].shape[1], tuple(slices)
 
 
-def is_linear(state_dict):
-    """Whether a checkpoint is of the linear-transform model (NVC(linear=True): no non-linear analysis)."""
-    return "i_analysis.0.weight" not in state_dict
+def arch_of(state_dict):
+    """NVC's architecture options of a checkpoint's weights: linear (the linear-transform model has no non-linear
+    analysis) and post (in-loop filters)."""
+    return {"linear": "i_analysis.0.weight" not in state_dict, "post": "i_post.0.weight" in state_dict}
 
 
 def from_state_dict(state_dict):
     """The codec of a checkpoint's weights, at their latent widths, weights loaded (training mode)."""
-    net = NVC(*widths_of(state_dict), linear=is_linear(state_dict), post="i_post.0.weight" in state_dict)
+    net = NVC(*widths_of(state_dict), **arch_of(state_dict))
     net.load_state_dict(state_dict)
     return net
 
@@ -417,12 +418,11 @@ class NVC(nn.Module):
         self.i_gain = QualityGain(cy)
         self.i_hyper = HyperLatentCodec(cy, CZ, ctx_slices, linear)        # i_hyper_enc, i_hyper_dec, z prior
         self.i_synth = None if linear else synthesis(cy, 48, 24)
-        # linear paths (zero-initialised: a model trained without them starts from the same function)
-        self.i_analysis_lin = linear_analysis(6, cy)
-        self.i_synth_lin = linear_synthesis(cy)
-        if not linear:
-            zero_init(self.i_analysis_lin)
-            zero_init(self.i_synth_lin)
+        # linear paths (beside non-linear ones zero-initialised: a model trained without them starts from the
+        # same function; the linear model's are its transforms, initialised by linear_init.py)
+        lin_init = (lambda m: m) if linear else zero_init
+        self.i_analysis_lin = lin_init(linear_analysis(6, cy))
+        self.i_synth_lin = lin_init(linear_synthesis(cy))
         # P-frame: motion
         self.p_mv_enc = nn.Sequential(conv(6 + 6 + 2, 32, 3, 2), relu(), conv(32, 48, 3, 2), relu(),
                                       conv(48, 64), relu(), conv(64, CM, 3, 2))
@@ -434,11 +434,8 @@ class NVC(nn.Module):
         self.p_res_gain = QualityGain(cr)
         self.p_res_hyper = HyperLatentCodec(cr, CZR, ctx_slices, linear)
         self.p_res_synth = None if linear else synthesis(cr, 32, 24)
-        self.p_res_enc_lin = linear_analysis(12, cr)
-        self.p_res_synth_lin = linear_synthesis(cr)
-        if not linear:
-            zero_init(self.p_res_enc_lin)
-            zero_init(self.p_res_synth_lin)
+        self.p_res_enc_lin = lin_init(linear_analysis(12, cr))
+        self.p_res_synth_lin = lin_init(linear_synthesis(cr))
 
     # -- analysis transforms: the non-linear network plus its linear path (export.py calibrates on these too) ---
     def i_transform(self, xc):

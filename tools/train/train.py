@@ -245,8 +245,10 @@ def main():
     widths = M.widths_of(start["model"]) if start else (M.CY, M.CR, ())
     if args.ctx:
         widths = widths[:2] + (tuple(int(b) for b in args.ctx.split(",")),)
-    net = M.NVC(*widths, linear=bool(start) and M.is_linear(start["model"]),
-                post=args.post or (bool(start) and "i_post.0.weight" in start["model"])).to(dev)   # latent widths from the checkpoint it starts from (widen.py makes wider ones)
+    # latent widths and architecture from the checkpoint it starts from (widen.py makes wider ones)
+    arch = M.arch_of(start["model"]) if start else {"linear": False, "post": False}
+    arch["post"] = arch["post"] or args.post
+    net = M.NVC(*widths, **arch).to(dev)
     # The factorized priors of the hyper-latents learn at --prior-lr-mult x the rate: initialised wide (scale 10),
     # at the main rate they need >10k steps to fit the hyper-latents (mostly zeros), and until then every
     # hyper-latent symbol costs ~2-3 bits (measured: half of a P-frame's rate at low quality).
