@@ -216,22 +216,13 @@ def analysis_output(g, x, lin=None, xs=None):
     return add_acts(g, a, b, dict(scale=s, zp=128, lo=0, hi=255))
 
 
-ZERO_MEAN_DECODERS = set()   # id() of the hyper-decoders whose means are 0 (HyperLatentCodec.zero_mean)
-
-
-def hyp_zero_mean(h_dec):
-    return id(h_dec) in ZERO_MEAN_DECODERS
-
-
 def post_filter(g, pic, post):
     """The linear model's in-loop filter (model.post_filter) on a picture Act (the picture grid, zp 128 = XC):
     picture + correction, onto the picture grid. pic.data: calibration pictures in the float model's units
     minus XC are what the filter's convs see."""
     if post is None:
         return pic
-    x = Act(pic.t, PIC_S, pic.data)
-    corr = export_seq(g, x, post)
-    return add_acts(g, pic, corr, dict(scale=PIC_S, zp=128, lo=0, hi=255))
+    return add_acts(g, pic, export_seq(g, pic, post), dict(scale=PIC_S, zp=128, lo=0, hi=255))
 
 
 def gains(qg):
@@ -244,7 +235,6 @@ def gains(qg):
 def build(net, calib):
     """calib: dict of float calibration inputs (real domain of the float model)."""
     m = nvm.Model(0)
-    ZERO_MEAN_DECODERS.update(id(h.h_dec) for h in (net.i_hyper, net.p_mv_hyper, net.p_res_hyper) if h.zero_mean)
     # ---- encoder-side latent graphs: analysis -> scale_channels(gain) -> latent (scale 1, zp 128)
     def enc_graph(name, seq, inputs, qg, data, lin=None):
         g = m.graph(name)
@@ -275,15 +265,15 @@ def build(net, calib):
         a = export_seq(g, Act(x, 1.0, data), seq, last_spec=dict(scale=1.0, zp=128, lo=0, hi=255))
         g.output("hyper_latent", a.t)
 
-    def hyper_dec_graph(name, seq, cz, cy, data):
+    def hyper_dec_graph(name, hyp, cz, cy, data):
         g = m.graph(name)
         x = g.input("hyper_latent", cz, 128)
-        a, last = export_seq(g, Act(x, 1.0, data), seq, stop_before_last=True)
+        a, last = export_seq(g, Act(x, 1.0, data), hyp.h_dec, stop_before_last=True)
         mean_c = nn.Conv2d(last.in_channels, cy, last.kernel_size, last.stride, last.padding)
         idx_c = nn.Conv2d(last.in_channels, cy, last.kernel_size, last.stride, last.padding)
         with torch.no_grad():
             mean_c.weight.copy_(last.weight[:cy]); mean_c.bias.copy_(last.bias[:cy])
-            if hyp_zero_mean(seq):   # the linear model's means are 0 whatever those rows hold
+            if hyp.zero_mean:   # the linear model's means are 0 whatever those rows hold
                 M.zero_init(mean_c)
             idx_c.weight.copy_(last.weight[cy:]); idx_c.bias.copy_(last.bias[cy:])
         mt = quant_conv(g, a, mean_c, False, dict(scale=1.0, zp=128, lo=0, hi=255))
@@ -336,7 +326,7 @@ def build(net, calib):
     enc_graph("i_analysis", net.i_analysis, [("picture", 6, 128, PIC_S)], net.i_gain, calib["i_analysis"],
               net.i_analysis_lin)
     hyper_enc_graph("i_hyper_enc", net.i_hyper.h_enc, net.cy, calib["i_hyper_enc"])
-    hyper_dec_graph("i_hyper_dec", net.i_hyper.h_dec, M.CZ, net.cy, calib["i_hyper_dec"])
+    hyper_dec_graph("i_hyper_dec", net.i_hyper, M.CZ, net.cy, calib["i_hyper_dec"])
     ctx_graphs("i", net.i_hyper, net.cy, calib["i_hyper_enc"])
     g = m.graph("i_synth")
     a = dec_input(g, g.input("latent", net.cy, 128), net.i_gain, calib["i_synth"],
@@ -360,7 +350,7 @@ def build(net, calib):
     Mq, Sq = requant_params((chan(a.scale) * gn).numpy())
     g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
     hyper_enc_graph("p_mv_hyper_enc", net.p_mv_hyper.h_enc, M.CM, calib["p_mv_hyper_enc"])
-    hyper_dec_graph("p_mv_hyper_dec", net.p_mv_hyper.h_dec, M.CZM, M.CM, calib["p_mv_hyper_dec"])
+    hyper_dec_graph("p_mv_hyper_dec", net.p_mv_hyper, M.CZM, M.CM, calib["p_mv_hyper_dec"])
     ctx_graphs("p_mv", net.p_mv_hyper, M.CM, calib["p_mv_hyper_enc"])
     g = m.graph("p_mv_synth")
     lat, prev = g.input("latent", M.CM, 128), g.input("prev", 6, 128)
@@ -374,7 +364,7 @@ def build(net, calib):
     enc_graph("p_res_enc", net.p_res_enc, [("picture", 6, 128, PIC_S), ("pred", 6, 128, PIC_S)], net.p_res_gain,
               calib["p_res_enc"], net.p_res_enc_lin)
     hyper_enc_graph("p_res_hyper_enc", net.p_res_hyper.h_enc, net.cr, calib["p_res_hyper_enc"])
-    hyper_dec_graph("p_res_hyper_dec", net.p_res_hyper.h_dec, M.CZR, net.cr, calib["p_res_hyper_dec"])
+    hyper_dec_graph("p_res_hyper_dec", net.p_res_hyper, M.CZR, net.cr, calib["p_res_hyper_dec"])
     ctx_graphs("p_res", net.p_res_hyper, net.cr, calib["p_res_hyper_enc"])
     g = m.graph("p_res_synth")
     lat, pred = g.input("latent", net.cr, 128), g.input("pred", 6, 128)
