@@ -100,15 +100,10 @@ def main():
         xp = torch.cat([seq[:, 1] - M.XC, seq[:, 0] - M.XC], 1)
         init_scales(net.p_res_hyper, M.clamp_latent(net.res_transform(xp) * net.p_res_gain.gain(q32[:seq.shape[0]])))
     net.eval()
-    with torch.no_grad():
-        for qv in (0, 32, 63):
-            r, bits = net.code_i(xs[:32], torch.full((32,), qv), True)
-            print(f"I q{qv}: bpp {bits.mean().item() / (256 * 256):.4f} psnr {T.psnr(T.dist(xs[:32], r)[0]).mean().item():.2f}",
-                  flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    torch.save({"model": net.state_dict(), "step": 0, "stage": "linear_init", "from": a.src,
-                "from_step": ck.get("step")}, a.out)
-    print(f"wrote {a.out}", flush=True)
+    for qv in (0, 32, 63):
+        bpp, p = T.i_rd(net, xs[:32], qv)
+        print(f"I q{qv}: bpp {bpp:.4f} psnr {p:.2f}", flush=True)
+    T.save_init(a.out, net, "linear_init", a.src, ck)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,21 @@ def lambdas(q):
     return torch.tensor([M.lmb(int(v)) for v in q])
 
 
+@torch.no_grad()
+def i_rd(net, xs, q):
+    """(bpp, PSNR Y:U:V 4:1:1) of the packed pictures xs coded as I-frames at quality q, integer means/indices."""
+    r, bits = net.code_i(xs, torch.full((xs.shape[0],), q, dtype=torch.long), True)
+    return bits.mean().item() / (xs.shape[2] * xs.shape[3] * 4), psnr(dist(xs, r)[0]).mean().item()
+
+
+def save_init(path, net, stage, src, src_ck):
+    """An initialisation for train.py --init (weights at step 0) made from checkpoint src."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save({"model": net.state_dict(), "step": 0, "stage": stage, "from": src,
+                "from_step": src_ck.get("step")}, path)
+    print(f"wrote {path}", flush=True)
+
+
 def save_ckpt(path, net, opt, step, extra):
     tmp = path + ".tmp"
     torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, **extra}, tmp)

@@ -121,18 +121,11 @@ def main():
                           "p_res_hyper.h_dec.10", "p_res_synth.0", "p_res_gain", V1_CR, CR, dirs_r)
     v2.load_state_dict(sd)
     v2.eval()
-    with torch.no_grad():
-        for qv in (0, 32, 63):
-            qq = torch.full((a.crops,), qv, dtype=torch.long)
-            for name, net in (("v1", v1), ("v2", v2)):
-                r, bits = net.code_i(xs, qq, True)
-                m = T.dist(xs, r)[0]
-                print(f"I q{qv} {name}: bpp {bits.mean().item() / (256 * 256):.4f} "
-                      f"psnr {T.psnr(m).mean().item():.2f}", flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    torch.save({"model": v2.state_dict(), "step": 0, "stage": "widened", "from": a.src,
-                "from_step": ck.get("step")}, a.out)
-    print(f"wrote {a.out}", flush=True)
+    for qv in (0, 32, 63):
+        for name, net in (("v1", v1), ("v2", v2)):
+            bpp, p = T.i_rd(net, xs, qv)
+            print(f"I q{qv} {name}: bpp {bpp:.4f} psnr {p:.2f}", flush=True)
+    T.save_init(a.out, v2, "widened", a.src, ck)
 
 
 if __name__ == "__main__":
