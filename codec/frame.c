@@ -25,6 +25,7 @@ static const struct {
 #define PICTURE_ZP 128
 #define HYPER_DOWN 64   /* luma pixels per hyper-latent element */
 #define LATENT_DOWN 16  /* luma pixels per latent element */
+#define BLOCK_MV_RANGE 16 /* nvc_block_search's integer range in luma pels (the model trains with 8) */
 
 #define FAIL(code, ...)                                                                                       \
     do {                                                                                                      \
@@ -160,6 +161,8 @@ int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, char
         m->can_encode = graph_io_ok(nvc_model_graph(m->net, "i_analysis"), 1, ia, 1, ia_out) &&
                         graph_io_ok(nvc_model_graph(m->net, "p_mv_enc"), 3, mve, 1, mve_out) &&
                         graph_io_ok(nvc_model_graph(m->net, "p_res_enc"), 2, re, 1, re_out);
+        const nvc_net_graph *mv_enc = nvc_model_graph(m->net, "p_mv_enc");
+        m->block_mv = m->can_encode && !strcmp(mv_enc->inputs[2].name, "block_mv");
         for (int k = 0; k < NVC_LATENT_KINDS; k++) {
             const int hin[] = { m->cy[k] }, hout[] = { m->cz[k] };
             m->can_encode &= graph_io_ok(nvc_model_graph(m->net, kinds[k].hyper_enc), 1, hin, 1, hout);
@@ -796,7 +799,8 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         if (flags & NVC_FRAME_NO_MOTION)
             err = empty_segments(&out->seg[0]);
         else {
-            err = nvc_motion_search(picture, recon, pool, &search);
+            err = m->block_mv ? nvc_block_search(picture, recon, BLOCK_MV_RANGE, pool, &search)
+                              : nvc_motion_search(picture, recon, pool, &search);
             if (!err) {
                 const nvc_tensor in[3] = { *picture, *recon, search };
                 err = run_graph(m, "p_mv_enc", in, 3, &lat[0], 1, quality, pool, msg, msg_size);

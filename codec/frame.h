@@ -49,6 +49,7 @@ typedef struct nvc_codec_model {
     int nslices[NVC_LATENT_KINDS];          /* channel slices of y (1: no context graphs) */
     int slice_start[NVC_LATENT_KINDS][NVC_FRAME_MAX_SLICES + 1]; /* slice s: channels [start[s], start[s + 1]) */
     int can_encode;                         /* the analysis graphs are present */
+    int block_mv;                           /* p_mv_enc takes "block_mv" (nvc_block_search), not "search_mv" */
     uint64_t id;                            /* the .nvm model id */
     uint32_t stream_id;                     /* what streams carry in their header: the id's low 32 bits */
     char name[NVC_STREAM_MODEL_NAME_LEN + 1]; /* stream header model name: the id in 16 hex digits */

@@ -85,3 +85,120 @@ int nvc_motion_search(const nvc_tensor *cur, const nvc_tensor *ref, nvc_pool *po
     free(r);
     return 0;
 }
+
+/* ---- block-vector search ------------------------------------------------------------------------------ */
+
+#define BLOCK 16
+
+typedef struct block_job {
+    const uint8_t *c; /* current luma, W x H */
+    const uint8_t *r; /* reference luma with a pad-pel replicated border: (W + 2 pad) x (H + 2 pad) */
+    int w, h, range, pad;
+    nvc_tensor *out;
+} block_job;
+
+/* Full-resolution luma of a packed picture (phases (dy, dx) = channels 2 dy + dx), with a replicated border. */
+static void luma_plane(const nvc_tensor *t, uint8_t *dst, int border)
+{
+    const int W = 2 * t->w, H = 2 * t->h;
+    const ptrdiff_t stride = W + 2 * border;
+    for (int y = -border; y < H + border; y++) {
+        const int sy = y < 0 ? 0 : y >= H ? H - 1 : y;
+        uint8_t *row = dst + (ptrdiff_t)(y + border) * stride + border;
+        for (int x = -border; x < W + border; x++) {
+            const int sx = x < 0 ? 0 : x >= W ? W - 1 : x;
+            row[x] = nvc_tensor_px(t, sy >> 1, sx >> 1)[2 * (sy & 1) + (sx & 1)];
+        }
+    }
+}
+
+static int block_sad_int(const uint8_t *c, ptrdiff_t cs, const uint8_t *r, ptrdiff_t rs)
+{
+    int sad = 0;
+    for (int y = 0; y < BLOCK; y++)
+        for (int x = 0; x < BLOCK; x++)
+            sad += abs((int)c[y * cs + x] - (int)r[y * rs + x]);
+    return sad;
+}
+
+/* SAD against the reference sampled at quarter-pel vector (vx, vy); r points at the block's own position. */
+static int block_sad_qpel(const uint8_t *c, ptrdiff_t cs, const uint8_t *r, ptrdiff_t rs, int vx, int vy)
+{
+    const int fx = (vx % 4 + 4) % 4, fy = (vy % 4 + 4) % 4; /* vx = 4 floor(vx / 4) + fx */
+    const uint8_t *p = r + (ptrdiff_t)((vy - fy) / 4) * rs + (vx - fx) / 4;
+    const int wa = (4 - fx) * (4 - fy), wb = fx * (4 - fy), wc = (4 - fx) * fy, wd = fx * fy;
+    int sad = 0;
+    for (int y = 0; y < BLOCK; y++)
+        for (int x = 0; x < BLOCK; x++) {
+            const uint8_t *q = p + y * rs + x;
+            const int v = (wa * q[0] + wb * q[1] + wc * q[rs] + wd * q[rs + 1] + 8) >> 4;
+            sad += abs((int)c[y * cs + x] - v);
+        }
+    return sad;
+}
+
+static void block_row(void *ctx, int by, int worker)
+{
+    (void)worker;
+    const block_job *j = ctx;
+    const ptrdiff_t rs = j->w + 2 * j->pad;
+    for (int bx = 0; bx < j->w / BLOCK; bx++) {
+        const uint8_t *c = j->c + (ptrdiff_t)by * BLOCK * j->w + bx * BLOCK;
+        const uint8_t *r = j->r + (ptrdiff_t)(by * BLOCK + j->pad) * rs + bx * BLOCK + j->pad;
+        int best = INT32_MAX, vx = 0, vy = 0;
+        for (int dy = -j->range; dy <= j->range; dy++)
+            for (int dx = -j->range; dx <= j->range; dx++) {
+                const int cost = block_sad_int(c, j->w, r + (ptrdiff_t)dy * rs + dx, rs) +
+                                 NVC_BLOCK_MV_PENALTY * 4 * (abs(dx) + abs(dy));
+                if (cost < best) {
+                    best = cost;
+                    vx = 4 * dx;
+                    vy = 4 * dy;
+                }
+            }
+        for (int step = 2; step >= 1; step--) {
+            const int cx = vx, cy = vy;
+            for (int dy = -step; dy <= step; dy += step)
+                for (int dx = -step; dx <= step; dx += step) {
+                    if (!dx && !dy)
+                        continue;
+                    const int tx = cx + dx, ty = cy + dy;
+                    const int cost = block_sad_qpel(c, j->w, r, rs, tx, ty) + NVC_BLOCK_MV_PENALTY * (abs(tx) + abs(ty));
+                    if (cost < best) {
+                        best = cost;
+                        vx = tx;
+                        vy = ty;
+                    }
+                }
+        }
+        uint8_t *o = nvc_tensor_px(j->out, by, bx);
+        o[0] = (uint8_t)(128 + vx);
+        o[1] = (uint8_t)(128 + vy);
+    }
+}
+
+int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, nvc_pool *pool, nvc_tensor *out)
+{
+    if (cur->c < 4 || ref->c < 4 || cur->h != ref->h || cur->w != ref->w || cur->h % 8 || cur->w % 8 ||
+        range < 1 || range > NVC_BLOCK_MV_MAX_RANGE)
+        return NVC_EINVAL;
+    int err = nvc_tensor_alloc(out, 2, cur->h / 8, cur->w / 8, 128);
+    if (err)
+        return err;
+    const int W = 2 * cur->w, H = 2 * cur->h, pad = range + 2; /* refinement reaches range + 3/4 and one tap on */
+    uint8_t *c = malloc((size_t)W * H);
+    uint8_t *r = malloc((size_t)(W + 2 * pad) * (H + 2 * pad));
+    if (!c || !r) {
+        free(c);
+        free(r);
+        nvc_tensor_release(out);
+        return NVC_ENOMEM;
+    }
+    luma_plane(cur, c, 0);
+    luma_plane(ref, r, pad);
+    block_job job = { c, r, W, H, range, pad, out };
+    nvc_pool_run(pool, H / BLOCK, block_row, &job);
+    free(c);
+    free(r);
+    return 0;
+}

@@ -16,4 +16,17 @@
  * 0, NVC_EINVAL or NVC_ENOMEM. */
 int nvc_motion_search(const nvc_tensor *cur, const nvc_tensor *ref, nvc_pool *pool, nvc_tensor *out);
 
+/* The block-vector model's search (its p_mv_enc graph takes an input named "block_mv"), the integer twin of
+ * block_search() in tools/train/model.py: one vector per 16x16 luma block in quarter pels, minimising
+ * SAD(luma) + NVC_BLOCK_MV_PENALTY * (|vx| + |vy|): full integer search over +-range pels (edge-replicated
+ * reference), then half- and quarter-pel refinement (the 8 neighbours 2, then 1 quarter pel around the best,
+ * bilinear in integers: ((4-fx)(4-fy) a + fx (4-fy) b + (4-fx) fy c + fx fy d + 8) >> 4); candidates in
+ * raster order (dy, then dx), the first minimum kept. range 1..NVC_BLOCK_MV_MAX_RANGE.
+ * cur, ref: 6 x H x W packed pictures (H, W multiples of 8). out: allocated here as 2 x H/8 x W/8, zp 128,
+ * channel 0 = horizontal, 1 = vertical displacement in quarter luma pels + 128.
+ * 0, NVC_EINVAL or NVC_ENOMEM. */
+#define NVC_BLOCK_MV_PENALTY 16
+#define NVC_BLOCK_MV_MAX_RANGE 31
+int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, nvc_pool *pool, nvc_tensor *out);
+
 #endif

@@ -12,6 +12,7 @@
 #include "codec/cpu.h"
 #include "codec/crc32.h"
 #include "codec/frame.h"
+#include "codec/motion_search.h"
 #include "codec/stream.h"
 #include "codec/stream_info.h"
 #include "nvc/nvc.h"
@@ -715,9 +716,83 @@ static void test_split(void)
     }
 }
 
+
+/* nvc_block_search on real texture (the clip's first frame) moved by a known quarter-pel vector with the search's
+ * own bilinear rule: nearly every block's vector costs at most what the true one does (SAD 0 plus its penalty;
+ * the coarse-to-fine refinement can miss it), most are the true one (not all: flat blocks); the pool's size does
+ * not change the result. */
+static int qpel_sample(const uint8_t *y, int w, int h, int x, int yy, int vx, int vy)
+{
+    const int ix = 4 * x + vx, iy = 4 * yy + vy;
+    const int x0 = (ix - ((ix % 4 + 4) % 4)) / 4, y0 = (iy - ((iy % 4 + 4) % 4)) / 4;
+    const int fx = ix - 4 * x0, fy = iy - 4 * y0;
+#define CL(v, n) ((v) < 0 ? 0 : (v) >= (n) ? (n) - 1 : (v))
+    const int a = y[CL(y0, h) * w + CL(x0, w)], b = y[CL(y0, h) * w + CL(x0 + 1, w)];
+    const int c = y[CL(y0 + 1, h) * w + CL(x0, w)], d = y[CL(y0 + 1, h) * w + CL(x0 + 1, w)];
+#undef CL
+    return ((4 - fx) * (4 - fy) * a + fx * (4 - fy) * b + (4 - fx) * fy * c + fx * fy * d + 8) >> 4;
+}
+
+static void packed_from_luma(nvc_tensor *t, const uint8_t *y, int w, int h)
+{
+    for (int i = 0; i < h / 2; i++)
+        for (int j = 0; j < w / 2; j++) {
+            uint8_t *px = nvc_tensor_px(t, i, j);
+            for (int ph = 0; ph < 4; ph++)
+                px[ph] = y[(2 * i + ph / 2) * w + 2 * j + ph % 2];
+            px[4] = px[5] = 128;
+        }
+}
+
+static void test_block_search(void)
+{
+    const int w = 144, h = 80, vx = 13, vy = -6; /* 3.25 pels right, 1.5 up */
+    static uint8_t moved[W * H];
+    for (int yy = 0; yy < h; yy++)
+        for (int x = 0; x < w; x++)
+            moved[yy * w + x] = (uint8_t)qpel_sample(clip[0], w, h, x, yy, vx, vy);
+    nvc_tensor ref = { 0 }, cur = { 0 }, out[2] = { { 0 }, { 0 } };
+    CHECK(!nvc_tensor_alloc(&ref, 6, h / 2, w / 2, 128) && !nvc_tensor_alloc(&cur, 6, h / 2, w / 2, 128));
+    packed_from_luma(&ref, clip[0], w, h);
+    packed_from_luma(&cur, moved, w, h);
+    nvc_pool *pool = nvc_pool_create(3);
+    CHECK(pool != NULL);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, NULL, &out[0]), 0);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, pool, &out[1]), 0);
+    CHECK_EQ_INT(out[0].h, h / 16);
+    CHECK_EQ_INT(out[0].w, w / 16);
+    int exact = 0, optimal = 0, n = 0;
+    for (int by = 0; by < h / 16; by++)
+        for (int bx = 0; bx < w / 16; bx++, n++) {
+            const uint8_t *o = nvc_tensor_px(&out[0], by, bx);
+            CHECK(!memcmp(o, nvc_tensor_px(&out[1], by, bx), 2));
+            const int fx = o[0] - 128, fy = o[1] - 128;
+            int sad = 0;
+            for (int yy = 16 * by; yy < 16 * by + 16; yy++)
+                for (int x = 16 * bx; x < 16 * bx + 16; x++)
+                    sad += abs(moved[yy * w + x] - qpel_sample(clip[0], w, h, x, yy, fx, fy));
+            optimal += sad + NVC_BLOCK_MV_PENALTY * (abs(fx) + abs(fy)) <= NVC_BLOCK_MV_PENALTY * (abs(vx) + abs(vy));
+            exact += fx == vx && fy == vy;
+        }
+    printf("block search: %d of %d blocks found the true vector, %d one at least as cheap\n", exact, n, optimal);
+    CHECK(exact * 10 >= n * 8 && optimal * 10 >= n * 9);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 0, NULL, &out[0]), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, NVC_BLOCK_MV_MAX_RANGE + 1, NULL, &out[0]), NVC_EINVAL);
+    nvc_pool_destroy(pool);
+    nvc_tensor_release(&ref);
+    nvc_tensor_release(&cur);
+    nvc_tensor_release(&out[0]);
+    nvc_tensor_release(&out[1]);
+}
+
 int main(void)
 {
     test_split();
+    if (load_clip()) {
+        fprintf(stderr, "cannot read %s\n", CLIP);
+        return 1;
+    }
+    test_block_search();
     const char *path = getenv("NVC_TEST_MODEL");
     if (path && *path) {
         if (!(model_data = read_all(path, &model_size))) {
@@ -734,10 +809,6 @@ int main(void)
         return 77;
     }
     nvc_codec_model_free(&m);
-    if (load_clip()) {
-        fprintf(stderr, "cannot read %s\n", CLIP);
-        return 1;
-    }
     test_round_trip();
     test_adaptive_gop();
     test_p_modes();

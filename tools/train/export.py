@@ -340,26 +340,39 @@ def build(net, calib):
         out = add_acts(g, nl, export_seq(g, a, net.i_synth_lin), dict(scale=PIC_S, zp=128, lo=0, hi=255))
     g.output("picture", out.t)
     # P motion
+    cm, czm = net.p_mv_hyper.cy, net.p_mv_hyper.cz
     g = m.graph("p_mv_enc")
-    cur, prev, me = g.input("picture", 6, 128), g.input("prev", 6, 128), g.input("search_mv", 2, 128)
-    meu = g.upsample(me, 4, "nearest")
-    x = g.concat([cur, prev, meu])
-    scale = torch.cat([torch.full((12,), PIC_S, dtype=torch.float64), torch.full((2,), 1 / 8.0, dtype=torch.float64)])
-    a = analysis_output(g, export_seq(g, Act(x, scale, calib["p_mv_enc"]), net.p_mv_enc, stop_before_last=True))
-    gn, _ = gains(net.p_mv_gain)
-    Mq, Sq = requant_params((chan(a.scale) * gn).numpy())
-    g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
-    hyper_enc_graph("p_mv_hyper_enc", net.p_mv_hyper.h_enc, M.CM, calib["p_mv_hyper_enc"])
-    hyper_dec_graph("p_mv_hyper_dec", net.p_mv_hyper, M.CZM, M.CM, calib["p_mv_hyper_dec"])
-    ctx_graphs("p_mv", net.p_mv_hyper, M.CM, calib["p_mv_hyper_enc"])
+    cur, prev = g.input("picture", 6, 128), g.input("prev", 6, 128)
+    gn, ig = gains(net.p_mv_gain)
+    if net.block_mv:   # the encoder's block vectors (quarter pels, zp 128) times the quality gain
+        bmv = g.input("block_mv", 2, 128)
+        Mq, Sq = requant_params(gn.numpy())
+        g.output("latent", g.scale_channels(bmv, Mq, Sq, 128, 0, 255))
+    else:
+        me = g.input("search_mv", 2, 128)
+        meu = g.upsample(me, 4, "nearest")
+        x = g.concat([cur, prev, meu])
+        scale = torch.cat([torch.full((12,), PIC_S, dtype=torch.float64),
+                           torch.full((2,), 1 / 8.0, dtype=torch.float64)])
+        a = analysis_output(g, export_seq(g, Act(x, scale, calib["p_mv_enc"]), net.p_mv_enc, stop_before_last=True))
+        Mq, Sq = requant_params((chan(a.scale) * gn).numpy())
+        g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
+    hyper_enc_graph("p_mv_hyper_enc", net.p_mv_hyper.h_enc, cm, calib["p_mv_hyper_enc"])
+    hyper_dec_graph("p_mv_hyper_dec", net.p_mv_hyper, czm, cm, calib["p_mv_hyper_dec"])
+    ctx_graphs("p_mv", net.p_mv_hyper, cm, calib["p_mv_hyper_enc"])
     g = m.graph("p_mv_synth")
-    lat, prev = g.input("latent", M.CM, 128), g.input("prev", 6, 128)
-    a = dec_input(g, lat, net.p_mv_gain, calib["p_mv_synth"])
-    # motion: float flow = 4 * conv_out, clamped to +-31.75 luma pel; tensor scale 1/4 pel, zp 128
-    mo = export_seq(g, a, net.p_mv_synth.net, last_spec=dict(scale=0.25, zp=128, lo=1, hi=255), last_w_mul=4.0)
-    pred = g.warp(prev, mo.t, 4, 8, 1, 8, 1)   # 1/4 pel -> 1/16 pel: (q-128)*8 >> 1
+    lat, prev = g.input("latent", cm, 128), g.input("prev", 6, 128)
+    # motion: a tensor at 1/4 luma resolution, scale 1/4 pel, zp 128, +-31.75 luma pels
+    if net.block_mv:   # the latent times the inverse gain is the block's vector in quarter pels (model.BlockMv)
+        Mq, Sq = requant_params(ig.numpy())
+        mo = g.upsample(g.scale_channels(lat, Mq, Sq, 128, 1, 255), 4, "nearest")
+    else:   # float flow = 4 * conv_out
+        a = dec_input(g, lat, net.p_mv_gain, calib["p_mv_synth"])
+        mo = export_seq(g, a, net.p_mv_synth.net, last_spec=dict(scale=0.25, zp=128, lo=1, hi=255),
+                        last_w_mul=4.0).t
+    pred = g.warp(prev, mo, 4, 8, 1, 8, 1)   # 1/4 pel -> 1/16 pel: (q-128)*8 >> 1
     g.output("pred", pred)
-    g.output("motion", mo.t)
+    g.output("motion", mo)
     # P residual
     enc_graph("p_res_enc", net.p_res_enc, [("picture", 6, 128, PIC_S), ("pred", 6, 128, PIC_S)], net.p_res_gain,
               calib["p_res_enc"], net.p_res_enc_lin)
@@ -409,7 +422,7 @@ def add_blobs(m, net):
         m.add_blob(f"{name}_z_cdf", cdf_tables.serialize(prior_tables(hyp.prior)))
     meta = {
         "format": "nvc model v1", "qualities": M.NQ, "luma_alignment": 64,
-        "latents": {"i": [net.cy, M.CZ], "p_mv": [M.CM, M.CZM], "p_res": [net.cr, M.CZR]},
+        "latents": {"i": [net.cy, M.CZ], "p_mv": [net.p_mv_hyper.cy, net.p_mv_hyper.cz], "p_res": [net.cr, M.CZR]},
         "gauss_sigmas": scales,
         "tables": "entropy table sets in the format of docs/entropy.md (cdf_tables.serialize): gauss_cdf = the "
                   "64-table Gaussian set (sigma 0.11..64), symbol = latent - mean, table = scale_idx; "
@@ -453,10 +466,13 @@ def calibration(net, data, n=8, s=256, seed=7):
     seq = data.p_batch(rng, n, 2, s)
     prev, _ = net.code_i(seq[:, 0], qs)
     cur = seq[:, 1]
-    me = M.block_motion_search(cur, prev)
-    me2 = F.interpolate(me, scale_factor=4, mode="nearest") / 8.0
-    c["p_mv_enc"] = torch.cat([cur - M.XC, prev - M.XC, me2], 1)
-    mm = torch.round(net.p_mv_enc(c["p_mv_enc"]) * net.p_mv_gain.gain(qs)).clamp(-128, 127)
+    if net.block_mv:
+        mm = torch.round(M.block_search(cur, prev) * net.p_mv_gain.gain(qs)).clamp(-128, 127)
+    else:
+        me = M.block_motion_search(cur, prev)
+        me2 = F.interpolate(me, scale_factor=4, mode="nearest") / 8.0
+        c["p_mv_enc"] = torch.cat([cur - M.XC, prev - M.XC, me2], 1)
+        mm = torch.round(net.p_mv_enc(c["p_mv_enc"]) * net.p_mv_gain.gain(qs)).clamp(-128, 127)
     c["p_mv_hyper_enc"] = mm
     c["p_mv_hyper_dec"] = torch.round(net.p_mv_hyper.h_enc(mm)).clamp(-128, 127)
     c["p_mv_synth"] = mm * net.p_mv_gain.inv_gain(qs)
@@ -552,12 +568,11 @@ def check(m, net, data, n, q_list=(8, 24, 40, 56), s=256):
             it["ip"] += T.psnr(T.dist(seqs[k:k + 1, 0], torch.from_numpy(rec[None]).float() / 255)[0]).item()
             for t in (1, 2):
                 cur = to_u8(seqs[k, t])
+                search, key = (M.block_search, "block_mv") if net.block_mv else (M.block_motion_search, "search_mv")
                 with torch.no_grad():
-                    me = M.block_motion_search(torch.from_numpy(cur[None]).float() / 255,
-                                               torch.from_numpy(rec[None]).float() / 255)
+                    me = search(torch.from_numpy(cur[None]).float() / 255, torch.from_numpy(rec[None]).float() / 255)
                 me_u8 = (me[0].numpy().round() + 128).clip(0, 255).astype(np.uint8)
-                ml = nvcint.run_graph(m.get_graph("p_mv_enc"), {"picture": cur, "prev": rec, "search_mv": me_u8},
-                                      q)["latent"]
+                ml = nvcint.run_graph(m.get_graph("p_mv_enc"), {"picture": cur, "prev": rec, key: me_u8}, q)["latent"]
                 mh, bm = int_latent(m, "p_mv", ml, tabs, q)
                 pred = nvcint.run_graph(m.get_graph("p_mv_synth"), {"latent": mh, "prev": rec}, q)["pred"]
                 rl = nvcint.run_graph(m.get_graph("p_res_enc"), {"picture": cur, "pred": pred}, q)["latent"]

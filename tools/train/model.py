@@ -24,6 +24,10 @@ LOG_STEP = math.log(SMAX / SMIN) / (NSCALES - 1)
 CTX_SLICES = (8,)            # the shipped model's entropy context: where the channel slices after the first start
 CTX_HID = 32                 # hidden channels of a context net
 MV_MAX = 31.75               # motion in luma pels, quarter-pel grid (int8 activation, scale 1/4, zp 128)
+BLOCK_MV_RANGE = 8           # block_search: the integer search range (luma pels) in training; the encoder's is its own
+BLOCK_MV_PENALTY = 16          # block_search: cost units (SAD of 8-bit luma) per quarter pel of |vx| + |vy| (a bias to 0:
+                             # noise-fitting vectors cost more than they save; session 9: 1 -> 16 halved their entropy)
+CZB = 8                      # hyper-latent channels of the block-vector latent
 
 
 def lmb(q):
@@ -218,7 +222,7 @@ class HyperLatentCodec(nn.Module):
         if zero_mean:
             zero_init(self.h_dec[-1])
         self.prior = FactorizedPrior(cz)
-        self.cy = cy
+        self.cy, self.cz = cy, cz
         # ctx_slices = (b1, b2, ...): channels [0, b1) coded first, then [b1, b2) with a context from them, ...
         ends = tuple(ctx_slices) + (cy,)
         self.ctx = nn.ModuleList([ContextNet(b, e - b) for b, e in zip(ends[:-1], ends[1:])])
@@ -317,6 +321,80 @@ def block_motion_search(cur, ref, R=8):
     return bmv
 
 
+def _luma255(x):
+    """Packed pictures (B,6,H/2,W/2) in [0,1] -> their luma planes (B,1,H,W) as integers 0..255 (float)."""
+    return torch.round(F.pixel_shuffle(x[:, :4], 2) * 255)
+
+
+def sample_qpel(r, vx, vy):
+    """Bilinear sample of integer luma r (B,1,H,W) at (x + vx/4, y + vy/4), vx, vy (B,1,H,W) integer quarter
+    pels, edge-clamped, in integers: ((4-fx)(4-fy) a + fx (4-fy) b + (4-fx) fy c + fx fy d + 8) >> 4. The
+    encoder's search (codec/motion_search.c) computes the same numbers."""
+    B, _, H, W = r.shape
+    ix = torch.arange(W, device=r.device).view(1, 1, 1, W) * 4 + vx.long()
+    iy = torch.arange(H, device=r.device).view(1, 1, H, 1) * 4 + vy.long()
+    x0, y0 = torch.div(ix, 4, rounding_mode="floor"), torch.div(iy, 4, rounding_mode="floor")
+    fx, fy = ix - 4 * x0, iy - 4 * y0
+    x1, y1 = (x0 + 1).clamp(0, W - 1), (y0 + 1).clamp(0, H - 1)
+    x0, y0 = x0.clamp(0, W - 1), y0.clamp(0, H - 1)
+    flat = r.flatten(2)
+
+    def at(yy, xx):
+        return flat.gather(2, (yy * W + xx).expand(B, 1, H, W).flatten(2)).view(B, 1, H, W)
+    v = ((4 - fx) * (4 - fy) * at(y0, x0) + fx * (4 - fy) * at(y0, x1) + (4 - fx) * fy * at(y1, x0) +
+         fx * fy * at(y1, x1))
+    return torch.div(v + 8, 16, rounding_mode="floor")
+
+
+@torch.no_grad()
+def block_search(cur, ref, R=BLOCK_MV_RANGE, B=16):
+    """Encoder-side block motion search of the block-vector model (not a network): one vector per BxB luma block,
+    in quarter pels, minimising SAD(luma) + BLOCK_MV_PENALTY * (|vx| + |vy|). Full integer search over
+    +-R pels (edge-replicated reference), then half-pel and quarter-pel refinement (the 8 neighbours at 2, then
+    1 quarter pel around the best, sampled as sample_qpel); candidates in raster order (dy, then dx), the first
+    minimum kept. Returns (B,2,H/B,W/B) (vx, vy) in quarter pels. codec/motion_search.c is its twin."""
+    c, r = _luma255(cur), _luma255(ref)
+    N, _, H, W = c.shape
+    rp = F.pad(r, (R, R, R, R), mode="replicate")
+    best = torch.full((N, 1, H // B, W // B), float("inf"), device=cur.device)
+    mv = torch.zeros(N, 2, H // B, W // B, device=cur.device)
+
+    def sad(pred):
+        return F.avg_pool2d((c - pred).abs(), B) * (B * B)
+    pen = BLOCK_MV_PENALTY * 4 * torch.arange(-R, R + 1, device=cur.device).abs().float().view(-1, 1, 1, 1, 1)
+    for dy in range(-R, R + 1):     # all dx of a row of candidates at once: (2R+1, N, 1, H, W)
+        shifted = torch.stack([rp[:, :, R + dy:R + dy + H, R + dx:R + dx + W] for dx in range(-R, R + 1)])
+        cost = F.avg_pool2d((c[None] - shifted).abs().flatten(0, 1), B).view(2 * R + 1, N, 1, H // B, W // B) * (B * B)
+        cost = cost + pen + BLOCK_MV_PENALTY * 4 * abs(dy)
+        for i, dx in enumerate(range(-R, R + 1)):
+            m = cost[i] < best
+            best = torch.where(m, cost[i], best)
+            mv = torch.where(m, torch.tensor([4.0 * dx, 4.0 * dy], device=cur.device).view(1, 2, 1, 1), mv)
+    for step in (2, 1):
+        centre = mv.clone()
+        for dy in (-step, 0, step):
+            for dx in (-step, 0, step):
+                if dx == 0 and dy == 0:
+                    continue
+                v = centre + torch.tensor([float(dx), float(dy)], device=cur.device).view(1, 2, 1, 1)
+                vf = F.interpolate(v, scale_factor=B, mode="nearest")
+                cost = sad(sample_qpel(r, vf[:, 0:1], vf[:, 1:2])) + BLOCK_MV_PENALTY * v.abs().sum(1, keepdim=True)
+                m = cost < best
+                best = torch.where(m, cost, best)
+                mv = torch.where(m, v, mv)
+    return mv
+
+
+class BlockMv(nn.Module):
+    """p_mv_synth of the block-vector model: the decoded latent is one vector per 16x16 luma block in quarter
+    pels (times the quality's inverse gain); the motion field is it, repeated over the block's 4x4 cells of
+    the 1/4-resolution field the warp takes (which upsamples it bilinearly: vectors blend over 4 pels at block
+    edges). No parameters."""
+
+    def forward(self, m_hat):
+        return (F.interpolate(m_hat, scale_factor=4, mode="nearest") / 4.0).clamp(-MV_MAX, MV_MAX)
+
+
 XC = 128.0 / 255.0   # encoders see x - XC: the int8 engine's picture tensors have zp 128, so conv zero padding of
                      # a picture input is the value 128 (real zero of the shifted domain) in float and int alike
 
@@ -389,8 +467,9 @@ def widths_of(state_dict):
 
 def arch_of(state_dict):
     """NVC's architecture options of a checkpoint's weights: linear (the linear-transform model has no non-linear
-    analysis) and post (in-loop filters)."""
-    return {"linear": "i_analysis.0.weight" not in state_dict, "post": "i_post.0.weight" in state_dict}
+    analysis), post (in-loop filters) and block_mv (block vectors for motion)."""
+    return {"linear": "i_analysis.0.weight" not in state_dict, "post": "i_post.0.weight" in state_dict,
+            "block_mv": "p_mv_enc.0.weight" not in state_dict}
 
 
 def from_state_dict(state_dict):
@@ -406,9 +485,9 @@ class NVC(nn.Module):
     no non-linear analysis or synthesis), coded with a hyperprior whose means are 0 (HyperLatentCodec
     zero_mean). The motion path is v1's."""
 
-    def __init__(self, cy=CY, cr=CR, ctx_slices=(), linear=False, post=False):
+    def __init__(self, cy=CY, cr=CR, ctx_slices=(), linear=False, post=False, block_mv=False):
         super().__init__()
-        self.cy, self.cr, self.linear = cy, cr, linear
+        self.cy, self.cr, self.linear, self.block_mv = cy, cr, linear, block_mv
         # post=True: an in-loop filter on each reconstruction (I: after the synthesis; P: after pred + residual),
         # picture + a correction from two 3x3 convs, starting at zero (post_filter)
         self.i_post = post_filter() if post else None
@@ -423,12 +502,18 @@ class NVC(nn.Module):
         lin_init = (lambda m: m) if linear else zero_init
         self.i_analysis_lin = lin_init(linear_analysis(6, cy))
         self.i_synth_lin = lin_init(linear_synthesis(cy))
-        # P-frame: motion
-        self.p_mv_enc = nn.Sequential(conv(6 + 6 + 2, 32, 3, 2), relu(), conv(32, 48, 3, 2), relu(),
-                                      conv(48, 64), relu(), conv(64, CM, 3, 2))
-        self.p_mv_gain = QualityGain(CM)
-        self.p_mv_hyper = HyperLatentCodec(CM, CZM, ctx_slices)
-        self.p_mv_synth = MvSynth()
+        # P-frame: motion. block_mv=True: the latent is block_search's vectors (2 channels, quarter pels, times a
+        # quality gain that starts at 1), coded with their own hyperprior (predicted means: a pan is one mean
+        # vector), decoded by BlockMv; otherwise a learned motion encoder and synthesis (v1's).
+        self.p_mv_enc = None if block_mv else nn.Sequential(
+            conv(6 + 6 + 2, 32, 3, 2), relu(), conv(32, 48, 3, 2), relu(), conv(48, 64), relu(), conv(64, CM, 3, 2))
+        self.p_mv_gain = QualityGain(2 if block_mv else CM)
+        if block_mv:
+            with torch.no_grad():
+                self.p_mv_gain.log_g.zero_()
+                self.p_mv_gain.log_ig.zero_()
+        self.p_mv_hyper = HyperLatentCodec(2, CZB) if block_mv else HyperLatentCodec(CM, CZM, ctx_slices)
+        self.p_mv_synth = BlockMv() if block_mv else MvSynth()
         # P-frame: residual
         self.p_res_enc = None if linear else analysis(12, cr)
         self.p_res_gain = QualityGain(cr)
@@ -471,6 +556,13 @@ class NVC(nn.Module):
         if no_motion:
             zero = torch.zeros(x.shape[0], device=x.device)
             pred, bm, bzm, flow, m = prev, zero, zero, None, None
+        elif self.block_mv:
+            if me is None:
+                me = block_search(x, prev)
+            m = me * self.p_mv_gain.gain(q)
+            m_hat, bm, bzm = self.p_mv_hyper(m, quant_params)
+            flow = self.p_mv_synth(m_hat * self.p_mv_gain.inv_gain(q))
+            pred = warp_packed(prev, flow)
         else:
             if me is None:
                 me = block_motion_search(x, prev)
@@ -534,9 +626,9 @@ def graphs(model):
         "i_analysis_lin": (m.i_analysis_lin, lambda H, W: [(6 * 64, H // 16, W // 16)], False),
         "i_synth_lin": (m.i_synth_lin, lambda H, W: [(m.cy, H // 16, W // 16)], True),
         "p_mv_enc": (m.p_mv_enc, lambda H, W: [(14, H // 2, W // 2)], False),
-        "p_mv_hyper_enc": (m.p_mv_hyper.h_enc, lambda H, W: [(CM, H // 16, W // 16)], False),
-        "p_mv_hyper_dec": (m.p_mv_hyper.h_dec, lambda H, W: [(CZM, H // 64, W // 64)], True),
-        "p_mv_synth": (m.p_mv_synth.net, lambda H, W: [(CM, H // 16, W // 16)], True),
+        "p_mv_hyper_enc": (m.p_mv_hyper.h_enc, lambda H, W: [(m.p_mv_hyper.cy, H // 16, W // 16)], False),
+        "p_mv_hyper_dec": (m.p_mv_hyper.h_dec, lambda H, W: [(m.p_mv_hyper.cz, H // 64, W // 64)], True),
+        "p_mv_synth": (getattr(m.p_mv_synth, "net", None), lambda H, W: [(CM, H // 16, W // 16)], True),
         "p_res_enc": (m.p_res_enc, lambda H, W: [(12, H // 2, W // 2)], False),
         "p_res_hyper_enc": (m.p_res_hyper.h_enc, lambda H, W: [(m.cr, H // 16, W // 16)], False),
         "p_res_hyper_dec": (m.p_res_hyper.h_dec, lambda H, W: [(CZR, H // 64, W // 64)], True),
@@ -570,16 +662,19 @@ def report_macs(model, H=720, W=1280):
     # the network pads to a multiple of 64
     Hp, Wp = (H + 63) // 64 * 64, (W + 63) // 64 * 64
     lines, tot = [], {"I": 0, "P": 0}
+    warp = 4 * H * W * 3 // 2   # bilinear warp: 4 MACs per output sample (Y + U + V)
     for name, (mod, shp, dec) in graphs(model).items():
         mac, oshape = count_macs(mod, shp(Hp, Wp)[0])
-        extra = 0
         if name == "p_mv_synth":
-            extra = 4 * H * W * 3 // 2   # bilinear warp: 4 MACs per output sample (Y + U + V)
-        mac += extra
+            mac += warp
         lines.append(f"{name:16s} {'dec' if dec else 'enc'}  in {shp(Hp, Wp)[0]} out {oshape}  "
                      f"{mac / 1e9:7.3f} GMAC  {mac / (H * W):7.0f} MAC/px")
         if dec:
             tot["I" if name.startswith("i_") else "P"] += mac
+    if model.block_mv:   # p_mv_synth has no network: the block vectors are the field
+        lines.append(f"{'p_mv_synth':16s} dec  block vectors, upsample + warp  {warp / 1e9:7.3f} GMAC  "
+                     f"{warp / (H * W):7.0f} MAC/px")
+        tot["P"] += warp
     lines.append(f"decoder total I: {tot['I'] / 1e9:.3f} GMAC ({tot['I'] / (H * W):.0f} MAC/luma px)   "
                  f"P: {tot['P'] / 1e9:.3f} GMAC ({tot['P'] / (H * W):.0f} MAC/luma px)   at {W}x{H} "
                  f"(padded {Wp}x{Hp})")

@@ -361,7 +361,7 @@ def write_case(outdir, model_path, graph, sizes, seed, quality=None):
 
 
 # luma subsampling of each named graph input of the codec's models (docs/model.md "Graphs")
-INPUT_DIVISOR = {"picture": 2, "prev": 2, "pred": 2, "search_mv": 8, "latent": 16, "hyper_latent": 64, "mean": 16,
+INPUT_DIVISOR = {"picture": 2, "prev": 2, "pred": 2, "search_mv": 8, "block_mv": 16, "latent": 16, "hyper_latent": 64, "mean": 16,
                  "scale_idx": 16}
 
 

@@ -216,6 +216,9 @@ def main():
                     help="learning-rate multiplier of the hyper-latents' factorized priors")
     ap.add_argument("--lin-lr-mult", type=float, default=0.1,
                     help="learning-rate multiplier of the linear model's transforms (NVC(linear=True))")
+    ap.add_argument("--block-mv", action="store_true",
+                    help="motion as block vectors (NVC(block_mv=True): model.block_search, BlockMv) with a new "
+                         "hyperprior; a start checkpoint's learned motion path is dropped")
     ap.add_argument("--post", action="store_true",
                     help="add the in-loop filters (model.post_filter) to a checkpoint that has none")
     ap.add_argument("--ckpt-min", type=float, default=5.0)
@@ -261,8 +264,12 @@ def main():
     if args.ctx:
         widths = widths[:2] + (tuple(int(b) for b in args.ctx.split(",")),)
     # latent widths and architecture from the checkpoint it starts from (widen.py makes wider ones)
-    arch = M.arch_of(start["model"]) if start else {"linear": False, "post": False}
+    arch = M.arch_of(start["model"]) if start else {"linear": False, "post": False, "block_mv": False}
     arch["post"] = arch["post"] or args.post
+    drop_mv = args.block_mv and not arch.get("block_mv")
+    arch["block_mv"] = arch.get("block_mv", False) or args.block_mv
+    if drop_mv and not resuming:   # a new motion path: the start's motion weights do not apply
+        start["model"] = {k: v for k, v in start["model"].items() if not k.startswith("p_mv_")}
     net = M.NVC(*widths, **arch).to(dev)
     # The factorized priors of the hyper-latents learn at --prior-lr-mult x the rate: initialised wide (scale 10),
     # at the main rate they need >10k steps to fit the hyper-latents (mostly zeros), and until then every
@@ -371,7 +378,7 @@ def main():
                 prev, b, info = net.code_p(seq[:, t], prev, q, quant_params=qp, no_motion=nm)
                 m = dist(seq[:, t], prev)[0]
                 loss = loss + (b / npx + lm * m).mean()
-                if wa > 0 and not nm:
+                if wa > 0 and not nm and not net.block_mv:
                     me = F.interpolate(info["me"], scale_factor=2, mode="nearest")
                     a = ((info["flow"] - me) ** 2).mean() * 0.01
                     loss = loss + wa * a
