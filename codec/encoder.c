@@ -254,6 +254,7 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
     }
     double best = 0;
     int have = 0;
+    nvc_tensor search = { 0 }; /* one motion search for the candidates with motion: same picture, same reference */
     for (size_t k = 0; k < sizeof cand / sizeof cand[0] && !err; k++) {
         if ((cand[k].type == NVC_FRAME_I && e->s.fixed_gop) || (cand[k].flags && e->s.full_p_frames))
             continue;
@@ -264,7 +265,8 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
             break;
         }
         err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, frame_quality(e, cand[k].type),
-                               e->s.substreams, e->s.entropy_lanes, &e->picture, e->pool, &e->alt, &c, msg, msg_size);
+                               e->s.substreams, e->s.entropy_lanes, &e->picture, e->pool, &e->alt, &search, &c, msg,
+                               msg_size);
         if (err)
             break;
         const double cost = rd_cost(e, &e->alt, &c);
@@ -282,6 +284,7 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
         } else
             nvc_frame_coded_free(&c);
     }
+    nvc_tensor_release(&search);
     if (err && have)
         nvc_frame_coded_free(fc);
     return err;
@@ -316,7 +319,7 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames))
         err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams,
-                               e->s.entropy_lanes, &e->picture, e->pool, &e->recon, &fc, msg, sizeof msg);
+                               e->s.entropy_lanes, &e->picture, e->pool, &e->recon, NULL, &fc, msg, sizeof msg);
     else
         err = choose_frame(e, &type, &flags, &fc, msg, sizeof msg);
     if (err)

@@ -772,7 +772,7 @@ static int empty_segments(nvc_substreams seg[2])
 
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
                      int substreams, int lanes, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
-                     nvc_frame_coded *out, char *msg, size_t msg_size)
+                     nvc_tensor *search, nvc_frame_coded *out, char *msg, size_t msg_size)
 {
     memset(out, 0, sizeof *out);
     if (msg && msg_size)
@@ -784,7 +784,9 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
     if (lanes < NVC_FRAME_LANES_LEGACY || lanes > NVC_RANS_LANES)
         FAIL(NVC_EINVAL, "%d rANS lanes: 0 (the encoder's choice) or 1..%d", lanes, NVC_RANS_LANES);
     lanes = lanes == NVC_FRAME_LANES_LEGACY ? NVC_RANS_LANES_DERIVED : lanes ? lanes : NVC_RANS_LANES_CHOSEN;
-    nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } }, search = { 0 };
+    nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } }, own_search = { 0 };
+    if (!search)
+        search = &own_search;
     int err;
     if (type == NVC_FRAME_I) {
         out->nsegments = 2;
@@ -799,10 +801,11 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         if (flags & NVC_FRAME_NO_MOTION)
             err = empty_segments(&out->seg[0]);
         else {
-            err = m->block_mv ? nvc_block_search(picture, recon, BLOCK_MV_RANGE, pool, &search)
-                              : nvc_motion_search(picture, recon, pool, &search);
+            err = search->data ? 0
+                  : m->block_mv ? nvc_block_search(picture, recon, BLOCK_MV_RANGE, pool, search)
+                                : nvc_motion_search(picture, recon, pool, search);
             if (!err) {
-                const nvc_tensor in[3] = { *picture, *recon, search };
+                const nvc_tensor in[3] = { *picture, *recon, *search };
                 err = run_graph(m, "p_mv_enc", in, 3, &lat[0], 1, quality, pool, msg, msg_size);
             }
             if (!err)
@@ -829,7 +832,7 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         err = final_synthesis(m, type, quality, &lat[0], NULL, pool, recon, msg, msg_size);
     for (int k = 0; k < NVC_FRAME_MAX_LATENTS; k++)
         nvc_tensor_release(&lat[k]);
-    nvc_tensor_release(&search);
+    nvc_tensor_release(&own_search);
     if (err) {
         nvc_frame_coded_free(out);
         if (msg && msg_size && !msg[0])

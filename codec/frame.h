@@ -113,11 +113,13 @@ int nvc_frame_slice_substreams(const nvc_codec_model *m, int kind, int n, int s)
  * a P-frame) to this frame's reconstruction exactly as nvc_frame_decode_latents + nvc_frame_synthesize make it
  * from *out.
  * substreams, lanes: as nvc_enc_settings.substreams and .entropy_lanes, or lanes = NVC_FRAME_LANES_LEGACY: the
- * substream layout of formats 2.0 and 2.1 (for tests of older streams). 0, NVC_EMODEL, NVC_ENOMEM or NVC_EINVAL
- * (message). */
+ * substream layout of formats 2.0 and 2.1 (for tests of older streams). search: NULL, or the motion search of
+ * `picture` against *recon shared by several calls with the same two (the encoder's P-frame candidates): when
+ * empty it is made here and kept, else used as it is; the caller releases it. 0, NVC_EMODEL, NVC_ENOMEM or
+ * NVC_EINVAL (message). */
 #define NVC_FRAME_LANES_LEGACY (-1)
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
                      int substreams, int lanes, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
-                     nvc_frame_coded *out, char *msg, size_t msg_size);
+                     nvc_tensor *search, nvc_frame_coded *out, char *msg, size_t msg_size);
 
 #endif

@@ -524,7 +524,7 @@ static void test_p_modes(void)
         CHECK_EQ_INT(nvc_net_pack_yuv420(&pic[i], planes, strides, W, H, g.wp, g.hp), 0);
     }
     nvc_frame_coded fc;
-    CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_I, 0, 20, 0, 0, &pic[0], NULL, &ref, &fc, msg, sizeof msg), 0);
+    CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_I, 0, 20, 0, 0, &pic[0], NULL, &ref, NULL, &fc, msg, sizeof msg), 0);
     nvc_frame_coded_free(&fc);
     nvc_stream_parser parser;
     nvc_stream_parser_init(&parser);
@@ -534,7 +534,7 @@ static void test_p_modes(void)
         parser.header.version_minor = legacy ? 1 : NVC_STREAM_VERSION_MINOR;
         CHECK_EQ_INT(nvc_tensor_copy(&enc, &ref), 0);
         CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags, 20, 0, legacy ? NVC_FRAME_LANES_LEGACY : 0, &pic[1],
-                                      NULL, &enc, &fc, msg, sizeof msg), 0);
+                                      NULL, &enc, NULL, &fc, msg, sizeof msg), 0);
         memset(f, 0, sizeof *f);
         f->type = NVC_FRAME_P;
         f->flags = (uint8_t)flags;
@@ -715,7 +715,6 @@ static void test_split(void)
         }
     }
 }
-
 
 /* nvc_block_search on real texture (the clip's first frame) moved by a known quarter-pel vector with the search's
  * own bilinear rule: nearly every block's vector costs at most what the true one does (SAD 0 plus its penalty;
