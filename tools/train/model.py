@@ -628,7 +628,9 @@ def graphs(model):
         "p_mv_enc": (m.p_mv_enc, lambda H, W: [(14, H // 2, W // 2)], False),
         "p_mv_hyper_enc": (m.p_mv_hyper.h_enc, lambda H, W: [(m.p_mv_hyper.cy, H // 16, W // 16)], False),
         "p_mv_hyper_dec": (m.p_mv_hyper.h_dec, lambda H, W: [(m.p_mv_hyper.cz, H // 64, W // 64)], True),
-        "p_mv_synth": (getattr(m.p_mv_synth, "net", None), lambda H, W: [(CM, H // 16, W // 16)], True),
+        # MvSynth's network, or BlockMv (no convs: the warp alone, which report_macs adds)
+        "p_mv_synth": (getattr(m.p_mv_synth, "net", m.p_mv_synth), lambda H, W: [(m.p_mv_hyper.cy, H // 16, W // 16)],
+                       True),
         "p_res_enc": (m.p_res_enc, lambda H, W: [(12, H // 2, W // 2)], False),
         "p_res_hyper_enc": (m.p_res_hyper.h_enc, lambda H, W: [(m.cr, H // 16, W // 16)], False),
         "p_res_hyper_dec": (m.p_res_hyper.h_dec, lambda H, W: [(CZR, H // 64, W // 64)], True),
@@ -671,10 +673,6 @@ def report_macs(model, H=720, W=1280):
                      f"{mac / 1e9:7.3f} GMAC  {mac / (H * W):7.0f} MAC/px")
         if dec:
             tot["I" if name.startswith("i_") else "P"] += mac
-    if model.block_mv:   # p_mv_synth has no network: the block vectors are the field
-        lines.append(f"{'p_mv_synth':16s} dec  block vectors, upsample + warp  {warp / 1e9:7.3f} GMAC  "
-                     f"{warp / (H * W):7.0f} MAC/px")
-        tot["P"] += warp
     lines.append(f"decoder total I: {tot['I'] / 1e9:.3f} GMAC ({tot['I'] / (H * W):.0f} MAC/luma px)   "
                  f"P: {tot['P'] / 1e9:.3f} GMAC ({tot['P'] / (H * W):.0f} MAC/luma px)   at {W}x{H} "
                  f"(padded {Wp}x{Hp})")

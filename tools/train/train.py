@@ -266,8 +266,8 @@ def main():
     # latent widths and architecture from the checkpoint it starts from (widen.py makes wider ones)
     arch = M.arch_of(start["model"]) if start else {"linear": False, "post": False, "block_mv": False}
     arch["post"] = arch["post"] or args.post
-    drop_mv = args.block_mv and not arch.get("block_mv")
-    arch["block_mv"] = arch.get("block_mv", False) or args.block_mv
+    drop_mv = args.block_mv and not arch["block_mv"]
+    arch["block_mv"] = arch["block_mv"] or args.block_mv
     if drop_mv and not resuming:   # a new motion path: the start's motion weights do not apply
         start["model"] = {k: v for k, v in start["model"].items() if not k.startswith("p_mv_")}
     net = M.NVC(*widths, **arch).to(dev)
