@@ -34,6 +34,31 @@ def lmb(q):
     return LMB_MIN * (LMB_MAX / LMB_MIN) ** (q / (NQ - 1))
 
 
+class _ClampIndex(torch.autograd.Function):
+    """Clamp to [0, NSCALES - 1] whose gradient also passes where the value is out of range if it points back
+    into the range (a descent step would move the value toward it), not if it points further out."""
+
+    @staticmethod
+    def forward(ctx, t):
+        ctx.save_for_backward(t)
+        return t.clamp(0, NSCALES - 1)
+
+    @staticmethod
+    def backward(ctx, g):
+        t, = ctx.saved_tensors
+        inward = ((t >= 0) & (t <= NSCALES - 1)) | ((t < 0) & (g < 0)) | ((t > NSCALES - 1) & (g > 0))
+        return torch.where(inward, g, torch.zeros_like(g))
+
+
+def clamp_index(t):
+    """Scale indices clamped to the table, 0..NSCALES-1. A plain clamp has no gradient outside the range, and an
+    index that once falls below 0 never comes back: run 12's hyper-decoder gave the vertical block vector index 0
+    (sigma 0.11) everywhere, so each nonzero vertical component cost ~20 bits, half of the motion bits (session
+    10). Passing every gradient through (straight-through) diverged within 200 steps (run 14a: clamped elements
+    pushed the shared hyper-decoder further out without limit); only gradients that point back in pass here."""
+    return _ClampIndex.apply(t)
+
+
 def scale_of_index(t):
     return torch.exp(math.log(SMIN) + t * LOG_STEP)
 
@@ -237,7 +262,7 @@ class HyperLatentCodec(nn.Module):
             d = c(v)
             if quant_params:
                 d = ste_round(d)
-            parts.append((idx[:, c.b:c.b + c.n] + d).clamp(0, NSCALES - 1))
+            parts.append(clamp_index(idx[:, c.b:c.b + c.n] + d))
         return torch.cat(parts, 1)
 
     def entropy_params(self, z_hat):
@@ -245,7 +270,7 @@ class HyperLatentCodec(nn.Module):
         mean, idx = p[:, :self.cy], p[:, self.cy:]
         if self.zero_mean:
             mean = torch.zeros_like(mean)
-        return mean, idx.clamp(0, NSCALES - 1)
+        return mean, clamp_index(idx)
 
     def forward(self, y, quant_params=False):
         y = clamp_latent(y)
