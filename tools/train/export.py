@@ -85,6 +85,16 @@ def linear_range(lin, data):
     return torch.minimum(2 * channel_amax(data), bound).clamp_min(1e-4)
 
 
+def exact_at(scale, step):
+    """Per-channel grid scales made divisors of `step` (one per channel): step / m with m = floor(step / scale)
+    (at least 1), i.e. the finest divisor no finer than `scale`. With step the latent step at one quality, the
+    values a latent can take at that quality lie on the grid exactly: the linear model's I-frames are coded at
+    q63 wherever the P-frames' quality is 18 or more (the encoder's I offset is 45), and there a grid that
+    divides the latent step loses nothing where a calibrated one rounded and clipped (vtest's I-frames at q63:
+    +0.15 dB in the synthesis input alone, Megamind +0.2; session 10)."""
+    return step / torch.floor(step / chan(scale)).clamp_min(1)
+
+
 def clamp_to_grid(y, scale, spec):
     """Float data as a tensor on this grid holds it (clamped to the grid's range, per channel)."""
     s = chan(scale).to(y.dtype).reshape(1, -1, 1, 1)
@@ -108,8 +118,15 @@ class Act:
         self.t, self.scale, self.data = t, scale, data
 
 
-def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0):
-    """x: Act. Returns (tensor, s_out, float output). out_spec: dict(scale, zp, lo, hi) or None (auto)."""
+def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0, split=False):
+    """x: Act. Returns (tensor, s_out, float output). out_spec: dict(scale, zp, lo, hi) or None (auto).
+    split (linear convs with an out_spec only): the weights as two int8 convs, w ~ hi + lo, hi on the usual
+    per-output-channel grid and lo (the rounding error of hi) on its own, 64x finer; their outputs are added onto
+    out_spec. Twice the MACs for weights of ~13 bits instead of 7: the linear model's I synthesis folds input
+    grids that differ ~100x between channels into each output row, and 62% of its int8 weights were 0 (vtest's
+    I-frames at q63 lost 0.3 dB to that alone, session 10)."""
+    if split:
+        return quant_conv_split(g, x, conv, out_spec, bias_offset)
     w = conv.weight.detach().double() * w_mul
     b = (conv.bias.detach().double() * w_mul + bias_offset) if conv.bias is not None else torch.zeros(w.shape[0])
     y = F.conv2d(x.data, conv.weight.detach() * w_mul, (conv.bias.detach() * w_mul + bias_offset),
@@ -147,7 +164,37 @@ def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0):
     return Act(t, scale_value(s_out), clamp_to_grid(y, s_out, out_spec))
 
 
-def export_seq(g, x, seq, last_spec=None, last_bias_offset=0.0, last_w_mul=1.0, stop_before_last=False):
+def quant_conv_split(g, x, conv, out_spec, bias_offset):
+    """quant_conv(split=True): hi = the weights on their int8 grid (with the bias, onto out_spec's grid), lo = the
+    rest on a per-row grid of its own, onto a grid of its own (twice its calibration maximum: it is small and
+    smooth, and the add clamps), then hi + lo onto out_spec."""
+    w = conv.weight.detach().double()
+    b = conv.bias.detach().double() + bias_offset
+    s_in = chan(x.scale)
+    if s_in.numel() == 1:
+        s_in = s_in.expand(w.shape[1])
+    w_eff = w * s_in.view(1, -1, 1, 1)
+    s_hi = (w_eff.abs().amax((1, 2, 3)) / nvm.WEIGHT_MAX).clamp_min(1e-30)
+    hi = torch.round(w_eff / s_hi.view(-1, 1, 1, 1)).clamp(-64, 64) * s_hi.view(-1, 1, 1, 1)
+    parts = []
+    for w_part, b_part, spec in ((hi, b, out_spec), (w_eff - hi, torch.zeros_like(b), None)):
+        c = nn.Conv2d(w.shape[1], w.shape[0], conv.kernel_size, conv.stride, conv.padding)
+        with torch.no_grad():
+            c.weight.copy_(w_part / s_in.view(1, -1, 1, 1))
+            c.bias.copy_(b_part)
+        if spec is None:
+            with torch.no_grad():
+                y = F.conv2d(x.data.double(), c.weight.double(), None, c.stride, c.padding)
+            spec = dict(scale=max(2 * amax(y), 1e-9) / 127.0, zp=128, lo=0, hi=255)
+        parts.append(quant_conv(g, x, c, False, spec))
+    with torch.no_grad():
+        y = F.conv2d(x.data, conv.weight.detach(), conv.bias.detach() + bias_offset, conv.stride, conv.padding)
+    out = add_acts(g, parts[0], parts[1], out_spec)
+    return Act(out.t, out.scale, clamp_to_grid(y, chan(out_spec["scale"]), out_spec))
+
+
+def export_seq(g, x, seq, last_spec=None, last_bias_offset=0.0, last_w_mul=1.0, stop_before_last=False,
+               split_last=False):
     """Sequential of Conv2d / ReLU / D2S. Returns the output Act (or, with stop_before_last, the Act feeding the
     last conv and that conv)."""
     layers = list(seq)
@@ -163,7 +210,7 @@ def export_seq(g, x, seq, last_spec=None, last_bias_offset=0.0, last_w_mul=1.0, 
             relu = any(isinstance(n, nn.ReLU) for n in nxt[:1]) or (
                 len(nxt) == 2 and isinstance(nxt[0], M.D2S) and isinstance(nxt[1], nn.ReLU))
             x = quant_conv(g, x, l, relu, last_spec if last else None,
-                           last_bias_offset if last else 0.0, last_w_mul if last else 1.0)
+                           last_bias_offset if last else 0.0, last_w_mul if last else 1.0, split_last and last)
         elif isinstance(l, M.D2S):
             x = Act(g.depth_to_space(x.t, l.r), x.scale, F.pixel_shuffle(x.data, l.r))
         elif isinstance(l, nn.ReLU):
@@ -236,7 +283,7 @@ def build(net, calib):
     """calib: dict of float calibration inputs (real domain of the float model)."""
     m = nvm.Model(0)
     # ---- encoder-side latent graphs: analysis -> scale_channels(gain) -> latent (scale 1, zp 128)
-    def enc_graph(name, seq, inputs, qg, data, lin=None):
+    def enc_graph(name, seq, inputs, qg, data, lin=None, exact_q=None):
         g = m.graph(name)
         ts = [g.input(n, c, zp) for n, c, zp, _ in inputs]
         if len(ts) > 1:
@@ -251,6 +298,8 @@ def build(net, calib):
         if seq is None:       # the linear model: the linear path alone, on one grid per channel
             with torch.no_grad():
                 s_out = linear_range(lin, lin(xs.data)) / 127.0
+            if exact_q is not None:   # the latent step at exact_q, 1 / gain, on the grid
+                s_out = exact_at(s_out, 1.0 / gains(qg)[0][exact_q])
             a = quant_conv(g, xs, lin, False, dict(scale=s_out, zp=128, lo=0, hi=255))
         else:
             a = analysis_output(g, last, lin, xs)
@@ -311,29 +360,34 @@ def build(net, calib):
             # the slice's indices + the (integer) change, clamped to the table range
             g.output("scale_idx", g.add(g.slice(it, cn.b, cn.n), d.t, 2, 2, 1, 0, 0, M.NSCALES - 1))
 
-    def dec_input(g, x, qg, data, lin=None):
+    def dec_input(g, x, qg, data, lin=None, exact_q=None):
         """latent input tensor (zp 128, scale 1) -> scale_channels(inverse gain) -> Act. lin: the linear model's
-        analysis conv, whose output the inverse-gained latent approximates (its range sets the grid)."""
+        analysis conv, whose output the inverse-gained latent approximates (its range sets the grid). exact_q:
+        the grid divides the latent step (the inverse gain) at this quality (exact_at)."""
         _, ig = gains(qg)
         if lin is not None:
             s = linear_range(lin, data) / 127.0
+            if exact_q is not None:
+                s = exact_at(s, ig[exact_q])
         else:
             s = channel_amax(data).clamp_min(1e-3) / 127.0   # one grid per channel (their ranges differ ~30x)
         Mq, Sq = requant_params((ig / s).numpy())
         return Act(g.scale_channels(x, Mq, Sq, 128, 0, 255), scale_value(s), data)
 
     # I
+    # the linear model's I path: grids exact at q63 (exact_at), the synthesis weights split (quant_conv)
+    i_exact = M.NQ - 1 if net.linear else None
     enc_graph("i_analysis", net.i_analysis, [("picture", 6, 128, PIC_S)], net.i_gain, calib["i_analysis"],
-              net.i_analysis_lin)
+              net.i_analysis_lin, i_exact)
     hyper_enc_graph("i_hyper_enc", net.i_hyper.h_enc, net.cy, calib["i_hyper_enc"])
     hyper_dec_graph("i_hyper_dec", net.i_hyper, M.CZ, net.cy, calib["i_hyper_dec"])
     ctx_graphs("i", net.i_hyper, net.cy, calib["i_hyper_enc"])
     g = m.graph("i_synth")
     a = dec_input(g, g.input("latent", net.cy, 128), net.i_gain, calib["i_synth"],
-                  net.i_analysis_lin if net.linear else None)
+                  net.i_analysis_lin if net.linear else None, i_exact)
     if net.i_synth is None:   # the linear model: the linear path alone, straight onto the picture grid
         out = export_seq(g, a, net.i_synth_lin, last_spec=dict(scale=PIC_S, zp=128, lo=0, hi=255),
-                         last_bias_offset=0.5 - M.XC)
+                         last_bias_offset=0.5 - M.XC, split_last=True)
         out = post_filter(g, out, net.i_post)
     else:   # non-linear path (carrying the +0.5 - XC output offset) + linear path, added onto the picture grid
         nl = export_seq(g, a, net.i_synth, last_bias_offset=0.5 - M.XC)
