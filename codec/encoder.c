@@ -31,6 +31,7 @@ struct nvc_encoder {
     nvc_packet pending;
     nvc_picture pending_recon;
     int have_packet, flushed, fatal;
+    int refining;             /* the frame being coded is one of the key_refine_frames after an I-frame */
     char error[320];
 };
 
@@ -58,6 +59,8 @@ static const char *check_settings(const nvc_enc_settings *s)
         return "full_p_frames must be 0 or 1";
     if (s->i_quality_offset < -NVC_STREAM_MAX_QUALITY || s->i_quality_offset > NVC_STREAM_MAX_QUALITY)
         return "i_quality_offset must be -63..63";
+    if (s->key_refine_frames < 0 || s->key_refine_frames > 65535)
+        return "key_refine_frames must be 0..65535";
     if (s->entropy_lanes < 0 || s->entropy_lanes > NVC_RANS_LANES)
         return "entropy_lanes must be 0..32";
     if (s->substreams < 0 || s->substreams > NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT)
@@ -153,10 +156,11 @@ void nvc_enc_get_info(const nvc_encoder *e, nvc_stream_info *info)
     info->version_minor = NVC_STREAM_VERSION_MINOR;
 }
 
-/* The quality a frame of this type is coded at. */
+/* The quality the current frame is coded at as this type: I-frames and the refinement P-frames after them at
+ * quality + i_quality_offset (clamped), other P-frames at quality. */
 static int frame_quality(const nvc_encoder *e, int type)
 {
-    if (type != NVC_FRAME_I)
+    if (type != NVC_FRAME_I && !e->refining)
         return e->s.quality;
     const int q = e->s.quality + e->s.i_quality_offset;
     return q < 0 ? 0 : q > NVC_STREAM_MAX_QUALITY ? NVC_STREAM_MAX_QUALITY : q;
@@ -215,29 +219,45 @@ static int make_packet(nvc_encoder *e, int type, int flags, const nvc_frame_code
  * bits + lambda(q) * 255^2 * MSE * luma_pixels with MSE = (4 MSE_Y + MSE_U + MSE_V) / 6 on [0, 1] samples.
  * Over the packed picture (4 luma phases + U + V per position, 8-bit samples) that is
  * bits + lambda(q) * SSE * 4 / 6 (the padding outside the picture excluded). lambda(q) is the model's
- * 0.0018 * (0.12 / 0.0018)^(q / 63). An encoder decision only: decoders never compute it. */
-static double rd_cost(const nvc_encoder *e, const nvc_tensor *recon, const nvc_frame_coded *fc)
+ * 0.0018 * (0.12 / 0.0018)^(q / 63), q the stream's quality. An encoder decision only: decoders never compute it.
+ *
+ * still, future (a refinement decision, key_refine_frames): the distortion of the still part of the picture,
+ * where the motion search `still` found no motion, counts `future` more times: the frames up to the next
+ * I-frame predict it by copying, so what this frame spends there is seen again in each of them (an estimate:
+ * it assumes what is still now stays still). Without it (still NULL) the measure is this frame's alone. */
+static double rd_cost(const nvc_encoder *e, const nvc_tensor *recon, const nvc_frame_coded *fc,
+                      const nvc_tensor *still, int future)
 {
     double bits = 0;
     for (int s = 0; s < fc->nsegments; s++)
         bits += 8.0 * (double)fc->seg[s].total;
-    uint64_t sse = 0;
+    uint64_t sse = 0, sse_still = 0;
     const int h = e->geom.height / 2, w = e->geom.width / 2;
+    const int cell = still ? e->picture.h / still->h : 1; /* packed pels per search cell, each way */
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             const uint8_t *a = nvc_tensor_px(&e->picture, y, x), *b = nvc_tensor_px(recon, y, x);
+            uint64_t d2 = 0;
             for (int c = 0; c < 6; c++) {
                 const int d = a[c] - b[c];
-                sse += (uint64_t)(d * d);
+                d2 += (uint64_t)(d * d);
+            }
+            sse += d2;
+            if (still) {
+                const uint8_t *v = nvc_tensor_px(still, y / cell, x / cell);
+                if (v[0] == still->zp && v[1] == still->zp)
+                    sse_still += d2;
             }
         }
     const double lambda = 0.0018 * pow(0.12 / 0.0018, e->s.quality / 63.0);
-    return bits + lambda * (double)sse * 4.0 / 6.0;
+    return bits + lambda * ((double)sse + (double)future * (double)sse_still) * 4.0 / 6.0;
 }
 
 /* A frame due to be a P-frame: codes every candidate (P with motion and residual, without motion, without
  * residual, without both; I unless fixed_gop; only the first if full_p_frames) from the same reference and keeps
- * the one of least rd_cost in *fc and e->recon. */
+ * the one of least rd_cost in *fc and e->recon. A frame due to be a refinement (e->refining on entry) codes the
+ * P candidates at both its qualities and keeps the least rd_cost over the GOP (rd_cost's `future`); e->refining
+ * then says which it is. */
 static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *fc, char *msg, size_t msg_size)
 {
     static const struct { int type, flags; } cand[] = {
@@ -247,43 +267,61 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
         { NVC_FRAME_P, NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL },
         { NVC_FRAME_I, 0 },
     };
+    const int due = e->refining;
+    e->refining = 0;
+    const int passes = due && frame_quality(e, NVC_FRAME_I) > e->s.quality ? 2 : 1; /* a refinement refines */
     int err = nvc_tensor_copy(&e->ref, &e->recon);
+    nvc_tensor search = { 0 }; /* one motion search for the candidates with motion: same picture, same reference */
+    int future = 0;
+    if (!err && passes == 2) { /* the frames after this one up to the next I-frame (at most 32 without one) */
+        const int gop = e->s.gop_length ? e->s.gop_length : 32;
+        future = gop - 1 - (int)e->since_key > 0 ? gop - 1 - (int)e->since_key : 0;
+        err = nvc_frame_search(&e->model, &e->picture, &e->ref, e->pool, &search);
+    }
     if (err) {
+        nvc_tensor_release(&search);
         snprintf(msg, msg_size, "out of memory");
         return err;
     }
     double best = 0;
-    int have = 0;
-    nvc_tensor search = { 0 }; /* one motion search for the candidates with motion: same picture, same reference */
-    for (size_t k = 0; k < sizeof cand / sizeof cand[0] && !err; k++) {
-        if ((cand[k].type == NVC_FRAME_I && e->s.fixed_gop) || (cand[k].flags && e->s.full_p_frames))
-            continue;
-        nvc_frame_coded c;
-        /* a P candidate starts from the reference; an I-frame reads none (its synthesis replaces e->alt) */
-        if (cand[k].type == NVC_FRAME_P && (err = nvc_tensor_copy(&e->alt, &e->ref))) {
-            snprintf(msg, msg_size, "out of memory");
-            break;
+    int have = 0, best_refining = 0;
+    for (int pass = 0; pass < passes && !err; pass++) {
+        e->refining = pass;
+        for (size_t k = 0; k < sizeof cand / sizeof cand[0] && !err; k++) {
+            /* the refinement pass: only the candidates with a residual (the others refine nothing), no I-frame
+             * (the same at both) */
+            if ((cand[k].type == NVC_FRAME_I && (e->s.fixed_gop || pass)) || (cand[k].flags && e->s.full_p_frames) ||
+                (pass && (cand[k].flags & NVC_FRAME_NO_RESIDUAL)))
+                continue;
+            nvc_frame_coded c;
+            /* a P candidate starts from the reference; an I-frame reads none (its synthesis replaces e->alt) */
+            if (cand[k].type == NVC_FRAME_P && (err = nvc_tensor_copy(&e->alt, &e->ref))) {
+                snprintf(msg, msg_size, "out of memory");
+                break;
+            }
+            err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, frame_quality(e, cand[k].type),
+                                   e->s.substreams, e->s.entropy_lanes, &e->picture, e->pool, &e->alt, &search, &c,
+                                   msg, msg_size);
+            if (err)
+                break;
+            const double cost = rd_cost(e, &e->alt, &c, passes == 2 ? &search : NULL, future);
+            if (!have || cost < best) {
+                if (have)
+                    nvc_frame_coded_free(fc);
+                *fc = c;
+                *type = cand[k].type;
+                *flags = cand[k].flags;
+                nvc_tensor t = e->recon;
+                e->recon = e->alt;
+                e->alt = t;
+                best = cost;
+                best_refining = pass;
+                have = 1;
+            } else
+                nvc_frame_coded_free(&c);
         }
-        err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, frame_quality(e, cand[k].type),
-                               e->s.substreams, e->s.entropy_lanes, &e->picture, e->pool, &e->alt, &search, &c, msg,
-                               msg_size);
-        if (err)
-            break;
-        const double cost = rd_cost(e, &e->alt, &c);
-        if (!have || cost < best) {
-            if (have)
-                nvc_frame_coded_free(fc);
-            *fc = c;
-            *type = cand[k].type;
-            *flags = cand[k].flags;
-            nvc_tensor t = e->recon;
-            e->recon = e->alt;
-            e->alt = t;
-            best = cost;
-            have = 1;
-        } else
-            nvc_frame_coded_free(&c);
     }
+    e->refining = best_refining;
     nvc_tensor_release(&search);
     if (err && have)
         nvc_frame_coded_free(fc);
@@ -315,9 +353,10 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
         return e->fatal = fail(e, err, "cannot pack the picture");
     const uint32_t gop = (uint32_t)e->s.gop_length;
     int type = e->frames == 0 || (gop && e->since_key >= gop) ? NVC_FRAME_I : NVC_FRAME_P, flags = 0;
+    e->refining = type == NVC_FRAME_P && e->since_key <= (uint32_t)e->s.key_refine_frames;
     nvc_frame_coded fc;
     char msg[256] = "";
-    if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames))
+    if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames && !e->refining))
         err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams,
                                e->s.entropy_lanes, &e->picture, e->pool, &e->recon, NULL, &fc, msg, sizeof msg);
     else

@@ -770,6 +770,13 @@ static int empty_segments(nvc_substreams seg[2])
     return 0;
 }
 
+int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, nvc_pool *pool,
+                     nvc_tensor *search)
+{
+    return m->block_mv ? nvc_block_search(picture, ref, BLOCK_MV_RANGE, pool, search)
+                       : nvc_motion_search(picture, ref, pool, search);
+}
+
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
                      int substreams, int lanes, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
                      nvc_tensor *search, nvc_frame_coded *out, char *msg, size_t msg_size)
@@ -801,9 +808,7 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         if (flags & NVC_FRAME_NO_MOTION)
             err = empty_segments(&out->seg[0]);
         else {
-            err = search->data ? 0
-                  : m->block_mv ? nvc_block_search(picture, recon, BLOCK_MV_RANGE, pool, search)
-                                : nvc_motion_search(picture, recon, pool, search);
+            err = search->data ? 0 : nvc_frame_search(m, picture, recon, pool, search);
             if (!err) {
                 const nvc_tensor in[3] = { *picture, *recon, *search };
                 err = run_graph(m, "p_mv_enc", in, 3, &lat[0], 1, quality, pool, msg, msg_size);

@@ -118,6 +118,11 @@ int nvc_frame_slice_substreams(const nvc_codec_model *m, int kind, int n, int s)
  * empty it is made here and kept, else used as it is; the caller releases it. 0, NVC_EMODEL, NVC_ENOMEM or
  * NVC_EINVAL (message). */
 #define NVC_FRAME_LANES_LEGACY (-1)
+/* The encoder's motion search of `picture` against `ref` for the model's p_mv_enc graph (codec/motion_search.h:
+ * nvc_block_search for a block-vector model, else nvc_motion_search): a 2-channel tensor, zp 128, whose 128 in
+ * both channels is no motion. What nvc_frame_encode computes when its `search` is empty. */
+int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, nvc_pool *pool,
+                     nvc_tensor *search);
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
                      int substreams, int lanes, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
                      nvc_tensor *search, nvc_frame_coded *out, char *msg, size_t msg_size);

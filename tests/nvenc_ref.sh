@@ -68,6 +68,7 @@ grep -q "^       2  I       0 " "$T/info" || { cat "$T/info"; fail "--i-offset -
 grep -q "^       3  P      20 " "$T/info" || { cat "$T/info"; fail "--full-p: a P-frame with motion and residual"; }
 ! grep -q "^P-frames" "$T/info" || { cat "$T/info"; fail "--full-p: P-frames without motion or residual"; }
 run --i-offset 64 "$CLIP" -o "$T/f.nvc"; expect 2 "(--i-offset 64)"
+run --key-refine -1 "$CLIP" -o "$T/f.nvc"; expect 2 "(--key-refine -1)"
 run --quiet --frames 2 --gop 1 "$CLIP" -o "$T/c.nvc"; expect 0 "--frames 2"
 "$BUILD/nvcinfo" "$T/c.nvc" | grep -q "^frames       2 (2 I, 0 P)" || fail "--frames 2 --gop 1"
 # --lanes: every non-empty substream of this small clip has that many lanes (its runs are long enough for 8, not

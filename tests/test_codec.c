@@ -73,6 +73,7 @@ typedef struct coded {
     size_t frame_offset[NFRAMES + 1]; /* frame k at [frame_offset[k], frame_offset[k+1]) */
     uint8_t recon[NFRAMES][FRAME_BYTES];
     int n_intra;                      /* I-frames (adaptive GOP) */
+    int n_due, n_refine;              /* P-frames that may be refinements (key_refine_frames), those that are */
     int n_kind[4];                    /* P-frames by their header flags (enum nvc_frame_flag) */
 } coded;
 
@@ -96,6 +97,7 @@ static void copy_picture(uint8_t *dst, const nvc_picture *p)
 static int enc_fixed_gop = 1;
 static int enc_full_p = 0;   /* nvc_enc_settings.full_p_frames */
 static int enc_static = 0;   /* every picture is the clip's first: a still scene */
+static int enc_key_refine = 1; /* nvc_enc_settings.key_refine_frames */
 
 static int encode(coded *c, int quality, int gop, int substreams, int threads, uint32_t model_id_xor)
 {
@@ -109,6 +111,7 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
     s.gop_length = gop;
     s.fixed_gop = enc_fixed_gop;
     s.full_p_frames = enc_full_p;
+    s.key_refine_frames = enc_key_refine;
     s.substreams = substreams;
     s.n_threads = threads;
     s.model_data = model_data;
@@ -147,21 +150,26 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
         CHECK_EQ_INT(err, 0);
         if (err)
             break;
+        /* the first key_refine_frames P-frames after an I-frame may be refinements, at the I-frames' quality */
+        const int qi = quality + s.i_quality_offset, qk = qi > 63 ? 63 : qi < 0 ? 0 : qi;
+        const int due = pkt.frame_type == NVC_PICTURE_P && since_key <= s.key_refine_frames;
+        const int refining = due && pkt.size > 7 && pkt.data[7] == qk;
         if (enc_fixed_gop)
             CHECK_EQ_INT(pkt.frame_type, (i == 0 || (gop && i % gop == 0)) ? NVC_PICTURE_I : NVC_PICTURE_P);
         else { /* the first frame and one at least every gop frames are I; others may be */
             if (i == 0 || (gop && since_key >= gop))
                 CHECK_EQ_INT(pkt.frame_type, NVC_PICTURE_I);
-            since_key = pkt.frame_type == NVC_PICTURE_I ? 1 : since_key + 1;
             c->n_intra += pkt.frame_type == NVC_PICTURE_I;
         }
+        since_key = pkt.frame_type == NVC_PICTURE_I ? 1 : since_key + 1;
+        c->n_due += due;
+        c->n_refine += refining;
         CHECK_EQ_INT(rec.frame_type, pkt.frame_type);
         CHECK_EQ_INT(rec.width, W);
         if (pkt.frame_type == NVC_PICTURE_P && pkt.size > 21)
             c->n_kind[pkt.data[21] & 3]++; /* frame header byte 21: flags (docs/bitstream.md) */
-        /* frame header byte 7: quality; I-frames at quality + i_quality_offset, clamped */
-        const int qi = quality + s.i_quality_offset, want_q = pkt.frame_type == NVC_PICTURE_P ? quality
-                                                               : qi > 63 ? 63 : qi < 0 ? 0 : qi;
+        /* frame header byte 7: quality; I-frames and refinements at quality + i_quality_offset, clamped */
+        const int want_q = pkt.frame_type == NVC_PICTURE_P && !refining ? quality : qk;
         CHECK_EQ_INT(pkt.size > 7 ? pkt.data[7] : -1, want_q);
         CHECK_EQ_INT(rec.quality, want_q);
         c->frame_offset[i] = c->size;
@@ -462,6 +470,35 @@ static void test_adaptive_gop(void)
         check_decodes(&c, &o, "adaptive GOP");
         free(c.bytes);
     }
+    enc_fixed_gop = 1;
+}
+
+/* Refinement P-frames (key_refine_frames): each of the first N P-frames after an I-frame is coded at the
+ * I-frames' quality where that costs less over the GOP, else at the stream's quality (encode() checks every
+ * frame's quality in its header and reconstruction), and decodes bit-exactly. In a still scene with a long GOP
+ * the refinement is what the rest of the GOP copies, and is chosen; with N = 0 there is none. */
+static void test_key_refine(void)
+{
+    static coded c;
+    static decoded o;
+    const int refine[] = { 0, 3, 1 }, gop[] = { 4, 2, 0 }, still[] = { 0, 0, 1 }, due[] = { 0, 2, 1 };
+    const int quality[] = { 8, 8, 32 };
+    for (int k = 0; k < 3; k++) {
+        enc_key_refine = refine[k];
+        enc_static = still[k];
+        enc_fixed_gop = gop[k] > 0;
+        CHECK_EQ_INT(encode(&c, quality[k], gop[k], 0, 2, 0), 0);
+        CHECK_EQ_INT(c.n_due, due[k]);
+        CHECK(c.n_refine <= c.n_due);
+        if (still[k])
+            CHECK_EQ_INT(c.n_refine, 1);
+        printf("key refinement (N %d, gop %d, q%d%s): %d of %d due frames refined\n", refine[k], gop[k],
+               quality[k], still[k] ? ", still scene" : "", c.n_refine, c.n_due);
+        check_decodes(&c, &o, "key refinement");
+        free(c.bytes);
+    }
+    enc_key_refine = 1;
+    enc_static = 0;
     enc_fixed_gop = 1;
 }
 
@@ -810,6 +847,7 @@ int main(void)
     nvc_codec_model_free(&m);
     test_round_trip();
     test_adaptive_gop();
+    test_key_refine();
     test_p_modes();
     test_wrong_model();
     test_settings();

@@ -25,7 +25,7 @@
 
 typedef struct options {
     const char *input, *output, *recon, *model;
-    long quality, gop, substreams, lanes, threads, i_offset;
+    long quality, gop, substreams, lanes, threads, i_offset, key_refine;
     int quiet, fixed_gop, full_p;
     long frames; /* -1 = all */
 } options;
@@ -43,6 +43,8 @@ static void usage(FILE *f)
             "      --full-p          every P-frame codes motion and residual (by default the encoder may leave\n"
             "                        either or both out where that costs less)\n"
             "      --i-offset N      I-frames at quality q + N (-63..63, clamped to 0..63), default 45\n"
+            "      --key-refine N    the first N P-frames after each I-frame at the I-frame's quality (they\n"
+            "                        refine the GOP's reference beyond the model's best I-frame), default 1\n"
             "      --substreams N    entropy substreams per latent (decoder parallelism), 0 = automatic\n"
             "      --lanes N         rANS lanes per substream, 1..32 (more decode faster, each costs ~3 bytes),\n"
             "                        0 = the encoder's choice (default)\n"
@@ -71,12 +73,13 @@ static int parse_args(int argc, char **argv, options *o)
 {
     nvc_enc_settings d; /* the library's defaults */
     nvc_enc_default_settings(&d);
-    *o = (options){ .quality = d.quality, .gop = d.gop_length, .i_offset = d.i_quality_offset, .frames = -1 };
+    *o = (options){ .quality = d.quality, .gop = d.gop_length, .i_offset = d.i_quality_offset,
+                    .key_refine = d.key_refine_frames, .frames = -1 };
     const struct { const char *name, *alias; long lo, hi; long *value; } num[] = {
         { "--quality", "-q", 0, 63, &o->quality },         { "--gop", NULL, 1, 65535, &o->gop },
         { "--substreams", NULL, 0, 1024, &o->substreams }, { "--threads", NULL, 0, 16, &o->threads },
         { "--frames", NULL, 1, INT_MAX, &o->frames },     { "--i-offset", NULL, -63, 63, &o->i_offset },
-        { "--lanes", NULL, 0, 32, &o->lanes },
+        { "--lanes", NULL, 0, 32, &o->lanes },            { "--key-refine", NULL, 0, 65535, &o->key_refine },
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -405,6 +408,7 @@ int main(int argc, char **argv)
     es.fixed_gop = o.fixed_gop;
     es.full_p_frames = o.full_p;
     es.i_quality_offset = (int)o.i_offset;
+    es.key_refine_frames = (int)o.key_refine;
     es.substreams = o.substreams;
     es.entropy_lanes = (int)o.lanes;
     es.n_threads = o.threads;

@@ -298,7 +298,11 @@ typedef struct nvc_enc_settings {
                                    * few as keep the substream fast to decode (docs/entropy.md); 1..32 = this many
                                    * (fewer where a substream's runs are shorter): more lanes decode faster, each
                                    * costs ~3 bytes */
-    int reserved[12];
+    int key_refine_frames;        /* the first this many P-frames after each I-frame are coded at the I-frame's
+                                   * quality (quality + i_quality_offset, clamped): they refine the picture the
+                                   * rest of the GOP predicts from beyond what one I-frame of the model reaches
+                                   * (its best is quality 63); 0 = none; default 1 */
+    int reserved[11];
 } nvc_enc_settings;
 
 /* Fills *s with the defaults (width/height 0: the caller must set them). */
