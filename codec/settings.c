@@ -22,6 +22,6 @@ void nvc_enc_default_settings(nvc_enc_settings *s)
     s->quality = 32;
     s->gop_length = 32;
     s->i_quality_offset = 45;
-    s->key_refine_frames = 1;
+    s->key_refine_frames = 0;
     s->logger = nvc_log_stderr;
 }

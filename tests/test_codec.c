@@ -97,7 +97,7 @@ static void copy_picture(uint8_t *dst, const nvc_picture *p)
 static int enc_fixed_gop = 1;
 static int enc_full_p = 0;   /* nvc_enc_settings.full_p_frames */
 static int enc_static = 0;   /* every picture is the clip's first: a still scene */
-static int enc_key_refine = 1; /* nvc_enc_settings.key_refine_frames */
+static int enc_key_refine = 0; /* nvc_enc_settings.key_refine_frames */
 
 static int encode(coded *c, int quality, int gop, int substreams, int threads, uint32_t model_id_xor)
 {
@@ -497,7 +497,7 @@ static void test_key_refine(void)
         check_decodes(&c, &o, "key refinement");
         free(c.bytes);
     }
-    enc_key_refine = 1;
+    enc_key_refine = 0;
     enc_static = 0;
     enc_fixed_gop = 1;
 }

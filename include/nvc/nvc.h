@@ -301,7 +301,10 @@ typedef struct nvc_enc_settings {
     int key_refine_frames;        /* the first this many P-frames after each I-frame are coded at the I-frame's
                                    * quality (quality + i_quality_offset, clamped): they refine the picture the
                                    * rest of the GOP predicts from beyond what one I-frame of the model reaches
-                                   * (its best is quality 63); 0 = none; default 1 */
+                                   * (its best is quality 63), where that costs less over the GOP (the
+                                   * still part's distortion counted for every frame that copies it);
+                                   * 0 (default) = none: it helps a still camera with motion in the picture
+                                   * and costs where the key pictures are most of the stream (docs/codec.md) */
     int reserved[11];
 } nvc_enc_settings;
 
