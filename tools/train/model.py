@@ -694,6 +694,8 @@ def report_macs(model, H=720, W=1280):
         mac, oshape = count_macs(mod, shp(Hp, Wp)[0])
         if name == "p_mv_synth":
             mac += warp
+        if name == "i_synth_lin" and model.linear:
+            mac *= 2    # export.py splits the linear model's I synthesis weights into two int8 convs (hi + lo)
         lines.append(f"{name:16s} {'dec' if dec else 'enc'}  in {shp(Hp, Wp)[0]} out {oshape}  "
                      f"{mac / 1e9:7.3f} GMAC  {mac / (H * W):7.0f} MAC/px")
         if dec:
