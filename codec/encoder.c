@@ -271,17 +271,19 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
     e->refining = 0;
     const int passes = due && frame_quality(e, NVC_FRAME_I) > e->s.quality ? 2 : 1; /* a refinement refines */
     int err = nvc_tensor_copy(&e->ref, &e->recon);
-    nvc_tensor search = { 0 }; /* one motion search for the candidates with motion: same picture, same reference */
-    int future = 0;
-    if (!err && passes == 2) { /* the frames after this one up to the next I-frame (at most 32 without one) */
-        const int gop = e->s.gop_length ? e->s.gop_length : 32;
-        future = gop - 1 - (int)e->since_key > 0 ? gop - 1 - (int)e->since_key : 0;
-        err = nvc_frame_search(&e->model, &e->picture, &e->ref, e->pool, &search);
-    }
     if (err) {
-        nvc_tensor_release(&search);
         snprintf(msg, msg_size, "out of memory");
         return err;
+    }
+    nvc_tensor search = { 0 }; /* one motion search for the candidates with motion: same picture, same reference */
+    int future = 0;
+    if (passes == 2) { /* the frames after this one up to the next I-frame (at most 32 without one) */
+        const int gop = e->s.gop_length ? e->s.gop_length : 32;
+        future = gop - 1 - (int)e->since_key > 0 ? gop - 1 - (int)e->since_key : 0;
+        if ((err = nvc_frame_search(&e->model, &e->picture, &e->ref, e->pool, &search))) {
+            snprintf(msg, msg_size, "motion search failed: %s", nvc_strerror(err));
+            return err;
+        }
     }
     double best = 0;
     int have = 0, best_refining = 0;
