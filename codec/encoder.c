@@ -31,7 +31,7 @@ struct nvc_encoder {
     nvc_packet pending;
     nvc_picture pending_recon;
     int have_packet, flushed, fatal;
-    int refining;             /* the frame being coded is one of the key_refine_frames after an I-frame */
+    int refining;             /* the frame being coded is a refinement (key_refine_frames): frame_quality */
     char error[320];
 };
 
@@ -255,10 +255,11 @@ static double rd_cost(const nvc_encoder *e, const nvc_tensor *recon, const nvc_f
 
 /* A frame due to be a P-frame: codes every candidate (P with motion and residual, without motion, without
  * residual, without both; I unless fixed_gop; only the first if full_p_frames) from the same reference and keeps
- * the one of least rd_cost in *fc and e->recon. A frame due to be a refinement (e->refining on entry) codes the
- * P candidates at both its qualities and keeps the least rd_cost over the GOP (rd_cost's `future`); e->refining
- * then says which it is. */
-static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *fc, char *msg, size_t msg_size)
+ * the one of least rd_cost in *fc and e->recon. A frame due to be a refinement (`due`) codes the P candidates at
+ * both its qualities and keeps the least rd_cost over the GOP (rd_cost's `future`); e->refining then says which
+ * it is. */
+static int choose_frame(nvc_encoder *e, int due, int *type, int *flags, nvc_frame_coded *fc, char *msg,
+                        size_t msg_size)
 {
     static const struct { int type, flags; } cand[] = {
         { NVC_FRAME_P, 0 },
@@ -267,8 +268,6 @@ static int choose_frame(nvc_encoder *e, int *type, int *flags, nvc_frame_coded *
         { NVC_FRAME_P, NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL },
         { NVC_FRAME_I, 0 },
     };
-    const int due = e->refining;
-    e->refining = 0;
     const int passes = due && frame_quality(e, NVC_FRAME_I) > e->s.quality ? 2 : 1; /* a refinement refines */
     int err = nvc_tensor_copy(&e->ref, &e->recon);
     if (err) {
@@ -355,14 +354,15 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
         return e->fatal = fail(e, err, "cannot pack the picture");
     const uint32_t gop = (uint32_t)e->s.gop_length;
     int type = e->frames == 0 || (gop && e->since_key >= gop) ? NVC_FRAME_I : NVC_FRAME_P, flags = 0;
-    e->refining = type == NVC_FRAME_P && e->since_key <= (uint32_t)e->s.key_refine_frames;
+    const int refine_due = type == NVC_FRAME_P && e->since_key <= (uint32_t)e->s.key_refine_frames;
+    e->refining = 0;
     nvc_frame_coded fc;
     char msg[256] = "";
-    if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames && !e->refining))
+    if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames && !refine_due))
         err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams,
                                e->s.entropy_lanes, &e->picture, e->pool, &e->recon, NULL, &fc, msg, sizeof msg);
     else
-        err = choose_frame(e, &type, &flags, &fc, msg, sizeof msg);
+        err = choose_frame(e, refine_due, &type, &flags, &fc, msg, sizeof msg);
     if (err)
         return e->fatal = fail(e, err, msg);
     e->since_key = type == NVC_FRAME_I ? 1 : e->since_key + 1;
