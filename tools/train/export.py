@@ -187,10 +187,7 @@ def quant_conv_split(g, x, conv, out_spec, bias_offset):
                 y = F.conv2d(x.data.double(), c.weight.double(), None, c.stride, c.padding)
             spec = dict(scale=max(2 * amax(y), 1e-9) / 127.0, zp=128, lo=0, hi=255)
         parts.append(quant_conv(g, x, c, False, spec))
-    with torch.no_grad():
-        y = F.conv2d(x.data, conv.weight.detach(), conv.bias.detach() + bias_offset, conv.stride, conv.padding)
-    out = add_acts(g, parts[0], parts[1], out_spec)
-    return Act(out.t, out.scale, clamp_to_grid(y, chan(out_spec["scale"]), out_spec))
+    return add_acts(g, parts[0], parts[1], out_spec)   # its data: the two parts' float outputs, i.e. the conv's
 
 
 def export_seq(g, x, seq, last_spec=None, last_bias_offset=0.0, last_w_mul=1.0, stop_before_last=False,
@@ -285,6 +282,7 @@ def build(net, calib):
     # ---- encoder-side latent graphs: analysis -> scale_channels(gain) -> latent (scale 1, zp 128)
     def enc_graph(name, seq, inputs, qg, data, lin=None, exact_q=None):
         g = m.graph(name)
+        gn, _ = gains(qg)
         ts = [g.input(n, c, zp) for n, c, zp, _ in inputs]
         if len(ts) > 1:
             x = g.concat(ts)
@@ -299,11 +297,10 @@ def build(net, calib):
             with torch.no_grad():
                 s_out = linear_range(lin, lin(xs.data)) / 127.0
             if exact_q is not None:   # the latent step at exact_q, 1 / gain, on the grid
-                s_out = exact_at(s_out, 1.0 / gains(qg)[0][exact_q])
+                s_out = exact_at(s_out, 1.0 / gn[exact_q])
             a = quant_conv(g, xs, lin, False, dict(scale=s_out, zp=128, lo=0, hi=255))
         else:
             a = analysis_output(g, last, lin, xs)
-        gn, _ = gains(qg)
         Mq, Sq = requant_params((chan(a.scale) * gn).numpy())
         g.output("latent", g.scale_channels(a.t, Mq, Sq, 128, 0, 255))
         return g
