@@ -279,7 +279,7 @@ static int choose_frame(nvc_encoder *e, int due, int *type, int *flags, nvc_fram
     if (passes == 2) { /* the frames after this one up to the next I-frame (at most 32 without one) */
         const int gop = e->s.gop_length ? e->s.gop_length : 32;
         future = gop - 1 - (int)e->since_key > 0 ? gop - 1 - (int)e->since_key : 0;
-        if ((err = nvc_frame_search(&e->model, &e->picture, &e->ref, e->pool, &search))) {
+        if ((err = nvc_frame_search(&e->model, &e->picture, &e->ref, e->s.quality, e->pool, &search))) {
             snprintf(msg, msg_size, "motion search failed: %s", nvc_strerror(err));
             return err;
         }

@@ -14,10 +14,13 @@
 /* The graphs and tables of each latent kind (names written by tools/train/export.py). */
 static const struct {
     const char *hyper_enc, *hyper_dec, *table_blob, *ctx, *what;
+    const char *analysis, *exact; /* the int8 analysis graph, the encoder's block analysis blob (or NULL) */
+    int analysis_in;              /* packed picture channels the analysis takes */
 } kinds[NVC_LATENT_KINDS] = {
-    { "i_hyper_enc", "i_hyper_dec", "i_z_cdf", "i_ctx", "I latent" },
-    { "p_mv_hyper_enc", "p_mv_hyper_dec", "p_mv_z_cdf", "p_mv_ctx", "motion latent" },
-    { "p_res_hyper_enc", "p_res_hyper_dec", "p_res_z_cdf", "p_res_ctx", "residual latent" },
+    { "i_hyper_enc", "i_hyper_dec", "i_z_cdf", "i_ctx", "I latent", "i_analysis", "i_analysis_exact", 6 },
+    { "p_mv_hyper_enc", "p_mv_hyper_dec", "p_mv_z_cdf", "p_mv_ctx", "motion latent", "p_mv_enc", NULL, 14 },
+    { "p_res_hyper_enc", "p_res_hyper_dec", "p_res_z_cdf", "p_res_ctx", "residual latent", "p_res_enc",
+      "p_res_enc_exact", 12 },
 };
 
 #define GAUSS_BLOB "gauss_cdf"
@@ -53,8 +56,10 @@ void nvc_codec_model_free(nvc_codec_model *m)
 {
     nvc_model_free(m->net);
     nvc_cdf_set_free(m->gauss);
-    for (int k = 0; k < NVC_LATENT_KINDS; k++)
+    for (int k = 0; k < NVC_LATENT_KINDS; k++) {
         nvc_cdf_set_free(m->hyper[k]);
+        nvc_block_analysis_free(&m->exact[k]);
+    }
     memset(m, 0, sizeof *m);
 }
 
@@ -168,13 +173,28 @@ int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, char
             m->can_encode &= graph_io_ok(nvc_model_graph(m->net, kinds[k].hyper_enc), 1, hin, 1, hout);
         }
     }
+    for (int k = 0; k < NVC_LATENT_KINDS && !bad && !err && m->can_encode; k++) {
+        size_t bsize = 0;
+        const uint8_t *blob = kinds[k].exact ? nvc_model_blob(m->net, kinds[k].exact, &bsize) : NULL;
+        if (!blob)
+            continue;
+        table = kinds[k].exact;
+        if ((err = nvc_block_analysis_load(&m->exact[k], blob, bsize, tmsg, sizeof tmsg)))
+            break;
+        const nvc_block_analysis *a = &m->exact[k];
+        if (a->c_out != m->cy[k] || a->c_in != kinds[k].analysis_in || a->r * 2 != LATENT_DOWN || a->nq <= NVC_STREAM_MAX_QUALITY) {
+            snprintf(tmsg, sizeof tmsg, "%d outputs of %d inputs at r %d, %d qualities", a->c_out, a->c_in, a->r,
+                     a->nq);
+            err = NVC_EMODEL;
+        }
+    }
     if (bad || err) {
         nvc_codec_model_free(m);
         if (err == NVC_ENOMEM)
             FAIL(NVC_ENOMEM, "out of memory loading the model");
         if (bad)
             FAIL(NVC_EMODEL, "model: not a codec model (%s is missing or has the wrong inputs or outputs)", bad);
-        FAIL(NVC_EMODEL, "model: an entropy table set (%s) is missing or invalid: %s", table, tmsg);
+        FAIL(NVC_EMODEL, "model: a blob (%s) is missing or invalid: %s", table, tmsg);
     }
     m->id = nvc_model_id(m->net);
     m->stream_id = (uint32_t)m->id;
@@ -704,6 +724,19 @@ static int join_substreams(nvc_substreams *parts, int n, nvc_substreams *out)
     return err;
 }
 
+/* The analysis of a latent kind (I or residual): the encoder's block analysis where the model has one, else the
+ * int8 graph. */
+static int analysis(const nvc_codec_model *m, int kind, const nvc_tensor *in, int n_in, int quality, nvc_pool *pool,
+                    nvc_tensor *lat, char *msg, size_t msg_size)
+{
+    if (!m->exact[kind].c_out)
+        return run_graph(m, kinds[kind].analysis, in, n_in, lat, 1, quality, pool, msg, msg_size);
+    const int err = nvc_block_analysis_run(&m->exact[kind], in, n_in, quality, pool, lat);
+    if (err)
+        FAIL(err, "%s analysis failed: %s", kinds[kind].what, nvc_strerror(err));
+    return 0;
+}
+
 /* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y, its channel slices one after the other),
  * and replaces *lat by the latent the decoder will rebuild from them (through the decoder's own conversion). */
 static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams,
@@ -770,10 +803,10 @@ static int empty_segments(nvc_substreams seg[2])
     return 0;
 }
 
-int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, nvc_pool *pool,
-                     nvc_tensor *search)
+int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
+                     nvc_pool *pool, nvc_tensor *search)
 {
-    return m->block_mv ? nvc_block_search(picture, ref, BLOCK_MV_RANGE, pool, search)
+    return m->block_mv ? nvc_block_search(picture, ref, BLOCK_MV_RANGE, nvc_block_mv_penalty(quality), pool, search)
                        : nvc_motion_search(picture, ref, pool, search);
 }
 
@@ -797,7 +830,7 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
     int err;
     if (type == NVC_FRAME_I) {
         out->nsegments = 2;
-        err = run_graph(m, "i_analysis", picture, 1, &lat[0], 1, quality, pool, msg, msg_size);
+        err = analysis(m, NVC_LATENT_I, picture, 1, quality, pool, &lat[0], msg, msg_size);
         if (!err)
             err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, lanes, pool, &lat[0], &out->seg[0], msg,
                                 msg_size);
@@ -808,7 +841,7 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         if (flags & NVC_FRAME_NO_MOTION)
             err = empty_segments(&out->seg[0]);
         else {
-            err = search->data ? 0 : nvc_frame_search(m, picture, recon, pool, search);
+            err = search->data ? 0 : nvc_frame_search(m, picture, recon, quality, pool, search);
             if (!err) {
                 const nvc_tensor in[3] = { *picture, *recon, *search };
                 err = run_graph(m, "p_mv_enc", in, 3, &lat[0], 1, quality, pool, msg, msg_size);
@@ -824,7 +857,7 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
             err = empty_segments(&out->seg[2]);
         else if (!err) {
             const nvc_tensor in[2] = { *picture, *pred };
-            err = run_graph(m, "p_res_enc", in, 2, &lat[1], 1, quality, pool, msg, msg_size);
+            err = analysis(m, NVC_LATENT_RES, in, 2, quality, pool, &lat[1], msg, msg_size);
             if (!err)
                 err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, lanes, pool, &lat[1], &out->seg[2], msg,
                                     msg_size);

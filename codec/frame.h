@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec/block_analysis.h"
 #include "codec/stream.h"
 #include "entropy/cdf.h"
 #include "entropy/latent.h"
@@ -49,6 +50,9 @@ typedef struct nvc_codec_model {
     int nslices[NVC_LATENT_KINDS];          /* channel slices of y (1: no context graphs) */
     int slice_start[NVC_LATENT_KINDS][NVC_FRAME_MAX_SLICES + 1]; /* slice s: channels [start[s], start[s + 1]) */
     int can_encode;                         /* the analysis graphs are present */
+    /* the encoder's block analyses of the I and residual latents (blobs i_analysis_exact, p_res_enc_exact),
+     * used instead of the int8 graphs i_analysis and p_res_enc where present (c_out 0: absent) */
+    nvc_block_analysis exact[NVC_LATENT_KINDS];
     int block_mv;                           /* p_mv_enc takes "block_mv" (nvc_block_search), not "search_mv" */
     uint64_t id;                            /* the .nvm model id */
     uint32_t stream_id;                     /* what streams carry in their header: the id's low 32 bits */
@@ -119,10 +123,11 @@ int nvc_frame_slice_substreams(const nvc_codec_model *m, int kind, int n, int s)
  * NVC_EINVAL (message). */
 #define NVC_FRAME_LANES_LEGACY (-1)
 /* The encoder's motion search of `picture` against `ref` for the model's p_mv_enc graph (codec/motion_search.h:
- * nvc_block_search for a block-vector model, else nvc_motion_search): a 2-channel tensor, zp 128, whose 128 in
- * both channels is no motion. What nvc_frame_encode computes when its `search` is empty. */
-int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, nvc_pool *pool,
-                     nvc_tensor *search);
+ * nvc_block_search with the penalty of the frame's quality for a block-vector model, else nvc_motion_search): a
+ * 2-channel tensor, zp 128, whose 128 in both channels is no motion. What nvc_frame_encode computes when its
+ * `search` is empty. */
+int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
+                     nvc_pool *pool, nvc_tensor *search);
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
                      int substreams, int lanes, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
                      nvc_tensor *search, nvc_frame_coded *out, char *msg, size_t msg_size);

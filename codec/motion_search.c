@@ -1,6 +1,7 @@
 /* Block motion search (codec/motion_search.h). */
 #include "codec/motion_search.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -93,7 +94,7 @@ int nvc_motion_search(const nvc_tensor *cur, const nvc_tensor *ref, nvc_pool *po
 typedef struct block_job {
     const uint8_t *c; /* current luma, W x H */
     const uint8_t *r; /* reference luma with a pad-pel replicated border: (W + 2 pad) x (H + 2 pad) */
-    int w, h, range, pad;
+    int w, h, range, pad, penalty;
     nvc_tensor *out;
 } block_job;
 
@@ -149,7 +150,7 @@ static void block_row(void *ctx, int by, int worker)
         for (int dy = -j->range; dy <= j->range; dy++)
             for (int dx = -j->range; dx <= j->range; dx++) {
                 const int cost = block_sad_int(c, j->w, r + (ptrdiff_t)dy * rs + dx, rs) +
-                                 NVC_BLOCK_MV_PENALTY * 4 * (abs(dx) + abs(dy));
+                                 j->penalty * 4 * (abs(dx) + abs(dy));
                 if (cost < best) {
                     best = cost;
                     vx = 4 * dx;
@@ -163,7 +164,7 @@ static void block_row(void *ctx, int by, int worker)
                     if (!dx && !dy)
                         continue;
                     const int tx = cx + dx, ty = cy + dy;
-                    const int cost = block_sad_qpel(c, j->w, r, rs, tx, ty) + NVC_BLOCK_MV_PENALTY * (abs(tx) + abs(ty));
+                    const int cost = block_sad_qpel(c, j->w, r, rs, tx, ty) + j->penalty * (abs(tx) + abs(ty));
                     if (cost < best) {
                         best = cost;
                         vx = tx;
@@ -177,10 +178,18 @@ static void block_row(void *ctx, int by, int worker)
     }
 }
 
-int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, nvc_pool *pool, nvc_tensor *out)
+int nvc_block_mv_penalty(int quality)
 {
+    /* lambda(q) = 0.0018 * (0.12 / 0.0018)^(q / 63): sqrt(lambda(16) / lambda(q)) = (0.12 / 0.0018)^((16 - q) / 126) */
+    return (int)lround(NVC_BLOCK_MV_PENALTY * pow(0.12 / 0.0018, (16 - quality) / 126.0));
+}
+
+int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, int penalty, nvc_pool *pool,
+                     nvc_tensor *out)
+{
+    /* penalty <= 2^16: costs stay far below INT32_MAX (SAD <= 256 * 255, |v| <= 4 * 31 + 3 per component) */
     if (cur->c < 4 || ref->c < 4 || cur->h != ref->h || cur->w != ref->w || cur->h % 8 || cur->w % 8 ||
-        range < 1 || range > NVC_BLOCK_MV_MAX_RANGE)
+        range < 1 || range > NVC_BLOCK_MV_MAX_RANGE || penalty < 0 || penalty > 65536)
         return NVC_EINVAL;
     int err = nvc_tensor_alloc(out, 2, cur->h / 8, cur->w / 8, 128);
     if (err)
@@ -196,7 +205,7 @@ int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, nv
     }
     luma_plane(cur, c, 0);
     luma_plane(ref, r, pad);
-    block_job job = { c, r, W, H, range, pad, out };
+    block_job job = { c, r, W, H, range, pad, penalty, out };
     nvc_pool_run(pool, H / BLOCK, block_row, &job);
     free(c);
     free(r);

@@ -26,6 +26,8 @@
 #define MAX_BLOBS 256
 #define MAX_CHANNELS 4096
 #define WEIGHT_MAX 64
+#define A_MIN (-32768) /* conv2d addend multipliers: int16 */
+#define A_MAX 32767
 #define M_LIMIT (1 << 30)
 
 typedef struct nvc_blob {
@@ -165,7 +167,7 @@ static int read_op(reader *r, nvc_net_graph *g, int index, nvc_net_op *op)
     if (r->failed)
         return NVC_EMODEL;
     static const struct { int n_in_min, n_in_max, n_params, n_arrays; } shape[NVC_OP_COUNT] = {
-        [NVC_OP_CONV2D] = { 1, 1, 6, 4 },        [NVC_OP_ADD] = { 2, 2, 6, 0 },
+        [NVC_OP_CONV2D] = { 1, 2, 6, 4 },        [NVC_OP_ADD] = { 2, 2, 6, 0 },
         [NVC_OP_SCALE_CHANNELS] = { 1, 1, 4, 2 }, [NVC_OP_CONCAT] = { 2, 16, 0, 0 },
         [NVC_OP_SLICE] = { 1, 1, 2, 0 },          [NVC_OP_DEPTH_TO_SPACE] = { 1, 1, 1, 0 },
         [NVC_OP_SPACE_TO_DEPTH] = { 1, 1, 1, 0 }, [NVC_OP_CLAMP] = { 1, 1, 2, 0 },
@@ -174,8 +176,10 @@ static int read_op(reader *r, nvc_net_graph *g, int index, nvc_net_op *op)
     const int n_arrays = (int)u32(r);
     if (r->failed)
         return NVC_EMODEL;
+    /* a conv2d with an addend (second input) has a fifth array, A */
+    const int addend = op->type == NVC_OP_CONV2D && op->n_in == 2;
     if (op->n_in < shape[op->type].n_in_min || op->n_in > shape[op->type].n_in_max ||
-        op->n_params != shape[op->type].n_params || n_arrays != shape[op->type].n_arrays)
+        op->n_params != shape[op->type].n_params || n_arrays != shape[op->type].n_arrays + addend)
         return fail(r, "model: op %d (type %d): wrong number of inputs, parameters or arrays", index, op->type);
     const int c0 = g->tensor_c[op->in[0]], zp0 = g->tensor_zp[op->in[0]];
     const int32_t *p = op->p;
@@ -198,18 +202,28 @@ static int read_op(reader *r, nvc_net_graph *g, int index, nvc_net_op *op)
         c = rec_c; /* output channels come from the record; checked against the arrays */
         if (c < 1 || c > MAX_CHANNELS || (op->depthwise && c != c0))
             return fail(r, "model: conv2d: %d output channels for %d input channels", c, c0);
+        if (addend && g->tensor_c[op->in[1]] != c)
+            return fail(r, "model: conv2d: addend of %d channels for %d output channels", g->tensor_c[op->in[1]], c);
         op->c_in = c0;
         const size_t kk = (size_t)(op->depthwise ? 1 : c0) * op->k * op->k;
         op->w = array(r, (size_t)c * kk, 1, "conv2d weights");
         op->bias = array(r, (size_t)c, 4, "conv2d bias");
         op->M = array(r, (size_t)c, 4, "conv2d M");
         op->S = array(r, (size_t)c, 4, "conv2d S");
+        op->A = addend ? array(r, (size_t)c, 4, "conv2d A") : NULL;
         if (r->failed)
             return NVC_EMODEL;
         for (size_t i = 0; i < (size_t)c * kk; i++)
             if (op->w[i] < -WEIGHT_MAX || op->w[i] > WEIGHT_MAX)
                 return fail(r, "model: conv2d weight %d outside [-64, 64]", op->w[i]);
-        const int64_t bias_max = INT32_MAX - (int64_t)kk * 255 * WEIGHT_MAX;
+        int64_t a_max = 0; /* max |A|: the addend term is at most 255 * a_max in magnitude */
+        for (int o = 0; addend && o < c; o++) {
+            if (op->A[o] < A_MIN || op->A[o] > A_MAX)
+                return fail(r, "model: conv2d A %d outside [%d, %d]", op->A[o], A_MIN, A_MAX);
+            const int64_t mag = op->A[o] < 0 ? -(int64_t)op->A[o] : op->A[o];
+            a_max = mag > a_max ? mag : a_max;
+        }
+        const int64_t bias_max = INT32_MAX - (int64_t)kk * 255 * WEIGHT_MAX - 255 * a_max;
         for (int o = 0; o < c; o++)
             if (op->bias[o] > bias_max || op->bias[o] < -bias_max)
                 return fail(r, "model: conv2d bias %d could overflow the int32 accumulator", op->bias[o]);

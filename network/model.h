@@ -73,9 +73,11 @@ int nvc_net_run_graph(const nvc_net_graph *g, const nvc_tensor *inputs, int n_in
 int nvc_net_run_op(const nvc_net_op *op, const nvc_tensor *const *in, nvc_tensor *out, int quality,
                    nvc_pool *pool);
 /* Makes a conv2d op from arrays the caller keeps alive (tests, benchmarks); packs the weights, which
- * nvc_conv_pack_free() releases. Values are not range-checked here (the loader does that). */
+ * nvc_conv_pack_free() releases. A non-NULL A ([c_out]) makes a conv with an addend, its second input.
+ * Values are not range-checked here (the loader does that). */
 int nvc_net_op_conv2d(nvc_net_op *op, int c_in, int c_out, int k, int stride, int depthwise, const int8_t *w,
-                      const int32_t *bias, const int32_t *M, const int32_t *S, int zp_out, int lo, int hi);
+                      const int32_t *bias, const int32_t *M, const int32_t *S, const int32_t *A, int zp_out, int lo,
+                      int hi);
 
 /* Multiply-accumulates of one run of g at these input sizes, -1 if the graph cannot take them; *bytes
  * (if not NULL) gets the sum of all its tensors' sizes, a bound on the memory a run needs. */

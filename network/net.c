@@ -16,6 +16,9 @@ static int op_out_size(const nvc_net_op *op, const int *th, const int *tw, int *
     case NVC_OP_CONV2D:
         *h = (h0 - 1) / op->stride + 1;
         *w = (w0 - 1) / op->stride + 1;
+        /* the addend is read at each output pixel: it must have the output's size */
+        if (op->n_in == 2 && (th[op->in[1]] != *h || tw[op->in[1]] != *w))
+            return NVC_EINVAL;
         return 0;
     case NVC_OP_ADD:
     case NVC_OP_CONCAT:
@@ -134,7 +137,8 @@ int nvc_net_run_op(const nvc_net_op *op, const nvc_tensor *const *in, nvc_tensor
 }
 
 int nvc_net_op_conv2d(nvc_net_op *op, int c_in, int c_out, int k, int stride, int depthwise, const int8_t *w,
-                      const int32_t *bias, const int32_t *M, const int32_t *S, int zp_out, int lo, int hi)
+                      const int32_t *bias, const int32_t *M, const int32_t *S, const int32_t *A, int zp_out, int lo,
+                      int hi)
 {
     memset(op, 0, sizeof(*op));
     if (c_in < 1 || c_out < 1 || c_in > 4096 || c_out > 4096 || (k != 1 && k != 3 && k != 5) ||
@@ -142,7 +146,7 @@ int nvc_net_op_conv2d(nvc_net_op *op, int c_in, int c_out, int k, int stride, in
         lo > hi || hi > 255)
         return NVC_EINVAL;
     op->type = NVC_OP_CONV2D;
-    op->n_in = 1;
+    op->n_in = A ? 2 : 1;
     op->c_in = c_in;
     op->c_out = c_out;
     op->k = k;
@@ -152,6 +156,7 @@ int nvc_net_op_conv2d(nvc_net_op *op, int c_in, int c_out, int k, int stride, in
     op->bias = bias;
     op->M = M;
     op->S = S;
+    op->A = A;
     op->zp_out = zp_out;
     op->lo = lo;
     op->hi = hi;

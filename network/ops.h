@@ -24,13 +24,15 @@ enum nvc_op_type {
 #define NVC_OP_MAX_IN 16
 #define NVC_OP_MAX_PARAMS 8
 
-/* Weights of a dense conv2d rearranged for the SIMD kernels (made at load, see conv_pack.c):
+/* Weights of a dense conv2d rearranged for the SIMD kernels (made at load by nvc_conv_pack(), network/ops_c.c):
  * for each block of 16 output channels, each tap (ky, kx), each group of 4 input channels: 16 x 4
  * int8 (output channel major), i.e. two 32-byte vectors per group. Output channels beyond c_out and
- * input channels beyond c_in have weight 0 (and bias 0, M 0). */
+ * input channels beyond c_in have weight 0 (and bias 0, M 0, A 0). */
 typedef struct nvc_conv_packed {
     int8_t *w;           /* [c_out16 / 16][k*k][c_in8 / 4][16][4] */
     int32_t *bias, *M, *S;/* [c_out16], padded */
+    int32_t *A;          /* [c_out16], padded with 0 (so padding channels of the addend add nothing); NULL
+                          * without an addend */
     int c_out16, c_in8;  /* c_out rounded up to 16, c_in rounded up to 8 (an even number of groups) */
     /* Every int16 lane of the sum of two consecutive groups' vpmaddubsw products is exact: for each
      * output channel, tap, pair of groups (2g, 2g+1) and position j in {0,1}, {2,3}:
@@ -54,10 +56,12 @@ typedef struct nvc_net_op {
     int n_params;
     int32_t p[NVC_OP_MAX_PARAMS];/* as in docs/nvm.md */
     int lo, hi;                 /* output clamp (0, 255 for ops without one) */
-    /* conv2d */
+    /* conv2d; with n_in == 2, in[1] is the addend (c_out channels, the output's size) and A is set:
+     * acc += A[o] * (addend[o] - zp_addend) (docs/engine.md) */
     int k, stride, depthwise, c_in;
     const int8_t *w;            /* [c_out][c_in or 1][k][k] */
     const int32_t *bias, *M, *S;
+    const int32_t *A;           /* [c_out], NULL without an addend */
     nvc_conv_packed packed;
     /* scale_channels */
     int nq;
@@ -124,7 +128,7 @@ static inline void nvc_bilinear_taps(int o, int n, int r, int *i0, int *i1, int 
 /* The accumulator range of nvc_conv_packed.acc_lo/acc_hi for one output channel. */
 void nvc_conv_acc_range(int32_t M, int S, int zp, int lo, int hi, int32_t *acc_lo, int32_t *acc_hi);
 
-/* Builds op->packed from op->w/bias/M/S (dense conv2d only). Returns 0 or NVC_ENOMEM. */
+/* Builds op->packed from op->w/bias/M/S/A (dense conv2d only). Returns 0 or NVC_ENOMEM. */
 int nvc_conv_pack(nvc_net_op *op);
 void nvc_conv_pack_free(nvc_net_op *op);
 

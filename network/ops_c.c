@@ -15,14 +15,16 @@
 static void conv2d_rows(const nvc_op_args *a, int y0, int y1)
 {
     const nvc_net_op *op = a->op;
-    const nvc_tensor *in = a->in[0];
+    const nvc_tensor *in = a->in[0], *addend = op->n_in > 1 ? a->in[1] : NULL;
     nvc_tensor *out = a->out;
     const int k = op->k, pad = k / 2, s = op->stride, cin = op->c_in;
     for (int y = y0; y < y1; y++)
         for (int x = 0; x < out->w; x++) {
             uint8_t *dst = nvc_tensor_px(out, y, x);
+            const uint8_t *add = addend ? nvc_tensor_px(addend, y, x) : NULL;
             for (int o = 0; o < op->c_out; o++) {
-                int32_t acc = op->bias[o];
+                /* |bias| + |sum w * x| + |addend term| < 2^31 (the loader's bound): int32 is exact */
+                int32_t acc = op->bias[o] + (add ? op->A[o] * (add[o] - addend->zp) : 0);
                 for (int ky = 0; ky < k; ky++)
                     for (int kx = 0; kx < k; kx++) {
                         const uint8_t *src = nvc_tensor_px(in, y * s + ky - pad, x * s + kx - pad);
@@ -339,10 +341,11 @@ int nvc_conv_pack(nvc_net_op *op)
     p->bias = calloc((size_t)p->c_out16, sizeof(int32_t));
     p->M = calloc((size_t)p->c_out16, sizeof(int32_t));
     p->S = calloc((size_t)p->c_out16, sizeof(int32_t));
+    p->A = op->A ? calloc((size_t)p->c_out16, sizeof(int32_t)) : NULL;
     p->block_paired = calloc((size_t)p->c_out16 / 16, 1);
     p->acc_lo = calloc((size_t)p->c_out16, sizeof(int32_t));
     p->acc_hi = calloc((size_t)p->c_out16, sizeof(int32_t));
-    if (!p->w || !p->bias || !p->M || !p->S || !p->block_paired || !p->acc_lo || !p->acc_hi) {
+    if (!p->w || !p->bias || !p->M || !p->S || (op->A && !p->A) || !p->block_paired || !p->acc_lo || !p->acc_hi) {
         nvc_conv_pack_free(op);
         return NVC_ENOMEM;
     }
@@ -357,6 +360,8 @@ int nvc_conv_pack(nvc_net_op *op)
         if (o >= op->c_out)
             continue;
         p->bias[o] = op->bias[o];
+        if (op->A)
+            p->A[o] = op->A[o];
         for (int t = 0; t < k2; t++)
             for (int i = 0; i < op->c_in; i++) {
                 const size_t dst = ((((size_t)(o / 16) * k2 + t) * (p->c_in8 / 4) + i / 4) * 16 + o % 16) * 4 + i % 4;
@@ -385,6 +390,7 @@ void nvc_conv_pack_free(nvc_net_op *op)
     free(op->packed.bias);
     free(op->packed.M);
     free(op->packed.S);
+    free(op->packed.A);
     free(op->packed.block_paired);
     free(op->packed.acc_lo);
     free(op->packed.acc_hi);

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Every graph of the shipped model (models/default.nvm: encoder and decoder sub-networks, the warp, the context
 # graphs and the linear paths included) run on random inputs by the C engine and by the exact Python integer mirror
-# (tools/train/nvcint.py) at a random quality: identical bytes. test_nvcint runs each case with the scalar and
-# the SIMD kernels and with 1 and 3 threads. This is what lets training simulate the decoder exactly.
+# (tools/train/nvcint.py) at a random quality: identical bytes; so do the encoder's block analyses (blobs).
+# test_nvcint runs each case with the scalar and the SIMD kernels and with 1 and 3 threads. This is what lets
+# training simulate the decoder exactly.
 set -e
 BUILD=${BUILD:-build}
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "skip: /usr/bin/python3 with numpy is needed"; exit 77; }
@@ -21,3 +22,9 @@ done
 # of the I and residual latents (the block-vector motion latent, 2 channels, has none)
 [ "$n" -ge 14 ] || { echo "only $n graphs in the model (14 with the context graphs)"; exit 1; }
 echo "$n graphs: C == Python mirror"
+# the encoder's block analyses (blobs i_analysis_exact, p_res_enc_exact; codec/block_analysis.h), C == mirror
+for b in i_analysis_exact p_res_enc_exact; do
+    /usr/bin/python3 tools/train/nvcint.py --analysis-case models/default.nvm $b 64x128 "$D/$b" 12
+    out=$("$BUILD/tests/test_block_analysis" "$D/$b" $b 2>&1) || { echo "$b: C != Python mirror"; echo "$out"; exit 1; }
+    echo "$b: $(echo "$out" | tail -1)"
+done

@@ -1,7 +1,8 @@
 /* checkasm-style: every AVX2 kernel of the int8 engine against the scalar reference on random shapes
  * and values, saturation extremes included (weights +-64 and +-32 at the pair-sum bound, activations
- * 0/255, biases at the int32 accumulator bound, every shift 1..62, multipliers up to 2^30-1), and
- * results independent of the thread count. Skips (77) without AVX2. */
+ * 0/255, biases at the int32 accumulator bound, every shift 1..62, multipliers up to 2^30-1, convs with
+ * an addend and A up to +-32767 / -32768), and results independent of the thread count. Skips (77)
+ * without AVX2. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,15 @@ static void fill(nvc_tensor *t, int mode)
                                                                   : rnd(8) ? 255 : rnd(256));
 }
 
+/* Random bytes in the channel padding (unspecified content that no result may depend on). */
+static void fill_padding(nvc_tensor *t)
+{
+    for (int y = 0; y < t->h; y++)
+        for (int x = 0; x < t->w; x++)
+            for (int c = t->c; c < t->cstride; c++)
+                nvc_tensor_px(t, y, x)[c] = (uint8_t)rnd(256);
+}
+
 /* Number of differing values over the real channels of the interior. */
 static long diff(const nvc_tensor *a, const nvc_tensor *b)
 {
@@ -50,12 +60,19 @@ static long diff(const nvc_tensor *a, const nvc_tensor *b)
 }
 
 static int trials_paired, trials_unpaired, trials_mixed;
+/* dense convs with an addend by the shape of the last output-channel block (a full 16, at most 8
+ * channels: OCV 1, 9..15), kernel size and stride: every combination must have been tried */
+static int trials_addend[3][3][2];
 
 static void check_conv(int trial)
 {
-    const int depthwise = rnd(5) == 0;
+    const int depthwise = rnd(5) == 0, with_addend = rnd(2);
     const int c_in = rnd(3) ? rnd_range(1, 72) : rnd_range(1, 9);
-    const int c_out = depthwise ? c_in : rnd(3) ? rnd_range(1, 40) : rnd_range(1, 5);
+    /* output channels a multiple of 16 a quarter of the time: the last block is then a full one */
+    const int c_out = depthwise     ? c_in
+                      : rnd(4) == 0 ? 16 * rnd_range(1, 3)
+                      : rnd(3)      ? rnd_range(1, 40)
+                                    : rnd_range(1, 5);
     const int k = (int[]){ 1, 3, 5 }[rnd(3)], stride = rnd_range(1, 2);
     const int h = rnd_range(1, 13), w = rnd_range(1, 19);
     /* 0: [-64, 64], 1: [-32, 32] (pair sums exact), 2: extremes +-64, 3: +-32, 4: [-32, 32] but output
@@ -65,14 +82,22 @@ static void check_conv(int trial)
     const size_t nw = (size_t)c_out * kk;
     int8_t *wt = malloc(nw);
     int32_t *bias = malloc(sizeof(int32_t) * (size_t)c_out), *M = malloc(sizeof(int32_t) * (size_t)c_out);
-    int32_t *S = malloc(sizeof(int32_t) * (size_t)c_out);
+    int32_t *S = malloc(sizeof(int32_t) * (size_t)c_out), *A = malloc(sizeof(int32_t) * (size_t)c_out);
+    /* A: 0 uniform int16, 1 the extremes +-32767 and -32768, 2 small, 3 small with zeros */
+    const int a_mode = rnd(4);
+    int64_t a_max = 0;
+    for (int o = 0; o < c_out; o++) {
+        A[o] = a_mode == 0 ? rnd_range(-32768, 32767) : a_mode == 1 ? (rnd(2) ? 32767 : rnd(2) ? -32767 : -32768)
+             : rnd_range(-300, 300) * (a_mode == 2 || rnd(2));
+        a_max = llabs(A[o]) > a_max ? llabs(A[o]) : a_max;
+    }
     for (size_t i = 0; i < nw; i++)
         wt[i] = (int8_t)(weight_mode == 0   ? rnd_range(-64, 64)
                          : weight_mode == 1 ? rnd_range(-32, 32)
                          : weight_mode == 2 ? (rnd(2) ? 64 : -64)
                          : weight_mode == 3 ? (rnd(2) ? 32 : -32)
                          : (i / kk == 16 ? (rnd(2) ? 64 : -64) : rnd_range(-32, 32)));
-    const int32_t bias_max = (int32_t)(INT32_MAX - (int64_t)kk * 255 * 64);
+    const int32_t bias_max = (int32_t)(INT32_MAX - (int64_t)kk * 255 * 64 - (with_addend ? 255 * a_max : 0));
     for (int o = 0; o < c_out; o++) {
         const int r = rnd(4);
         bias[o] = r == 0 ? bias_max : r == 1 ? -bias_max : rnd_range(-100000, 100000);
@@ -86,7 +111,8 @@ static void check_conv(int trial)
     }
     const int zp_in = rnd(256), zp_out = rnd(256), lo = rnd(3) ? 0 : rnd(256), hi = lo + rnd(256 - lo);
     nvc_net_op op;
-    CHECK_EQ_INT(nvc_net_op_conv2d(&op, c_in, c_out, k, stride, depthwise, wt, bias, M, S, zp_out, lo, hi), 0);
+    CHECK_EQ_INT(nvc_net_op_conv2d(&op, c_in, c_out, k, stride, depthwise, wt, bias, M, S, with_addend ? A : NULL,
+                                   zp_out, lo, hi), 0);
     if (!depthwise && (weight_mode == 1 || weight_mode == 3))
         CHECK_EQ_INT(op.packed.pair_sum_exact, 1);
     if (!depthwise && weight_mode == 2 && c_in >= 5) /* 4 weights of 64 in one lane */
@@ -98,11 +124,16 @@ static void check_conv(int trial)
     }
     if (!depthwise)
         op.packed.pair_sum_exact ? trials_paired++ : trials_unpaired++;
-    nvc_tensor in = { 0 }, ref = { 0 }, out = { 0 };
+    if (!depthwise && with_addend)
+        trials_addend[c_out % 16 == 0 ? 0 : c_out % 16 <= 8 ? 1 : 2][k / 2][stride - 1]++;
+    nvc_tensor in = { 0 }, addend = { 0 }, ref = { 0 }, out = { 0 };
     CHECK_EQ_INT(nvc_tensor_alloc(&in, c_in, h, w, zp_in), 0);
     fill(&in, rnd(3));
     const int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
-    const nvc_tensor *ins[1] = { &in };
+    CHECK_EQ_INT(nvc_tensor_alloc(&addend, c_out, ho, wo, rnd(4) ? rnd(256) : 255 * rnd(2)), 0);
+    fill(&addend, rnd(3));
+    fill_padding(&addend);
+    const nvc_tensor *ins[2] = { &in, &addend };
     nvc_cpu_set_mask(0);
     CHECK_EQ_INT(nvc_tensor_alloc(&ref, c_out, ho, wo, zp_out), 0);
     nvc_net_run_op(&op, ins, &ref, 0, NULL);
@@ -116,14 +147,16 @@ static void check_conv(int trial)
             nvc_net_run_op(&op, ins, &out, 0, threads > 1 ? pool3 : NULL);
             const long bad = diff(&ref, &out);
             if (bad)
-                fprintf(stderr, "trial %d: conv%dx%d%s s%d %d->%d %dx%d weights mode %d paired %d, %s, %d threads: "
-                        "%ld pixels differ\n", trial, k, k, depthwise ? " dw" : "", stride, c_in, c_out, h, w,
-                        weight_mode, op.packed.pair_sum_exact, nvc_net_dsp_get()->name, threads, bad);
+                fprintf(stderr, "trial %d: conv%dx%d%s s%d %d->%d %dx%d weights mode %d paired %d, addend %d "
+                        "(A mode %d), %s, %d threads: %ld pixels differ\n", trial, k, k, depthwise ? " dw" : "",
+                        stride, c_in, c_out, h, w, weight_mode, op.packed.pair_sum_exact, with_addend, a_mode,
+                        nvc_net_dsp_get()->name, threads, bad);
             CHECK_EQ_INT(bad, 0);
         }
     }
     nvc_cpu_set_mask(~0u);
     nvc_tensor_release(&in);
+    nvc_tensor_release(&addend);
     nvc_tensor_release(&ref);
     nvc_tensor_release(&out);
     nvc_conv_pack_free(&op);
@@ -131,6 +164,7 @@ static void check_conv(int trial)
     free(bias);
     free(M);
     free(S);
+    free(A);
 }
 
 /* The pair-sum bound itself: |w| = 32 everywhere and activations 255 reach 4*255*32 = 32640 in an
@@ -148,7 +182,7 @@ static void check_pair_sum_bound(void)
         S[o] = 28;
     }
     nvc_net_op op;
-    CHECK_EQ_INT(nvc_net_op_conv2d(&op, c, c, k, 1, 0, wt, bias, M, S, 128, 0, 255), 0);
+    CHECK_EQ_INT(nvc_net_op_conv2d(&op, c, c, k, 1, 0, wt, bias, M, S, NULL, 128, 0, 255), 0);
     CHECK_EQ_INT(op.packed.pair_sum_exact, 1);
     nvc_tensor in = { 0 }, ref = { 0 }, out = { 0 };
     CHECK_EQ_INT(nvc_tensor_alloc(&in, c, 5, 9, 255), 0);
@@ -164,7 +198,7 @@ static void check_pair_sum_bound(void)
     /* one more unit of weight breaks the bound: the packer must notice */
     wt[0] = 33;
     nvc_net_op op2;
-    CHECK_EQ_INT(nvc_net_op_conv2d(&op2, c, c, k, 1, 0, wt, bias, M, S, 128, 0, 255), 0);
+    CHECK_EQ_INT(nvc_net_op_conv2d(&op2, c, c, k, 1, 0, wt, bias, M, S, NULL, 128, 0, 255), 0);
     CHECK_EQ_INT(op2.packed.pair_sum_exact, 0);
     nvc_conv_pack_free(&op2);
     nvc_conv_pack_free(&op);
@@ -172,6 +206,63 @@ static void check_pair_sum_bound(void)
     nvc_tensor_release(&ref);
     nvc_tensor_release(&out);
     free(wt);
+}
+
+/* The accumulator bound with an addend, reached: weights +-64 on activations 255 (the border too),
+ * A = 32767 or -32768 on addend - zp_addend = +-255 and the bias at the loader's limit
+ * INT32_MAX - K*255*64 - 255*max|A| give accumulators of exactly +-INT32_MAX and within 255 of it, for
+ * each SIMD level, a last block of 8 channels (24) and a full one (32). Every kernel must give the
+ * requantisation of that exact value (a wrapped int32 would flip its sign). */
+static void check_addend_bound(void)
+{
+    const int c_in = 24, k = 3, K = c_in * k * k;
+    const int32_t bias_max = (int32_t)(INT32_MAX - (int64_t)K * 255 * 64 - 255 * 32768);
+    for (int c_out = 24; c_out <= 32; c_out += 8)
+        for (int zp_addend = 0; zp_addend <= 255; zp_addend += 255) {
+            int8_t *wt = malloc((size_t)c_out * K);
+            int32_t bias[32], M[32], S[32], A[32];
+            int64_t expect[32];
+            const int d = zp_addend ? -255 : 255; /* addend - zp_addend */
+            for (int o = 0; o < c_out; o++) {
+                const int sign = (o * 7 + 3) % 5 < 2 ? -1 : 1; /* both signs in every vector of 8 */
+                memset(wt + (size_t)o * K, sign * 64 & 0xFF, (size_t)K);
+                A[o] = (sign > 0) == (d > 0) ? 32767 : -32768; /* A * d has the channel's sign */
+                bias[o] = sign * bias_max;
+                M[o] = 1 << 19; /* acc / 2^25: +-64 around zp_out */
+                S[o] = 44;
+                expect[o] = (int64_t)bias[o] + (int64_t)sign * 64 * 255 * K + (int64_t)A[o] * d;
+                CHECK(expect[o] >= -INT32_MAX && expect[o] <= INT32_MAX && llabs(expect[o]) >= INT32_MAX - 255);
+            }
+            nvc_net_op op;
+            CHECK_EQ_INT(nvc_net_op_conv2d(&op, c_in, c_out, k, 1, 0, wt, bias, M, S, A, 128, 0, 255), 0);
+            nvc_tensor in = { 0 }, addend = { 0 }, out = { 0 };
+            CHECK_EQ_INT(nvc_tensor_alloc(&in, c_in, 5, 13, 255), 0); /* every value and the border 255 */
+            CHECK_EQ_INT(nvc_tensor_alloc(&addend, c_out, 5, 13, zp_addend), 0);
+            for (int y = 0; y < 5; y++)
+                for (int x = 0; x < 13; x++)
+                    memset(nvc_tensor_px(&addend, y, x), 255 - zp_addend, (size_t)c_out);
+            const nvc_tensor *ins[2] = { &in, &addend };
+            for (int level = -1; level < n_simd_levels; level++) { /* -1: the reference */
+                nvc_cpu_set_mask(level < 0 ? 0 : simd_levels[level]);
+                CHECK_EQ_INT(nvc_tensor_alloc(&out, c_out, 5, 13, 128), 0);
+                CHECK_EQ_INT(nvc_net_run_op(&op, ins, &out, 0, NULL), 0);
+                long bad = 0;
+                for (int y = 0; y < 5; y++)
+                    for (int x = 0; x < 13; x++)
+                        for (int o = 0; o < c_out; o++)
+                            bad += nvc_tensor_px(&out, y, x)[o] != nvc_requant(expect[o], M[o], S[o], 128, 0, 255);
+                if (bad)
+                    fprintf(stderr, "addend bound: %d channels, zp_addend %d, %s: %ld values wrong\n", c_out,
+                            zp_addend, nvc_net_dsp_get()->name, bad);
+                CHECK_EQ_INT(bad, 0);
+            }
+            nvc_cpu_set_mask(~0u);
+            nvc_tensor_release(&in);
+            nvc_tensor_release(&addend);
+            nvc_tensor_release(&out);
+            nvc_conv_pack_free(&op);
+            free(wt);
+        }
 }
 
 /* Runs op with the reference and with the current SIMD table (1 and 3 threads); counts differences. */
@@ -313,6 +404,7 @@ int main(void)
     else
         printf("AVX-VNNI: not on this CPU (or NVC_CPU_MASK hides it): its conv kernel is not tested here\n");
     check_pair_sum_bound();
+    check_addend_bound();
     for (int trial = 0; trial < 1500; trial++)
         check_conv(trial);
     for (int trial = 0; trial < 300; trial++)
@@ -320,5 +412,12 @@ int main(void)
     printf("conv trials: %d with paired products, %d without, %d mixed\n", trials_paired, trials_unpaired,
            trials_mixed);
     CHECK(trials_paired > 50 && trials_unpaired > 50 && trials_mixed > 20);
+    int fewest = 1 << 30;
+    for (int b = 0; b < 3; b++)
+        for (int ki = 0; ki < 3; ki++)
+            for (int st = 0; st < 2; st++)
+                fewest = trials_addend[b][ki][st] < fewest ? trials_addend[b][ki][st] : fewest;
+    printf("dense conv trials with an addend: at least %d for each last-block shape, k and stride\n", fewest);
+    CHECK(fewest >= 5);
     TEST_DONE();
 }

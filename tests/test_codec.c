@@ -793,8 +793,8 @@ static void test_block_search(void)
     packed_from_luma(&cur, moved, w, h);
     nvc_pool *pool = nvc_pool_create(3);
     CHECK(pool != NULL);
-    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, NULL, &out[0]), 0);
-    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, pool, &out[1]), 0);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, NVC_BLOCK_MV_PENALTY, NULL, &out[0]), 0);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, NVC_BLOCK_MV_PENALTY, pool, &out[1]), 0);
     CHECK_EQ_INT(out[0].h, h / 16);
     CHECK_EQ_INT(out[0].w, w / 16);
     int exact = 0, optimal = 0, n = 0;
@@ -812,8 +812,14 @@ static void test_block_search(void)
         }
     printf("block search: %d of %d blocks found the true vector, %d one at least as cheap\n", exact, n, optimal);
     CHECK(exact * 10 >= n * 8 && optimal * 10 >= n * 9);
-    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 0, NULL, &out[0]), NVC_EINVAL);
-    CHECK_EQ_INT(nvc_block_search(&cur, &ref, NVC_BLOCK_MV_MAX_RANGE + 1, NULL, &out[0]), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 0, NVC_BLOCK_MV_PENALTY, NULL, &out[0]), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, -1, NULL, &out[0]), NVC_EINVAL);
+    /* the encoder's penalty: the training's at q16, falling with the square root of lambda(q) */
+    CHECK_EQ_INT(nvc_block_mv_penalty(16), NVC_BLOCK_MV_PENALTY);
+    CHECK_EQ_INT(nvc_block_mv_penalty(0), 27);
+    CHECK_EQ_INT(nvc_block_mv_penalty(32), 9);
+    CHECK_EQ_INT(nvc_block_mv_penalty(63), 3);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, NVC_BLOCK_MV_MAX_RANGE + 1, NVC_BLOCK_MV_PENALTY, NULL, &out[0]), NVC_EINVAL);
     nvc_pool_destroy(pool);
     nvc_tensor_release(&ref);
     nvc_tensor_release(&cur);

@@ -1,13 +1,16 @@
 /* .nvm loader and interpreter on wrong input: truncated, bit-flipped (checksum caught), mutated with
  * a recomputed checksum (validation caught, or a model that runs without crashing), foreign files,
  * newer versions, bad run-time inputs. Uses the seed models in tests/fuzz/corpus/fuzz_nvm/ (written by
- * tools/train/nvcint.py --make-tiny). */
+ * tools/train/nvcint.py --make-tiny), and one-conv models written here for the rules of conv2d with an
+ * addend (docs/nvm.md). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zstd.h>
 
+#include "codec/cpu.h"
 #include "codec/crc32.h"
 #include "network/model.h"
 #include "nvc/nvc.h"
@@ -33,6 +36,192 @@ static void fix_crc(uint8_t *buf, size_t size)
     const uint32_t crc = nvc_crc32(nvc_crc32(0, buf, 36), buf + 40, size - 40);
     for (int i = 0; i < 4; i++)
         buf[36 + i] = (uint8_t)(crc >> (8 * i));
+}
+
+/* A one-op model: graph "g", inputs "x" (c_in channels, zp 3) and, when c_addend > 0, "p" (c_addend
+ * channels, zp zp_addend); one conv2d of x, k x k, stride 1, with n_in inputs (1, or 2 with the addend p)
+ * and n_arrays arrays: w (all `weight`), bias (bias[] per channel), M = 1, S = 1, and A[] as the fifth;
+ * output "y". Written as docs/nvm.md says (64-byte aligned arrays, zstd data, CRC). Returns the size. */
+typedef struct conv_model {
+    int c_in, c_out, k, c_addend, zp_addend, n_in, n_arrays, weight;
+    int32_t bias[4], A[4];
+} conv_model;
+
+static size_t put32(uint8_t *p, size_t at, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[at + i] = (uint8_t)(v >> (8 * i));
+    return at + 4;
+}
+
+static size_t put_str(uint8_t *p, size_t at, const char *str)
+{
+    const size_t n = strlen(str);
+    p[at] = (uint8_t)n;
+    p[at + 1] = 0;
+    memcpy(p + at + 2, str, n);
+    return at + 2 + n;
+}
+
+static size_t make_conv_model(const conv_model *cm, uint8_t *file, size_t cap)
+{
+    uint8_t graph[1024], data[256 + 4 * 64] = { 0 }; /* w, then bias, M, S, A 64 bytes apart */
+    const int kk = cm->c_in * cm->k * cm->k, c = cm->c_out;
+    CHECK(c <= 4 && (size_t)c * kk <= 256);
+    memset(data, (uint8_t)cm->weight, (size_t)c * kk);
+    for (int o = 0; o < c; o++) {
+        put32(data, 256 + 4 * o, (uint32_t)cm->bias[o]);
+        put32(data, 320 + 4 * o, 1); /* M */
+        put32(data, 384 + 4 * o, 1); /* S */
+        put32(data, 448 + 4 * o, (uint32_t)cm->A[o]);
+    }
+    size_t g = put32(graph, 0, 0); /* no blobs */
+    g = put32(graph, g, 1);
+    g = put_str(graph, g, "g");
+    g = put32(graph, g, cm->c_addend ? 2 : 1);
+    g = put_str(graph, g, "x");
+    g = put32(graph, g, (uint32_t)cm->c_in);
+    g = put32(graph, g, 3);
+    if (cm->c_addend) {
+        g = put_str(graph, g, "p");
+        g = put32(graph, g, (uint32_t)cm->c_addend);
+        g = put32(graph, g, (uint32_t)cm->zp_addend);
+    }
+    g = put32(graph, g, 1); /* one op */
+    g = put32(graph, g, 1); /* conv2d */
+    g = put32(graph, g, (uint32_t)cm->n_in);
+    for (int i = 0; i < cm->n_in; i++)
+        g = put32(graph, g, (uint32_t)(i && cm->c_addend)); /* x, then p */
+    g = put32(graph, g, (uint32_t)c);
+    g = put32(graph, g, 100); /* zp_out */
+    const uint32_t params[6] = { (uint32_t)cm->k, 1, 0, 100, 0, 255 };
+    g = put32(graph, g, 6);
+    for (int i = 0; i < 6; i++)
+        g = put32(graph, g, params[i]);
+    g = put32(graph, g, (uint32_t)cm->n_arrays);
+    for (int i = 0; i < cm->n_arrays; i++) {
+        g = put32(graph, g, (uint32_t)(i ? 192 + 64 * i : 0));
+        g = put32(graph, g, (uint32_t)(i ? 4 * c : c * kk));
+    }
+    g = put32(graph, g, 1); /* one output: the conv */
+    g = put_str(graph, g, "y");
+    g = put32(graph, g, cm->c_addend ? 2 : 1);
+    CHECK(g <= sizeof(graph) && 64 + g < cap);
+    const size_t clen = ZSTD_compress(file + 64 + g, cap - 64 - g, data, sizeof(data), 3);
+    CHECK(!ZSTD_isError(clen));
+    memset(file, 0, 64);
+    memcpy(file, "NVCMODEL", 8);
+    put32(file, 8, 1);
+    put32(file, 12, 64);
+    put32(file, 24, (uint32_t)g);
+    put32(file, 28, (uint32_t)clen);
+    put32(file, 32, sizeof(data));
+    memcpy(file + 64, graph, g);
+    fix_crc(file, 64 + g + clen);
+    return 64 + g + clen;
+}
+
+/* Loads cm; returns the error, msg the message. */
+static int load_conv_model(const conv_model *cm, nvc_model **m, char *msg, size_t msg_size)
+{
+    uint8_t file[2048];
+    const size_t size = make_conv_model(cm, file, sizeof(file));
+    return nvc_model_load_memory(file, size, m, msg, msg_size);
+}
+
+/* conv2d with an addend: the loader's rules (a fifth array A in int16, the addend's channels, the
+ * accumulator bound |bias| + K*255*64 + 255*max|A| < 2^31), the interpreter's size check, and the result
+ * of a graph that only passes the addend through. */
+static void check_conv_addend(void)
+{
+    char msg[256];
+    nvc_model *m;
+    /* 1x1 conv of 3 channels -> 2 with zero weights: acc = bias + A * (p - zp_addend), M = 1, S = 1 */
+    const conv_model good = { .c_in = 3, .c_out = 2, .k = 1, .c_addend = 2, .zp_addend = 50, .n_in = 2, .n_arrays = 5,
+                              .bias = { 0, 1 }, .A = { 2, -32768 } };
+    CHECK_EQ_INT(load_conv_model(&good, &m, msg, sizeof(msg)), 0);
+    if (m) {
+        const nvc_net_graph *g = nvc_model_graph(m, "g");
+        CHECK(g && g->n_ops == 1 && g->ops[0].n_in == 2 && g->ops[0].A != NULL);
+        nvc_tensor in[2] = { { 0 } }, out[1] = { { 0 } };
+        nvc_tensor_alloc(&in[0], 3, 3, 5, 3);
+        nvc_tensor_alloc(&in[1], 2, 3, 5, 50);
+        for (int y = 0; y < 3; y++)
+            for (int x = 0; x < 5; x++) {
+                nvc_tensor_px(&in[1], y, x)[0] = (uint8_t)(40 + 3 * x + y);
+                nvc_tensor_px(&in[1], y, x)[1] = (uint8_t)(49 + x % 2);
+            }
+        for (unsigned mask = 0; mask <= 1; mask++) { /* the reference, and the SIMD kernels if any */
+            nvc_cpu_set_mask(mask ? ~0u : 0);
+            CHECK_EQ_INT(nvc_net_run(m, "g", in, 2, out, 1, 0, NULL), 0);
+            for (int y = 0; y < 3 && out[0].data; y++)
+                for (int x = 0; x < 5; x++) {
+                    /* channel 0: 100 + ((2 * (p - 50) + 1) >> 1) = p + 50; channel 1: acc 1 - 32768 * (p - 50)
+                     * -> 100 + ((acc + 1) >> 1): 101 for p = 50, clamped to 255 for p = 49 */
+                    CHECK_EQ_INT(nvc_tensor_px(&out[0], y, x)[0], 40 + 3 * x + y + 50);
+                    CHECK_EQ_INT(nvc_tensor_px(&out[0], y, x)[1], x % 2 ? 101 : 255);
+                }
+        }
+        nvc_cpu_set_mask(~0u);
+        nvc_tensor_alloc(&in[1], 2, 3, 4, 50); /* the addend must have the output's size */
+        CHECK_EQ_INT(nvc_net_run(m, "g", in, 2, out, 1, 0, NULL), NVC_EINVAL);
+        nvc_tensor_alloc(&in[1], 2, 4, 5, 50);
+        CHECK_EQ_INT(nvc_net_run(m, "g", in, 2, out, 1, 0, NULL), NVC_EINVAL);
+        for (int i = 0; i < 2; i++)
+            nvc_tensor_release(&in[i]);
+        nvc_tensor_release(&out[0]);
+        nvc_model_free(m);
+    }
+    /* the plain conv of the same file format still loads */
+    conv_model cm = good;
+    cm.c_addend = 0;
+    cm.n_in = 1;
+    cm.n_arrays = 4;
+    CHECK_EQ_INT(load_conv_model(&cm, &m, msg, sizeof(msg)), 0);
+    nvc_model_free(m);
+    /* array counts: an addend needs A, no addend no A */
+    cm = good;
+    cm.n_arrays = 4;
+    CHECK_EQ_INT(load_conv_model(&cm, &m, msg, sizeof(msg)), NVC_EMODEL);
+    CHECK(m == NULL && strstr(msg, "wrong number") != NULL);
+    cm.n_in = 1;
+    cm.n_arrays = 5;
+    CHECK_EQ_INT(load_conv_model(&cm, &m, msg, sizeof(msg)), NVC_EMODEL);
+    CHECK(m == NULL && strstr(msg, "wrong number") != NULL);
+    /* A in [-32768, 32767] */
+    cm = good;
+    cm.A[1] = 32767;
+    CHECK_EQ_INT(load_conv_model(&cm, &m, msg, sizeof(msg)), 0);
+    nvc_model_free(m);
+    for (int i = 0; i < 2; i++) {
+        cm.A[1] = i ? -32769 : 32768;
+        CHECK_EQ_INT(load_conv_model(&cm, &m, msg, sizeof(msg)), NVC_EMODEL);
+        CHECK(m == NULL && strstr(msg, "conv2d A") != NULL);
+    }
+    /* the addend has the output's channel count */
+    cm = good;
+    cm.c_addend = 3;
+    CHECK_EQ_INT(load_conv_model(&cm, &m, msg, sizeof(msg)), NVC_EMODEL);
+    CHECK(m == NULL && strstr(msg, "addend of 3 channels") != NULL);
+    /* the bias bound: K = 3 * 5 * 5, max |A| = 32768 over all channels (channel 0's own A is 0) */
+    cm = good;
+    cm.k = 5;
+    cm.weight = 64;
+    cm.A[0] = 0;
+    const int32_t bound = (int32_t)(INT32_MAX - 3 * 25 * 255 * 64 - 255 * 32768);
+    for (int neg = 0; neg < 2; neg++) {
+        cm.bias[0] = neg ? -bound : bound;
+        CHECK_EQ_INT(load_conv_model(&cm, &m, msg, sizeof(msg)), 0);
+        nvc_model_free(m);
+        cm.bias[0] = neg ? -bound - 1 : bound + 1;
+        CHECK_EQ_INT(load_conv_model(&cm, &m, msg, sizeof(msg)), NVC_EMODEL);
+        CHECK(m == NULL && strstr(msg, "could overflow") != NULL);
+    }
+    /* more inputs than an addend */
+    cm = good;
+    cm.n_in = 3;
+    CHECK_EQ_INT(load_conv_model(&cm, &m, msg, sizeof(msg)), NVC_EMODEL);
+    CHECK(m == NULL && strstr(msg, "wrong number") != NULL);
 }
 
 /* Runs every graph of m on inputs of 8x8 (motion-like inputs get what fits) at two qualities;
@@ -186,5 +375,6 @@ int main(void)
     }
     free(buf);
     free(good);
+    check_conv_addend();
     TEST_DONE();
 }

@@ -126,7 +126,7 @@ static int layer_init(layer *l, int wmax)
         l->M[o] = 1 << 20;
         l->S[o] = 34;
     }
-    int err = nvc_net_op_conv2d(&l->conv, l->c_in, l->c_out, l->k, 1, 0, l->w, l->bias, l->M, l->S, 0, 0, 255);
+    int err = nvc_net_op_conv2d(&l->conv, l->c_in, l->c_out, l->k, 1, 0, l->w, l->bias, l->M, l->S, NULL, 0, 0, 255);
     if (l->d2s) {
         memset(&l->shuffle, 0, sizeof(l->shuffle));
         l->shuffle.type = NVC_OP_DEPTH_TO_SPACE;

@@ -5,7 +5,8 @@
  * the 4 weights of 8 output channels (u8 x s8, pairs summed to int16: |255*64*2| < 2^15, exact since
  * weights are limited to [-64, 64]), `vpmaddwd` by ones widens to int32 and sums the pairs; with
  * AVX-VNNI one `vpdpbusd` does all three. A block is 4-6 output pixels x 16 output channels (see
- * conv_row()). Requantisation is exact 64-bit: see requant8() and, for the conv, conv_requant8(). */
+ * conv_row()). A conv with an addend starts its accumulators at bias + A * (addend - zp_addend)
+ * (addend8()). Requantisation is exact 64-bit: see requant8() and, for the conv, conv_requant8(). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -62,12 +63,13 @@ static inline __m256i requant8(__m256i acc, const requant_consts *q)
  * nvc_conv_packed (which changes no output), so zp + requant(acc) fits int32 and its low 32 bits are
  * enough: with off = 2^(62-S), the low half of (acc*M + 2^62 + 2^(S-1)) >>> S is v + off mod 2^32, and
  * subtracting (off mod 2^32) - zp gives zp + v. The clamp to [lo, hi] is done on the bytes after the
- * saturating narrowing (store_conv16/8). */
+ * saturating narrowing (store_conv16/8). A and zp_addend: the addend term, for convs with one. */
 typedef struct {
     __m256i acc_lo, acc_hi, M, M_odd, add[2], shift[2], sub;
+    __m256i A, zp_addend;
 } conv_requant;
 
-static void conv_requant_setup(conv_requant *q, const nvc_conv_packed *pk, int c0, int zp)
+static void conv_requant_setup(conv_requant *q, const nvc_conv_packed *pk, int c0, int zp, int zp_addend)
 {
     int64_t add[2][4], shift[2][4];
     int32_t sub[8];
@@ -82,6 +84,8 @@ static void conv_requant_setup(conv_requant *q, const nvc_conv_packed *pk, int c
     q->M = _mm256_loadu_si256((const __m256i *)(pk->M + c0));
     q->M_odd = _mm256_srli_epi64(q->M, 32);
     q->sub = _mm256_loadu_si256((const __m256i *)sub);
+    q->A = pk->A ? _mm256_loadu_si256((const __m256i *)(pk->A + c0)) : _mm256_setzero_si256();
+    q->zp_addend = _mm256_set1_epi32(zp_addend);
     for (int odd = 0; odd < 2; odd++) {
         q->add[odd] = _mm256_loadu_si256((const __m256i *)add[odd]);
         q->shift[odd] = _mm256_loadu_si256((const __m256i *)shift[odd]);
@@ -96,6 +100,18 @@ static inline __m256i conv_requant8(__m256i acc, const conv_requant *q)
     const __m256i odd = _mm256_srlv_epi64(
         _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), q->M_odd), q->add[1]), q->shift[1]);
     return _mm256_sub_epi32(_mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA), q->sub);
+}
+
+/* acc + A * (addend - zp_addend) for the 8 channels of q at p (8 bytes of one addend pixel). Exact in
+ * int32: |A * (addend - zp)| <= 32768 * 255, and the loader bounds |bias| + |sum w * x| + 255 * max|A|
+ * below 2^31, so every partial sum is exact whatever the order. The conv's output channels are the
+ * addend's, so the two tensors have the same cstride (a multiple of 16) and a block's 8 or 16 bytes
+ * never leave the pixel; channels beyond c_out hold unspecified bytes, which A = 0 there
+ * (nvc_conv_packed) cancels. */
+static inline __m256i addend8(__m256i acc, const uint8_t *p, const conv_requant *q)
+{
+    const __m256i d = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)), q->zp_addend);
+    return _mm256_add_epi32(acc, _mm256_mullo_epi32(d, q->A));
 }
 
 /* Two vectors of 8 int32 values -> 16 bytes in order, saturated to 0..255 and clamped to [lo, hi]. */
@@ -141,13 +157,17 @@ static inline void store_conv8(uint8_t *dst, __m256i a, __m128i lo, __m128i hi)
 /* Output pixels x .. x+P-1 of row y, output channels 16*ob .. 16*ob + 8*OCV - 1 (OCV = 2 vectors of 8
  * output channels, or 1 for a last block of at most 8 channels). PAIRED: add the int16 products of two
  * input-channel groups before widening (only when pk->block_paired[ob]). VNNI: one vpdpbusd per group
- * instead (PAIRED is then 0).
+ * instead (PAIRED is then 0). ADDEND: the accumulators start at bias + the addend term (addend8()); a
+ * constant like the others, so convs without an addend run the same code as before there was one. (In
+ * the prologue rather than before conv_requant8: there gcc kept addend values live across the loops
+ * and spilled accumulators to the stack: +14% time over the plain 64->64 3x3 conv on AVX2, now ~+1%.)
  * The pixel and channel-vector loops are unrolled explicitly (`#pragma GCC unroll`): gcc -O2 kept them
  * as loops, so acc[][] lived in memory and every multiply-add went through a load and a store
  * (perf annotate); in registers the full-range decoder stack of bench_network runs ~1.25x faster. */
 static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *op, const nvc_tensor *in,
-                                                             nvc_tensor *out, int y, int x, int ob, const int P,
-                                                             const int PAIRED, const int OCV, const int VNNI,
+                                                             const nvc_tensor *addend, nvc_tensor *out, int y,
+                                                             int x, int ob, const int P, const int PAIRED,
+                                                             const int OCV, const int VNNI, const int ADDEND,
                                                              const conv_requant q[2])
 {
     const nvc_conv_packed *pk = &op->packed;
@@ -160,7 +180,7 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
         const __m256i b = _mm256_loadu_si256((const __m256i *)(pk->bias + 16 * ob + 8 * v));
         #pragma GCC unroll 8
         for (int j = 0; j < P; j++)
-            acc[j][v] = b;
+            acc[j][v] = ADDEND ? addend8(b, nvc_tensor_px(addend, y, x + j) + 16 * ob + 8 * v, &q[v]) : b;
     }
     const int8_t *wp = pk->w + (size_t)ob * k * k * groups * 64;
     for (int ky = 0; ky < k; ky++)
@@ -217,14 +237,31 @@ static inline __attribute__((always_inline)) void conv_block(const nvc_net_op *o
  * pixels unpaired (10 accumulators; ~8% faster than 4), x 4 pixels paired (it needs 4 weight vectors),
  * x 6 with VNNI (12 accumulators, 2 weight vectors, 1 broadcast), 8 channels x 8 pixels. */
 static inline __attribute__((always_inline)) void conv_row(const nvc_op_args *a, int y, int ob, const int PAIRED,
-                                                           const int OCV, const int VNNI, const conv_requant q[2])
+                                                           const int OCV, const int VNNI, const int ADDEND,
+                                                           const conv_requant q[2])
 {
     const int w = a->out->w, P = OCV == 2 ? (VNNI ? 6 : PAIRED ? 4 : 5) : 8;
     int x = 0;
     for (; x + P <= w; x += P)
-        conv_block(a->op, a->in[0], a->out, y, x, ob, P, PAIRED, OCV, VNNI, q);
+        conv_block(a->op, a->in[0], a->in[1], a->out, y, x, ob, P, PAIRED, OCV, VNNI, ADDEND, q);
     for (; x < w; x++)
-        conv_block(a->op, a->in[0], a->out, y, x, ob, 1, PAIRED, OCV, VNNI, q);
+        conv_block(a->op, a->in[0], a->in[1], a->out, y, x, ob, 1, PAIRED, OCV, VNNI, ADDEND, q);
+}
+
+/* Rows y0 .. y1-1 of output-channel block ob: the block's run-time properties (paired products, at most
+ * 8 channels) become conv_row's constants. */
+static inline __attribute__((always_inline)) void conv_block_rows(const nvc_op_args *a, int y0, int y1, int ob,
+                                                                  const int VNNI, const int ADDEND,
+                                                                  const conv_requant q[2])
+{
+    const int half = a->op->c_out - 16 * ob <= 8; /* a last block of at most 8 channels */
+    const int paired = !VNNI && a->op->packed.block_paired[ob];
+    for (int y = y0; y < y1; y++) {
+        if (paired)
+            half ? conv_row(a, y, ob, 1, 1, 0, ADDEND, q) : conv_row(a, y, ob, 1, 2, 0, ADDEND, q);
+        else
+            half ? conv_row(a, y, ob, 0, 1, VNNI, ADDEND, q) : conv_row(a, y, ob, 0, 2, VNNI, ADDEND, q);
+    }
 }
 
 static nvc_op_rows_fn depthwise_rows_c; /* the reference serves depthwise convolutions for now */
@@ -237,19 +274,15 @@ static inline __attribute__((always_inline)) void conv2d_rows(const nvc_op_args 
         return;
     }
     const nvc_conv_packed *pk = &op->packed;
+    const int addend = op->n_in > 1, zp_addend = addend ? a->in[1]->zp : 0;
     for (int ob = 0; ob < pk->c_out16 / 16; ob++) {
         conv_requant q[2];
-        conv_requant_setup(&q[0], pk, 16 * ob, op->zp_out);
-        conv_requant_setup(&q[1], pk, 16 * ob + 8, op->zp_out);
-        const int half = op->c_out - 16 * ob <= 8; /* a last block of at most 8 channels */
-        for (int y = y0; y < y1; y++) {
-            if (VNNI)
-                half ? conv_row(a, y, ob, 0, 1, 1, q) : conv_row(a, y, ob, 0, 2, 1, q);
-            else if (pk->block_paired[ob])
-                half ? conv_row(a, y, ob, 1, 1, 0, q) : conv_row(a, y, ob, 1, 2, 0, q);
-            else
-                half ? conv_row(a, y, ob, 0, 1, 0, q) : conv_row(a, y, ob, 0, 2, 0, q);
-        }
+        conv_requant_setup(&q[0], pk, 16 * ob, op->zp_out, zp_addend);
+        conv_requant_setup(&q[1], pk, 16 * ob + 8, op->zp_out, zp_addend);
+        if (addend)
+            conv_block_rows(a, y0, y1, ob, VNNI, 1, q);
+        else
+            conv_block_rows(a, y0, y1, ob, VNNI, 0, q);
     }
 }
 

@@ -118,13 +118,19 @@ class Act:
         self.t, self.scale, self.data = t, scale, data
 
 
-def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0, split=False):
+def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0, split=False, addend=None):
     """x: Act. Returns (tensor, s_out, float output). out_spec: dict(scale, zp, lo, hi) or None (auto).
     split (linear convs with an out_spec only): the weights as two int8 convs, w ~ hi + lo, hi on the usual
     per-output-channel grid and lo (the rounding error of hi) on its own, 64x finer; their outputs are added onto
     out_spec. Twice the MACs for weights of ~13 bits instead of 7: the linear model's I synthesis folds input
     grids that differ ~100x between channels into each output row, and 62% of its int8 weights were 0 (vtest's
-    I-frames at q63 lost 0.3 dB to that alone, session 10)."""
+    I-frames at q63 lost 0.3 dB to that alone, session 10).
+    addend (an Act of the output's shape on a grid of one scale): added to the conv's accumulator before its one
+    rounding onto out_spec (the engine's conv2d with an addend, docs/engine.md). The weights' grid is then the
+    addend's step over an integer A per output row (A = the most that keeps the weights in [-64, 64]), so the
+    addend enters the accumulator exactly as A * (addend - zp). The residual synthesis adds the prediction this
+    way: rounded once onto the picture grid, where a residual on a uint8 grid of its own (1.6 levels per step for
+    +-202 levels) cost 0.3-0.9 dB at high quality over a GOP (session 11)."""
     if split:
         return quant_conv_split(g, x, conv, out_spec, bias_offset)
     w = conv.weight.detach().double() * w_mul
@@ -139,6 +145,14 @@ def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0, spli
     w_eff = w * s_in.view(1, -1, 1, 1)                      # weights acting on raw (q - zp)
     s_w = w_eff.abs().amax((1, 2, 3)) / nvm.WEIGHT_MAX
     s_w = torch.where(s_w > 0, s_w, torch.ones_like(s_w))
+    A = None
+    if addend is not None:
+        s_add = float(chan(addend.scale)[0])
+        assert chan(addend.scale).numel() == 1, "conv2d addend: one grid scale"
+        A = torch.floor(s_add / s_w).clamp(1, 32767)
+        assert bool((s_add / A >= s_w * (1 - 1e-9)).all()), "conv2d addend: weights too large for A >= 1"
+        s_w = s_add / A
+        y = y + addend.data
     wq = torch.round(w_eff / s_w.view(-1, 1, 1, 1)).clamp(-64, 64).to(torch.int64)
     if out_spec is None and id(conv) in FIXED:      # QAT-trained grid
         f = FIXED[id(conv)]
@@ -152,12 +166,13 @@ def quant_conv(g, x, conv, relu, out_spec=None, bias_offset=0.0, w_mul=1.0, spli
         out_spec = dict(out_spec, lo=out_spec["zp"])
     bias = torch.round(b / s_w) - x.t.zp * wq.sum((1, 2, 3))
     K = wq.shape[1] * wq.shape[2] * wq.shape[3]
-    bound = 2 ** 31 - 1 - K * 255 * 64
+    bound = 2 ** 31 - 1 - K * 255 * 64 - (0 if A is None else 255 * int(A.max()))
     bias = bias.clamp(-bound, bound).to(torch.int64)
     s_out = chan(out_spec["scale"])         # one value, or one per output channel
     Mq, Sq = requant_params((s_w / s_out).numpy())
     t = g.conv2d(x.t, wq.numpy(), bias.numpy(), Mq, Sq, out_spec["zp"], out_spec["lo"], out_spec["hi"],
-                 stride=conv.stride[0])
+                 stride=conv.stride[0], addend=None if A is None else addend.t,
+                 A=None if A is None else A.to(torch.int64).numpy())
     # for QAT: the output grid of this conv in the float model's own units (before w_mul / bias_offset)
     SPECS[id(conv)] = dict(scale=scale_value(s_out / w_mul), zp=out_spec["zp"], lo=out_spec["lo"],
                            hi=out_spec["hi"], offset=bias_offset / w_mul, relu=bool(relu))
@@ -263,10 +278,13 @@ def analysis_output(g, x, lin=None, xs=None):
 def post_filter(g, pic, post):
     """The linear model's in-loop filter (model.post_filter) on a picture Act (the picture grid, zp 128 = XC):
     picture + correction, onto the picture grid. pic.data: calibration pictures in the float model's units
-    minus XC are what the filter's convs see."""
+    minus XC are what the filter's convs see. The picture joins the last conv's accumulator (an addend), so
+    picture + correction is rounded once onto the picture grid: a correction on a uint8 grid of its own, added
+    after, lost 0.1-0.15 dB at q63 on I-frames where the filter gains 0.3-0.45 dB at q45 (session 11)."""
     if post is None:
         return pic
-    return add_acts(g, pic, export_seq(g, pic, post), dict(scale=PIC_S, zp=128, lo=0, hi=255))
+    h, last = export_seq(g, pic, post, stop_before_last=True)
+    return quant_conv(g, h, last, False, dict(scale=PIC_S, zp=128, lo=0, hi=255), addend=pic)
 
 
 def gains(qg):
@@ -433,12 +451,16 @@ def build(net, calib):
     g = m.graph("p_res_synth")
     lat, pred = g.input("latent", net.cr, 128), g.input("pred", 6, 128)
     a = dec_input(g, lat, net.p_res_gain, calib["p_res_synth"], net.p_res_enc_lin if net.linear else None)
-    if net.p_res_synth is None:
-        res = export_seq(g, a, net.p_res_synth_lin)
-    else:
+    pred_a = Act(pred, PIC_S, calib["p_pred"])   # pred's float values matter only to the in-loop filter
+    if net.p_res_synth is None:   # the linear model: the prediction joins the synthesis conv's accumulator (in
+        # its 16x16-block layout, space_to_depth(8)) and pred + residual are rounded once onto the picture grid
+        conv_, d2s = net.p_res_synth_lin
+        pred_b = Act(g.space_to_depth(pred, 8), PIC_S, F.pixel_unshuffle(calib["p_pred"], 8))
+        o = quant_conv(g, a, conv_, False, dict(scale=PIC_S, zp=128, lo=0, hi=255), addend=pred_b)
+        out = Act(g.depth_to_space(o.t, d2s.r), PIC_S, F.pixel_shuffle(o.data, d2s.r))
+    else:   # pred + residual onto the picture grid
         res = add_acts(g, export_seq(g, a, net.p_res_synth), export_seq(g, a, net.p_res_synth_lin))
-    # pred + residual onto the picture grid (a fixed grid; pred's float values matter only to the in-loop filter)
-    out = add_acts(g, Act(pred, PIC_S, calib["p_pred"]), res, dict(scale=PIC_S, zp=128, lo=0, hi=255))
+        out = add_acts(g, pred_a, res, dict(scale=PIC_S, zp=128, lo=0, hi=255))
     out = post_filter(g, out, net.p_post)
     g.output("picture", out.t)
     return m
@@ -466,7 +488,32 @@ def prior_tables(prior):
     return tabs
 
 
+def block_analysis_blob(lin, qg, cin):
+    """The encoder's block analysis (docs/nvm.md "Block analysis blobs"; nvcint.block_analysis mirrors it, the C
+    encoder runs it instead of the int8 analysis graph of the same latent): the linear model's analysis conv
+    `lin` (a 1x1 conv on space_to_depth(8) of `cin` packed picture channels, zp 128) with int16 weights and an
+    exact int64 accumulator, then latent = round(acc * scale[q][c]) with scale = the row's weight step times the
+    quality gain, in float64. Decoders never run it, so its precision is the encoder's choice: the int8 graph
+    rounds twice (7-bit weights; a uint8 output grid whose step, at q63, is up to 1 latent unit where a channel's
+    range needs all 255 levels) and cost the P-frames at q63 ~20% of their bits and 0.9 dB (session 11)."""
+    w = lin.weight.detach().double()[:, :, 0, 0] * PIC_S          # acting on raw (q - 128)
+    b = lin.bias.detach().double()
+    s_w = (w.abs().amax(1) / 32767.0).clamp_min(1e-30)
+    wq = torch.round(w / s_w[:, None]).clamp(-32767, 32767).to(torch.int64)
+    bias = torch.round(b / s_w) - 128 * wq.sum(1)                 # raw inputs: the bias holds -zp * sum(w)
+    gn, _ = gains(qg)
+    scale = gn * s_w[None, :]
+    cout, n = wq.shape
+    assert n == cin * 64 and n <= 2048, "block analysis: at most 2048 inputs (int32 lanes of the SIMD kernel)"
+    return (b"NVBA" + struct.pack("<HHIIII", 1, 0, cout, cin, 8, scale.shape[0]) +
+            wq.numpy().astype("<i2").tobytes() + bias.numpy().astype("<i8").tobytes() +
+            scale.numpy().astype("<f8").tobytes())
+
+
 def add_blobs(m, net):
+    if net.linear:   # the encoder's precise analyses (block_analysis_blob)
+        m.add_blob("i_analysis_exact", block_analysis_blob(net.i_analysis_lin, net.i_gain, 6))
+        m.add_blob("p_res_enc_exact", block_analysis_blob(net.p_res_enc_lin, net.p_res_gain, 12))
     scales = [cdf_tables.gaussian_sigma(k, M.NSCALES, M.SMIN, M.SMAX) for k in range(M.NSCALES)]
     m.add_blob("gauss_cdf", cdf_tables.serialize(cdf_tables.gaussian_set(M.NSCALES, M.SMIN, M.SMAX)))
     for name, hyp in (("i", net.i_hyper), ("p_mv", net.p_mv_hyper), ("p_res", net.p_res_hyper)):
@@ -568,6 +615,13 @@ def int_latent(m, prefix, lat, tabs, q):
     return lat, b   # latent = symbol + mean exactly (the means are integers)
 
 
+def analysis(m, graph, blob, inputs, q):
+    """The latent the C encoder computes: its block analysis where the model has the blob, else the int8 graph."""
+    if blob in dict(m.blobs):
+        return nvcint.block_analysis(m.blob(blob), [inputs[n] for n in ("picture", "pred") if n in inputs], q)
+    return nvcint.run_graph(m.get_graph(graph), inputs, q)["latent"]
+
+
 def parse_tables(b):
     assert b[:4] == b"NVCT"
     n = struct.unpack_from("<H", b, 6)[0]
@@ -612,7 +666,7 @@ def check(m, net, data, n, q_list=(8, 24, 40, 56), s=256):
                     prev = xr
             # integer
             pic = to_u8(seqs[k, 0])
-            lat = nvcint.run_graph(m.get_graph("i_analysis"), {"picture": pic}, q)["latent"]
+            lat = analysis(m, "i_analysis", "i_analysis_exact", {"picture": pic}, q)
             yh, b = int_latent(m, "i", lat, tabs, q)
             rec = nvcint.run_graph(m.get_graph("i_synth"), {"latent": yh}, q)["picture"]
             it["ib"] += b / npx
@@ -626,7 +680,7 @@ def check(m, net, data, n, q_list=(8, 24, 40, 56), s=256):
                 ml = nvcint.run_graph(m.get_graph("p_mv_enc"), {"picture": cur, "prev": rec, key: me_u8}, q)["latent"]
                 mh, bm = int_latent(m, "p_mv", ml, tabs, q)
                 pred = nvcint.run_graph(m.get_graph("p_mv_synth"), {"latent": mh, "prev": rec}, q)["pred"]
-                rl = nvcint.run_graph(m.get_graph("p_res_enc"), {"picture": cur, "pred": pred}, q)["latent"]
+                rl = analysis(m, "p_res_enc", "p_res_enc_exact", {"picture": cur, "pred": pred}, q)
                 rh, br = int_latent(m, "p_res", rl, tabs, q)
                 rec = nvcint.run_graph(m.get_graph("p_res_synth"), {"latent": rh, "pred": pred}, q)["picture"]
                 it["pb"] += (bm + br) / npx / 2

@@ -35,7 +35,8 @@ def _out(v, zp_out, lo, hi):
     return np.clip(v + zp_out, lo, hi).astype(np.uint8)
 
 
-def conv2d(x, zp_in, w, bias, M, S, zp_out, lo, hi, stride=1, depthwise=False):
+def conv2d(x, zp_in, w, bias, M, S, zp_out, lo, hi, stride=1, depthwise=False, addend=None, zp_addend=0, A=None):
+    """With an addend (the output's shape): A * (addend - zp_addend) joins the accumulator before requant."""
     x = np.asarray(x, dtype=np.int64)
     w = np.asarray(w, dtype=np.int64)
     c, h, wd = x.shape
@@ -56,6 +57,11 @@ def conv2d(x, zp_in, w, bias, M, S, zp_out, lo, hi, stride=1, depthwise=False):
             else:
                 acc += wf[:, :, ky, kx] @ patch
     acc = acc.astype(np.int64).reshape(cout, ho, wo) + np.asarray(bias, dtype=np.int64)[:, None, None]
+    if addend is not None:
+        addend = np.asarray(addend, np.int64)
+        if addend.shape != acc.shape:
+            raise ValueError(f"conv2d: addend {addend.shape} for an output of {acc.shape}")
+        acc = acc + np.asarray(A, np.int64)[:, None, None] * (addend - zp_addend)
     v = requant(acc, np.asarray(M)[:, None, None], np.asarray(S)[:, None, None])
     return _out(v, zp_out, lo, hi)
 
@@ -168,6 +174,35 @@ def warp(ref, motion, zp_motion, r, Mx, Sx, My, Sy):
     return out
 
 
+def parse_block_analysis(blob):
+    """A block analysis blob (docs/nvm.md) -> (w int64 [C_out][C_in*r*r], bias int64 [C_out], scale [NQ][C_out], r)."""
+    if blob[:4] != b"NVBA":
+        raise ValueError("not a block analysis blob")
+    ver, _, cout, cin, r, nq = struct.unpack_from("<HHIIII", blob, 4)
+    n = cin * r * r
+    pos = 24
+    w = np.frombuffer(blob, "<i2", cout * n, pos).astype(np.int64).reshape(cout, n)
+    pos += 2 * cout * n
+    bias = np.frombuffer(blob, "<i8", cout, pos).astype(np.int64)
+    pos += 8 * cout
+    scale = np.frombuffer(blob, "<f8", nq * cout, pos).reshape(nq, cout)
+    if ver != 1 or pos + 8 * nq * cout != len(blob):
+        raise ValueError("block analysis blob: bad version or size")
+    return w, bias, scale, r
+
+
+def block_analysis(blob, inputs, quality):
+    """The encoder's block analysis (export.block_analysis_blob): inputs (packed pictures, zp 128) concatenated,
+    space_to_depth(r), acc = w . x + bias exactly (int64), latent = clamp(floor(acc * scale[q] + 0.5), -128, 127)
+    + 128 (float64, as the C encoder computes it)."""
+    w, bias, scale, r = parse_block_analysis(blob)
+    x = space_to_depth(concat(inputs), r).astype(np.int64)
+    c, h, wd = x.shape
+    acc = (w @ x.reshape(c, -1)) + bias[:, None]        # int64 matmul: exact
+    v = np.floor(acc.astype(np.float64) * scale[quality][:, None] + 0.5)
+    return (np.clip(v, -128, 127) + 128).astype(np.uint8).reshape(-1, h, wd)
+
+
 def pack_yuv420(y, u, v, hp, wp):
     """YUV420 planes (h x w luma, even) -> (6, hp/2, wp/2) uint8 tensor (zp 128), edges replicated."""
     h, w = y.shape
@@ -190,6 +225,9 @@ def run_op(graph, op, vals, quality):
     t = op.type
     if t == nvm.OP_CONV2D:
         k, stride, dw, zp_out, lo, hi = p
+        if len(ins) == 2:
+            return conv2d(ins[0], zps[0], a[0], a[1], a[2], a[3], zp_out, lo, hi, stride, bool(dw), ins[1], zps[1],
+                          a[4])
         return conv2d(ins[0], zps[0], a[0], a[1], a[2], a[3], zp_out, lo, hi, stride, bool(dw))
     if t == nvm.OP_ADD:
         Ma, Mb, S, zp_out, lo, hi = p
@@ -233,14 +271,17 @@ def run_graph(graph, inputs, quality=0):
 
 
 # ---- random test case for the C cross-check -----------------------------------------------------------
-def _rand_conv(g, rng, x, cout, k, stride=1, depthwise=False, relu=False, extreme=False):
+def _rand_conv(g, rng, x, cout, k, stride=1, depthwise=False, relu=False, extreme=False, addend=None):
     cin = 1 if depthwise else x.c
     if extreme:
         w = rng.choice([-64, 64, 0, 63, -63], size=(cout, cin, k, k))
     else:
         w = rng.integers(-64, 65, size=(cout, cin, k, k))
+    A = None
+    if addend is not None:
+        A = rng.choice([-32768, 32767, 0, 1, -1], size=cout) if extreme else rng.integers(-3000, 3001, size=cout)
     kk = cin * k * k
-    bound = (1 << 31) - 1 - kk * 255 * 64
+    bound = (1 << 31) - 1 - kk * 255 * 64 - (0 if A is None else 255 * int(np.abs(A).max()))
     bias = rng.integers(-min(bound, 1 << 20), min(bound, 1 << 20), size=cout)
     if extreme:
         bias[0] = bound
@@ -251,7 +292,7 @@ def _rand_conv(g, rng, x, cout, k, stride=1, depthwise=False, relu=False, extrem
     M = np.minimum(np.round(scale * 2.0 ** S), (1 << 30) - 1).astype(np.int64)
     zp_out = 0 if relu else int(rng.integers(0, 256))
     lo, hi = (zp_out, 255) if relu else (int(rng.integers(0, 40)), int(rng.integers(200, 256)))
-    return g.conv2d(x, w, bias, M, S, zp_out, lo, hi, stride, depthwise)
+    return g.conv2d(x, w, bias, M, S, zp_out, lo, hi, stride, depthwise, addend, A)
 
 
 def _write_case_bin(path, g, inputs, outs, quality):
@@ -281,6 +322,11 @@ def make_case(outdir, seed):
     b = _rand_conv(g, rng, b, 24, 3, depthwise=True)
     b = _rand_conv(g, rng, b, 17, 1, extreme=True)
     c = _rand_conv(g, rng, a, 16, 3, stride=2, extreme=True)
+    # convs with an addend: dense (17, 24 and 20 channels: full and partial blocks of 16) and depthwise
+    ad = _rand_conv(g, rng, b, 17, 3, addend=b)
+    ad = _rand_conv(g, rng, ad, 24, 1, extreme=True, addend=_rand_conv(g, rng, b, 24, 1))
+    ad2 = _rand_conv(g, rng, pic, 20, 5, stride=1, addend=a)
+    ad3 = _rand_conv(g, rng, a, 20, 3, depthwise=True, addend=ad2)
     c = g.clamp(c, 10, 240)
     q = g.scale_channels(c, rng.integers(1, 1 << 20, size=(64, 16)), rng.integers(10, 30, size=(64, 16)), 128)
     q1 = g.scale_channels(c, rng.integers(1, 1 << 20, size=16), rng.integers(10, 30, size=16), b.zp)
@@ -299,6 +345,8 @@ def make_case(outdir, seed):
     g.output("a", a)
     g.output("b", b)
     g.output("concat", d)
+    g.output("addend", ad)
+    g.output("addend2", ad3)
     inputs = [rng.integers(0, 256, size=(6, H, W)), rng.integers(0, 256, size=(2, 2 * H // 4, 2 * W // 4)),
               rng.integers(0, 256, size=(8, H // 2, W // 2))]
     inputs[0][:, :2, :2] = 0
@@ -316,7 +364,8 @@ def make_case(outdir, seed):
 def make_tiny_model(seed):
     """A small model (a few KB) using every op, for the loader tests and the fuzzing seed corpus.
     Graph "g": inputs pic (6 x H x W), motion (2 x H/2 x W/2), latent (4 x H/2 x W/2), H and W
-    multiples of 4. Graph "tiny2": input x (3 channels, any size)."""
+    multiples of 4. Graph "tiny2": input x (3 channels, any size), a conv with an addend (tests/fuzz/corpus/
+    fuzz_nvm/tiny3.nvm is seed 3)."""
     rng = np.random.default_rng(seed)
     m = nvm.Model(0x4E5643544E590000 + seed)
     m.add_blob("gains", bytes(range(64)))
@@ -340,7 +389,8 @@ def make_tiny_model(seed):
     g.output("up", g.upsample(lat, 2, "bilinear"))
     g2 = m.graph("tiny2")
     x = g2.input("x", 3, 0)
-    g2.output("y", g2.upsample(_rand_conv(g2, rng, x, 5, 1), 3, "nearest"))
+    y = _rand_conv(g2, rng, x, 5, 1)
+    g2.output("y", g2.upsample(_rand_conv(g2, rng, x, 5, 3, addend=y), 3, "nearest"))   # a conv with an addend
     return m
 
 
@@ -375,6 +425,27 @@ def write_model_cases(outdir, model_path, H, W, seed):
         print(g.name)
 
 
+def write_analysis_case(outdir, model_path, blob_name, H, W, seed):
+    """Random packed pictures (H x W luma) for a block analysis blob of a model, and the mirror's latent at a random
+    quality: DIR/case.nvm (a copy of the model), DIR/case.bin (u32 quality, u32 n, the n inputs, the latent; each
+    u32 c, h, w, zp and the bytes), for build/tests/test_block_analysis DIR BLOB."""
+    import os
+    import shutil
+    rng = np.random.default_rng(seed)
+    blob = nvm.read_nvm(model_path).blob(blob_name)
+    w, _, scale, r = parse_block_analysis(blob)
+    cin = w.shape[1] // (r * r)
+    inputs = [rng.integers(0, 256, size=(6, H // 2, W // 2)).astype(np.uint8) for _ in range(cin // 6)]
+    quality = int(rng.integers(0, scale.shape[0]))
+    out = block_analysis(blob, inputs, quality)
+    os.makedirs(outdir, exist_ok=True)
+    shutil.copyfile(model_path, os.path.join(outdir, "case.nvm"))
+    with open(os.path.join(outdir, "case.bin"), "wb") as f:
+        f.write(struct.pack("<II", quality, len(inputs)))
+        for t in inputs + [out]:
+            f.write(struct.pack("<IIII", *t.shape, 128) + np.ascontiguousarray(t, np.uint8).tobytes())
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--make-case":
         make_case(sys.argv[2], int(sys.argv[3]))
@@ -390,6 +461,10 @@ if __name__ == "__main__":
         # --model-cases MODEL HxW DIR SEED: every graph of a codec model (tests/model_mirror.sh)
         h, w = (int(v) for v in sys.argv[3].split("x"))
         write_model_cases(sys.argv[4], sys.argv[2], h, w, int(sys.argv[5]))
+    elif len(sys.argv) == 7 and sys.argv[1] == "--analysis-case":
+        # --analysis-case MODEL BLOB HxW DIR SEED: a block analysis blob of a model (tests/model_mirror.sh)
+        h, w = (int(v) for v in sys.argv[4].split("x"))
+        write_analysis_case(sys.argv[5], sys.argv[2], sys.argv[3], h, w, int(sys.argv[6]))
     else:
-        sys.exit("usage: nvcint.py --make-case DIR SEED | --make-tiny FILE SEED |"
+        sys.exit("usage: nvcint.py --make-case DIR SEED | --make-tiny FILE SEED | --analysis-case MODEL BLOB HxW DIR SEED |"
                  " --graph-case MODEL GRAPH HxW[,HxW...] DIR SEED [QUALITY] | --model-cases MODEL HxW DIR SEED")

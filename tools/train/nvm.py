@@ -171,7 +171,9 @@ class Graph:
         _check(name not in [n for n, _ in self.outputs], f"duplicate output {name}")
         self.outputs.append((name, self._own(t)))
 
-    def conv2d(self, x, w, bias, M, S, zp_out, lo=0, hi=255, stride=1, depthwise=False):
+    def conv2d(self, x, w, bias, M, S, zp_out, lo=0, hi=255, stride=1, depthwise=False, addend=None, A=None):
+        """addend (a tensor of the output's channels and size) and A (int16 range, one per output channel): the
+        accumulator also gets A * (addend - zp_addend) before the requantisation (docs/engine.md)."""
         w = np.asarray(w)
         _check(w.ndim == 4 and w.shape[2] == w.shape[3] and w.shape[2] in (1, 3, 5),
                f"conv2d: weights must be [Cout][Cin][k][k] with k in 1,3,5, got {w.shape}")
@@ -183,15 +185,22 @@ class Graph:
         _check(stride in (1, 2), "conv2d: stride must be 1 or 2")
         _check_zp_range(zp_out, lo, hi)
         w = _ints(w, np.int8, -WEIGHT_MAX, WEIGHT_MAX, "conv2d weights")
+        _check((addend is None) == (A is None), "conv2d: an addend needs A and A an addend")
+        extra = 0
+        if addend is not None:
+            _check(addend.c == cout, f"conv2d: addend of {addend.c} channels for {cout} outputs")
+            A = _ints(A, np.int32, -32768, 32767, "conv2d A")
+            _check(A.shape == (cout,), "conv2d: A must have one value per output channel")
+            extra = 255 * int(np.abs(A).max())
         kk = w.shape[1] * k * k
-        bound = (1 << 31) - 1 - kk * 255 * WEIGHT_MAX
+        bound = (1 << 31) - 1 - kk * 255 * WEIGHT_MAX - extra
         _check(bound > 0, "conv2d: receptive field too large for int32 accumulation")
-        bias = _ints(bias, np.int32, -bound, bound, "conv2d bias (|bias| + K*255*64 < 2^31)")
+        bias = _ints(bias, np.int32, -bound, bound, "conv2d bias (|bias| + K*255*64 [+ 255*max|A|] < 2^31)")
         M, S = _check_requant(M, S, "conv2d")
         _check(bias.shape == (cout,) and M.shape == (cout,) and S.shape == (cout,),
                "conv2d: bias, M, S must have one value per output channel")
-        return self._add(OP_CONV2D, [x], cout, zp_out, [k, stride, int(bool(depthwise)), zp_out, lo, hi],
-                         [w, bias, M, S])
+        ins, arrays = ([x], [w, bias, M, S]) if addend is None else ([x, addend], [w, bias, M, S, A])
+        return self._add(OP_CONV2D, ins, cout, zp_out, [k, stride, int(bool(depthwise)), zp_out, lo, hi], arrays)
 
     def add(self, a, b, Ma, Mb, S, zp_out, lo=0, hi=255):
         _check(a.c == b.c, f"add: {a.c} vs {b.c} channels")
@@ -404,7 +413,7 @@ def write_nvm(path, model):
 
 
 # Array element types per op, in the order of Op.arrays (for the reader).
-_ARRAY_TYPES = {OP_CONV2D: (np.int8, np.int32, np.int32, np.int32),
+_ARRAY_TYPES = {OP_CONV2D: (np.int8, np.int32, np.int32, np.int32, np.int32),   # the fifth (A) with an addend
                 OP_SCALE_CHANNELS: (np.int32, np.int32)}
 
 
