@@ -98,25 +98,32 @@ nvc_block_dot_fn nvc_block_dot_get(void)
     return (nvc_cpu_flags() & NVC_CPU_AVX2) ? nvc_block_dot_avx2 : nvc_block_dot_c;
 }
 
+/* Output channels per pass over a row of blocks: their weights (ROWS x n16 int16, 24 KB at 768 inputs) stay in
+ * the L1 cache while every block of the row uses them, instead of all the weights (590 KB for the residual
+ * analysis) streaming through it once per block. */
+#define ROWS 16
+
 typedef struct run_job {
     const nvc_block_analysis *a;
     const nvc_tensor *in;
     int n_in, quality;
     nvc_tensor *out;
     nvc_block_dot_fn dot;
-    int16_t *x;   /* per worker [n16]: one block's gathered inputs */
-    int64_t *acc; /* per worker [c_out] */
+    int16_t *x;   /* per worker [out->w][n16]: the gathered inputs of one row of blocks */
+    int64_t *acc; /* per worker [out->w][c_out] */
 } run_job;
 
 static void run_row(void *ctx, int by, int worker)
 {
     const run_job *j = ctx;
     const nvc_block_analysis *a = j->a;
-    int16_t *x = j->x + (size_t)worker * a->n16;
-    int64_t *acc = j->acc + (size_t)worker * a->c_out;
+    const int bw = j->out->w, rr = a->r * a->r;
+    int16_t *xs = j->x + (size_t)worker * bw * a->n16;
+    int64_t *accs = j->acc + (size_t)worker * bw * a->c_out;
     const double *scale = a->scale + (size_t)j->quality * a->c_out;
-    for (int bx = 0; bx < j->out->w; bx++) {
+    for (int bx = 0; bx < bw; bx++) {
         /* space_to_depth(r) of the concatenated inputs: input channel c, offset (dy, dx) -> c * r * r + dy * r + dx */
+        int16_t *x = xs + (size_t)bx * a->n16;
         int c0 = 0;
         for (int t = 0; t < j->n_in; t++) {
             const nvc_tensor *in = &j->in[t];
@@ -124,11 +131,18 @@ static void run_row(void *ctx, int by, int worker)
                 for (int dx = 0; dx < a->r; dx++) {
                     const uint8_t *px = nvc_tensor_px(in, by * a->r + dy, bx * a->r + dx);
                     for (int c = 0; c < in->c; c++)
-                        x[(c0 + c) * a->r * a->r + dy * a->r + dx] = px[c];
+                        x[(c0 + c) * rr + dy * a->r + dx] = px[c];
                 }
             c0 += in->c;
         }
-        j->dot(a->w, x, a->n16, a->c_out, acc);
+    }
+    for (int o = 0; o < a->c_out; o += ROWS) {
+        const int n = a->c_out - o < ROWS ? a->c_out - o : ROWS;
+        for (int bx = 0; bx < bw; bx++)
+            j->dot(a->w + (size_t)o * a->n16, xs + (size_t)bx * a->n16, a->n16, n, accs + (size_t)bx * a->c_out + o);
+    }
+    for (int bx = 0; bx < bw; bx++) {
+        const int64_t *acc = accs + (size_t)bx * a->c_out;
         uint8_t *dst = nvc_tensor_px(j->out, by, bx);
         for (int o = 0; o < a->c_out; o++) {
             const double v = floor((double)(acc[o] + a->bias[o]) * scale[o] + 0.5);
@@ -153,15 +167,16 @@ int nvc_block_analysis_run(const nvc_block_analysis *a, const nvc_tensor *in, in
         return err;
     const int workers = nvc_pool_threads(pool);
     run_job j = { a, in, n_in, quality, latent, nvc_block_dot_get(), NULL, NULL };
-    j.x = aligned_alloc(32, ((size_t)workers * a->n16 * 2 + 31) / 32 * 32);
-    j.acc = malloc((size_t)workers * a->c_out * sizeof *j.acc);
+    const size_t nx = (size_t)workers * latent->w * a->n16;
+    j.x = aligned_alloc(32, (nx * 2 + 31) / 32 * 32);
+    j.acc = malloc((size_t)workers * latent->w * a->c_out * sizeof *j.acc);
     if (!j.x || !j.acc) {
         free(j.x);
         free(j.acc);
         nvc_tensor_release(latent);
         return NVC_ENOMEM;
     }
-    memset(j.x, 0, (size_t)workers * a->n16 * 2); /* the padding inputs stay 0 */
+    memset(j.x, 0, nx * 2); /* the padding inputs stay 0 */
     nvc_pool_run(pool, latent->h, run_row, &j);
     free(j.x);
     free(j.acc);
