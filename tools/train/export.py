@@ -275,15 +275,24 @@ def analysis_output(g, x, lin=None, xs=None):
     return add_acts(g, a, b, dict(scale=s, zp=128, lo=0, hi=255))
 
 
-def post_filter(g, pic, post):
+def post_filter(g, pic, post, gate=None):
     """The linear model's in-loop filter (model.post_filter) on a picture Act (the picture grid, zp 128 = XC):
     picture + correction, onto the picture grid. pic.data: calibration pictures in the float model's units
     minus XC are what the filter's convs see. The picture joins the last conv's accumulator (an addend), so
-    picture + correction is rounded once onto the picture grid: a correction on a uint8 grid of its own, added
-    after, lost 0.1-0.15 dB at q63 on I-frames where the filter gains 0.3-0.45 dB at q45 (session 11)."""
+    picture + correction is rounded once onto the picture grid (as the residual synthesis does).
+    gate (model.QualityGate): the hidden features times gate(q), a scale_channels op (per quality) onto a grid per
+    channel as much coarser than the ReLU's as the channel's largest factor above 1."""
     if post is None:
         return pic
     h, last = export_seq(g, pic, post, stop_before_last=True)
+    if gate is not None:
+        with torch.no_grad():
+            f = gate(torch.arange(M.NQ))[:, :, 0, 0].double()                  # [NQ][C]
+        s_h = chan(h.scale).expand(f.shape[1])
+        s_g = s_h * f.amax(0).clamp_min(1.0)
+        Mq, Sq = requant_params((f * s_h / s_g).numpy())
+        h = Act(g.scale_channels(h.t, Mq, Sq, 0, 0, 255), scale_value(s_g),
+                h.data * f.mean(0).float().view(1, -1, 1, 1))
     return quant_conv(g, h, last, False, dict(scale=PIC_S, zp=128, lo=0, hi=255), addend=pic)
 
 
@@ -403,7 +412,7 @@ def build(net, calib):
     if net.i_synth is None:   # the linear model: the linear path alone, straight onto the picture grid
         out = export_seq(g, a, net.i_synth_lin, last_spec=dict(scale=PIC_S, zp=128, lo=0, hi=255),
                          last_bias_offset=0.5 - M.XC, split_last=True)
-        out = post_filter(g, out, net.i_post)
+        out = post_filter(g, out, net.i_post, net.i_post_gate)
     else:   # non-linear path (carrying the +0.5 - XC output offset) + linear path, added onto the picture grid
         nl = export_seq(g, a, net.i_synth, last_bias_offset=0.5 - M.XC)
         out = add_acts(g, nl, export_seq(g, a, net.i_synth_lin), dict(scale=PIC_S, zp=128, lo=0, hi=255))

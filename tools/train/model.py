@@ -464,6 +464,20 @@ def linear_synthesis(cy, cout=6):
     return nn.Sequential(nn.Conv2d(cy, cout * 64, 1), D2S(8))
 
 
+class QualityGate(nn.Module):
+    """Per-channel factors selected by quality q, log-linear between ANCHORS like QualityGain, starting at 1: the
+    in-loop filter's hidden features times gate(q), so the filter can be strong where the quality is low and
+    step aside where it is high (one filter trained over q 40..63 gained 0.3-0.45 dB on I-frames at q45 and lost
+    0.1-0.27 at q63, session 11). Exported as a scale_channels op, whose tables are per quality."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.log_s = nn.Parameter(torch.zeros(len(ANCHORS), ch))
+
+    def forward(self, q):
+        return torch.exp(QualityGain._interp(self.log_s, q))[:, :, None, None]
+
+
 def post_filter(hid=24):
     """In-loop filter of the linear model (packed picture, H/2): correction = k3 6 -> hid R, k3 hid -> 6, added to
     the picture. A complete block transform has no smoothing across its 16x16 blocks; at low rates its
@@ -494,13 +508,17 @@ def arch_of(state_dict):
     """NVC's architecture options of a checkpoint's weights: linear (the linear-transform model has no non-linear
     analysis), post (in-loop filters) and block_mv (block vectors for motion)."""
     return {"linear": "i_analysis.0.weight" not in state_dict, "post": "i_post.0.weight" in state_dict,
+            "p_post": "p_post.0.weight" in state_dict,
             "block_mv": "p_mv_enc.0.weight" not in state_dict}
 
 
 def from_state_dict(state_dict):
-    """The codec of a checkpoint's weights, at their latent widths, weights loaded (training mode)."""
+    """The codec of a checkpoint's weights, at their latent widths, weights loaded (training mode). A checkpoint
+    with an I in-loop filter but no gate (run 15) gets the gate at 1, i.e. the same function."""
     net = NVC(*widths_of(state_dict), **arch_of(state_dict))
-    net.load_state_dict(state_dict)
+    missing, unexpected = net.load_state_dict(state_dict, strict=False)
+    if unexpected or any(not k.startswith("i_post_gate.") for k in missing):
+        raise RuntimeError(f"checkpoint does not match the model: missing {missing}, unexpected {unexpected}")
     return net
 
 
@@ -510,13 +528,15 @@ class NVC(nn.Module):
     no non-linear analysis or synthesis), coded with a hyperprior whose means are 0 (HyperLatentCodec
     zero_mean). The motion path is v1's."""
 
-    def __init__(self, cy=CY, cr=CR, ctx_slices=(), linear=False, post=False, block_mv=False):
+    def __init__(self, cy=CY, cr=CR, ctx_slices=(), linear=False, post=False, block_mv=False, p_post=None):
         super().__init__()
         self.cy, self.cr, self.linear, self.block_mv = cy, cr, linear, block_mv
-        # post=True: an in-loop filter on each reconstruction (I: after the synthesis; P: after pred + residual),
-        # picture + a correction from two 3x3 convs, starting at zero (post_filter)
+        # post=True: an in-loop filter on each reconstruction (I: after the synthesis; P: after pred + residual,
+        # unless p_post=False: the I-frames' alone), picture + a correction from two 3x3 convs, starting at zero
+        # (post_filter)
         self.i_post = post_filter() if post else None
-        self.p_post = post_filter() if post else None
+        self.i_post_gate = QualityGate(self.i_post[0].out_channels) if post else None
+        self.p_post = post_filter() if (post if p_post is None else p_post) else None
         # I-frame
         self.i_analysis = None if linear else analysis(6, cy)
         self.i_gain = QualityGain(cy)
@@ -570,8 +590,9 @@ class NVC(nn.Module):
         y_hat, by, bz = self.i_hyper(y, quant_params)
         yd = y_hat * self.i_gain.inv_gain(q)
         xr = (self.i_inverse(yd) + 0.5).clamp(0, 1)
-        if self.i_post is not None:
-            xr = (xr + self.i_post(xr - XC)).clamp(0, 1)
+        if self.i_post is not None:   # picture + the filter's correction, its hidden features gated by quality
+            h = self.i_post[1](self.i_post[0](xr - XC)) * self.i_post_gate(q)
+            xr = (xr + self.i_post[2](h)).clamp(0, 1)
         return xr, by + bz
 
     # -- P ----------------------------------------------------------------------------------------------------

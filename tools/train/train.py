@@ -221,6 +221,10 @@ def main():
                          "hyperprior; a start checkpoint's learned motion path is dropped")
     ap.add_argument("--post", action="store_true",
                     help="add the in-loop filters (model.post_filter) to a checkpoint that has none")
+    ap.add_argument("--i-post", action="store_true",
+                    help="add the I-frames' in-loop filter alone (model.NVC p_post=False)")
+    ap.add_argument("--i-q-min", type=int, default=0,
+                    help="I steps train qualities --i-q-min..63 (the encoder codes I-frames at q + its I offset)")
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
@@ -264,8 +268,10 @@ def main():
     if args.ctx:
         widths = widths[:2] + (tuple(int(b) for b in args.ctx.split(",")),)
     # latent widths and architecture from the checkpoint it starts from (widen.py makes wider ones)
-    arch = M.arch_of(start["model"]) if start else {"linear": False, "post": False, "block_mv": False}
-    arch["post"] = arch["post"] or args.post
+    arch = M.arch_of(start["model"]) if start else {"linear": False, "post": False, "p_post": False,
+                                                     "block_mv": False}
+    arch["p_post"] = arch["p_post"] or args.post
+    arch["post"] = arch["post"] or args.post or args.i_post
     drop_mv = args.block_mv and not arch["block_mv"]
     arch["block_mv"] = arch["block_mv"] or args.block_mv
     if drop_mv and not resuming:   # a new motion path: the start's motion weights do not apply
@@ -352,7 +358,7 @@ def main():
         qp = step >= args.int_params_from
         if stage == "I":
             x = train.i_batch(rng, args.i_batch, args.patch).to(dev)
-            q = torch.from_numpy(rng.integers(0, M.NQ, x.shape[0]))
+            q = torch.from_numpy(rng.integers(args.i_q_min, M.NQ, x.shape[0]))
             xr, bits = net.code_i(x, q, qp)
             m, my, mu, mv = dist(x, xr)
             npx = x.shape[2] * x.shape[3] * 4
