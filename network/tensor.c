@@ -183,3 +183,14 @@ int nvc_net_unpack_yuv420(const nvc_tensor *t, uint8_t *const planes[3], const p
     }
     return 0;
 }
+
+int nvc_tensor_same(const nvc_tensor *a, const nvc_tensor *b)
+{
+    if (a->c != b->c || a->h != b->h || a->w != b->w)
+        return 0;
+    for (int y = 0; y < a->h; y++)
+        for (int x = 0; x < a->w; x++)
+            if (memcmp(nvc_tensor_px(a, y, x), nvc_tensor_px(b, y, x), (size_t)a->c))
+                return 0;
+    return 1;
+}

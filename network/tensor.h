@@ -50,6 +50,9 @@ static inline uint8_t *nvc_tensor_px(const nvc_tensor *t, int y, int x)
     return t->data + (ptrdiff_t)y * t->rstride + (ptrdiff_t)x * t->cstride;
 }
 
+/* 1 when a and b have the same shape and the same interior values (channel padding and borders aside). */
+int nvc_tensor_same(const nvc_tensor *a, const nvc_tensor *b);
+
 /* Copies between a tensor and a CHW byte array (c*h*w bytes), for tests and tools. */
 void nvc_tensor_from_chw(nvc_tensor *t, const uint8_t *chw);
 void nvc_tensor_to_chw(const nvc_tensor *t, uint8_t *chw);

@@ -502,18 +502,6 @@ static void test_key_refine(void)
     enc_fixed_gop = 1;
 }
 
-/* Same size and the same samples (the channel padding and borders are not part of a picture). */
-static int same_picture(const nvc_tensor *a, const nvc_tensor *b)
-{
-    if (a->c != b->c || a->h != b->h || a->w != b->w)
-        return 0;
-    for (int y = 0; y < a->h; y++)
-        for (int x = 0; x < a->w; x++)
-            if (memcmp(nvc_tensor_px(a, y, x), nvc_tensor_px(b, y, x), (size_t)a->c))
-                return 0;
-    return 1;
-}
-
 /* P-frames that leave out their motion, their residual or both: chosen where they cost less, decoded exactly
  * as the encoder reconstructed them, never used with full_p_frames; and a flagged-off latent whose segments
  * are not empty is damage. */
@@ -601,8 +589,8 @@ static void test_p_modes(void)
         CHECK_EQ_INT(nvc_tensor_copy(&dec, &ref), 0);
         CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), 0);
         CHECK_EQ_INT(nvc_frame_synthesize(&m, NVC_FRAME_P, flags, 20, lat, NULL, &dec, msg, sizeof msg), 0);
-        CHECK(same_picture(&enc, &dec));
-        CHECK(same_picture(&ref, &dec) == (flags == 3)); /* only a repeat repeats */
+        CHECK(nvc_tensor_same(&enc, &dec));
+        CHECK(nvc_tensor_same(&ref, &dec) == (flags == 3)); /* only a repeat repeats */
         for (int i = 0; i < NVC_FRAME_MAX_LATENTS; i++)
             nvc_tensor_release(&lat[i]);
         nvc_frame_coded_free(&fc);
