@@ -470,7 +470,7 @@ def build(net, calib):
     else:   # pred + residual onto the picture grid
         res = add_acts(g, export_seq(g, a, net.p_res_synth), export_seq(g, a, net.p_res_synth_lin))
         out = add_acts(g, pred_a, res, dict(scale=PIC_S, zp=128, lo=0, hi=255))
-    out = post_filter(g, out, net.p_post)
+    out = post_filter(g, out, net.p_post, net.p_post_gate)
     g.output("picture", out.t)
     return m
 

@@ -514,10 +514,10 @@ def arch_of(state_dict):
 
 def from_state_dict(state_dict):
     """The codec of a checkpoint's weights, at their latent widths, weights loaded (training mode). A checkpoint
-    with an I in-loop filter but no gate (run 15) gets the gate at 1, i.e. the same function."""
+    with an in-loop filter but no gate (run 15, session 8's run 10) gets the gate at 1, i.e. the same function."""
     net = NVC(*widths_of(state_dict), **arch_of(state_dict))
     missing, unexpected = net.load_state_dict(state_dict, strict=False)
-    if unexpected or any(not k.startswith("i_post_gate.") for k in missing):
+    if unexpected or any(not k.startswith(("i_post_gate.", "p_post_gate.")) for k in missing):
         raise RuntimeError(f"checkpoint does not match the model: missing {missing}, unexpected {unexpected}")
     return net
 
@@ -537,6 +537,7 @@ class NVC(nn.Module):
         self.i_post = post_filter() if post else None
         self.i_post_gate = QualityGate(self.i_post[0].out_channels) if post else None
         self.p_post = post_filter() if (post if p_post is None else p_post) else None
+        self.p_post_gate = QualityGate(self.p_post[0].out_channels) if self.p_post is not None else None
         # I-frame
         self.i_analysis = None if linear else analysis(6, cy)
         self.i_gain = QualityGain(cy)
@@ -590,10 +591,15 @@ class NVC(nn.Module):
         y_hat, by, bz = self.i_hyper(y, quant_params)
         yd = y_hat * self.i_gain.inv_gain(q)
         xr = (self.i_inverse(yd) + 0.5).clamp(0, 1)
-        if self.i_post is not None:   # picture + the filter's correction, its hidden features gated by quality
-            h = self.i_post[1](self.i_post[0](xr - XC)) * self.i_post_gate(q)
-            xr = (xr + self.i_post[2](h)).clamp(0, 1)
+        if self.i_post is not None:
+            xr = self.filtered(self.i_post, self.i_post_gate, xr, q)
         return xr, by + bz
+
+    @staticmethod
+    def filtered(post, gate, xr, q):
+        """The in-loop filter: picture + the filter's correction, its hidden features gated by quality."""
+        h = post[1](post[0](xr - XC)) * gate(q)
+        return (xr + post[2](h)).clamp(0, 1)
 
     # -- P ----------------------------------------------------------------------------------------------------
     def code_p(self, x, prev, q, me=None, quant_params=False, no_motion=False):
@@ -623,7 +629,7 @@ class NVC(nn.Module):
         rd = r_hat * self.p_res_gain.inv_gain(q)
         xr = (pred + self.res_inverse(rd)).clamp(0, 1)
         if self.p_post is not None:
-            xr = (xr + self.p_post(xr - XC)).clamp(0, 1)
+            xr = self.filtered(self.p_post, self.p_post_gate, xr, q)
         # m, r: the motion and residual latents before rounding (gain applied); m is None without motion
         return xr, bm + bzm + br + bzr, {"flow": flow, "me": me, "pred": pred, "bits_mv": bm + bzm, "m": m, "r": r}
 
