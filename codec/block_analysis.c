@@ -74,12 +74,16 @@ int nvc_block_analysis_load(nvc_block_analysis *a, const uint8_t *blob, size_t s
         memcpy(&a->scale[k], &bits, 8);
         /* |acc| < 2^44 (2048 * 32767 * 255 + |bias|): a finite scale below 2^16 keeps acc * scale far from
          * the int64 conversion's limits; the clamp to the latent range does the rest */
-        if (!isfinite(a->scale[k]) || fabs(a->scale[k]) > 65536.0)
+        if (!isfinite(a->scale[k]) || fabs(a->scale[k]) > 65536.0) {
+            nvc_block_analysis_free(a);
             BAD("block analysis: scale %zu is not a finite number below 2^16", k);
+        }
     }
     for (size_t o = 0; o < c_out; o++)
-        if (a->bias[o] > ((int64_t)1 << 40) || a->bias[o] < -((int64_t)1 << 40))
+        if (a->bias[o] > ((int64_t)1 << 40) || a->bias[o] < -((int64_t)1 << 40)) {
+            nvc_block_analysis_free(a);
             BAD("block analysis: bias %zu out of range", o);
+        }
     return 0;
 }
 
