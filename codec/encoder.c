@@ -1,7 +1,6 @@
 /* The public encoder (include/nvc/nvc.h). Each picture is coded when it is sent (codec/frame.h), on the
  * caller's thread with the work of each step spread over the encoder's pool; its reference for the next
  * P-frame is the reconstruction made by the decoder's own synthesis code. One packet is held at a time. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -218,8 +217,8 @@ static int make_packet(nvc_encoder *e, int type, int flags, const nvc_frame_code
 /* The training objective of the model (tools/train/model.py, train.py) for one coded frame, in bits:
  * bits + lambda(q) * 255^2 * MSE * luma_pixels with MSE = (4 MSE_Y + MSE_U + MSE_V) / 6 on [0, 1] samples.
  * Over the packed picture (4 luma phases + U + V per position, 8-bit samples) that is
- * bits + lambda(q) * SSE * 4 / 6 (the padding outside the picture excluded). lambda(q) is the model's
- * 0.0018 * (0.12 / 0.0018)^(q / 63), q the stream's quality. An encoder decision only: decoders never compute it.
+ * bits + lambda(q) * SSE * 4 / 6 (the padding outside the picture excluded), lambda(q) = nvc_frame_lambda(q)
+ * (codec/frame.h), q the stream's quality. An encoder decision only: decoders never compute it.
  *
  * still, future (a refinement decision, key_refine_frames): the distortion of the still part of the picture,
  * where the motion search `still` found no motion, counts `future` more times: the frames up to the next
@@ -249,8 +248,7 @@ static double rd_cost(const nvc_encoder *e, const nvc_tensor *recon, const nvc_f
                     sse_still += d2;
             }
         }
-    const double lambda = 0.0018 * pow(0.12 / 0.0018, e->s.quality / 63.0);
-    return bits + lambda * ((double)sse + (double)future * (double)sse_still) * 4.0 / 6.0;
+    return bits + nvc_frame_lambda(e->s.quality) * ((double)sse + (double)future * (double)sse_still) * 4.0 / 6.0;
 }
 
 /* A frame due to be a P-frame: codes every candidate (P with motion and residual, without motion, without

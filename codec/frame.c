@@ -2,6 +2,7 @@
 #include "codec/frame.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,8 @@ int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, char
         if ((err = nvc_block_analysis_load(&m->exact[k], blob, bsize, tmsg, sizeof tmsg)))
             break;
         const nvc_block_analysis *a = &m->exact[k];
-        if (a->c_out != m->cy[k] || a->c_in != kinds[k].analysis_in || a->r * 2 != LATENT_DOWN || a->nq <= NVC_STREAM_MAX_QUALITY) {
+        if (a->c_out != m->cy[k] || a->c_in != kinds[k].analysis_in || a->r * 2 != LATENT_DOWN ||
+            a->nq <= NVC_STREAM_MAX_QUALITY) {
             snprintf(tmsg, sizeof tmsg, "%d outputs of %d inputs at r %d, %d qualities", a->c_out, a->c_in, a->r,
                      a->nq);
             err = NVC_EMODEL;
@@ -803,10 +805,20 @@ static int empty_segments(nvc_substreams seg[2])
     return 0;
 }
 
+double nvc_frame_lambda(int quality)
+{
+    return 0.0018 * pow(0.12 / 0.0018, quality / 63.0);
+}
+
+int nvc_frame_mv_penalty(int quality)
+{
+    return (int)lround(NVC_BLOCK_MV_PENALTY * sqrt(nvc_frame_lambda(16) / nvc_frame_lambda(quality)));
+}
+
 int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
                      nvc_pool *pool, nvc_tensor *search)
 {
-    return m->block_mv ? nvc_block_search(picture, ref, BLOCK_MV_RANGE, nvc_block_mv_penalty(quality), pool, search)
+    return m->block_mv ? nvc_block_search(picture, ref, BLOCK_MV_RANGE, nvc_frame_mv_penalty(quality), pool, search)
                        : nvc_motion_search(picture, ref, pool, search);
 }
 

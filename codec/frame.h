@@ -122,6 +122,18 @@ int nvc_frame_slice_substreams(const nvc_codec_model *m, int kind, int n, int s)
  * empty it is made here and kept, else used as it is; the caller releases it. 0, NVC_EMODEL, NVC_ENOMEM or
  * NVC_EINVAL (message). */
 #define NVC_FRAME_LANES_LEGACY (-1)
+/* The model's rate-distortion trade-off at a quality (0..63), as it was trained (tools/train/model.py lmb):
+ * lambda(q) = 0.0018 * (0.12 / 0.0018)^(q / 63), in bits per unit of 255^2 * MSE * luma pixels. An encoder
+ * measure only (codec/encoder.c rd_cost); decoders never compute it. */
+double nvc_frame_lambda(int quality);
+
+/* The block search's penalty at a stream quality: what a vector may cost in SAD, per quarter pel, scaled like a
+ * motion lambda, with the square root of lambda(q): NVC_BLOCK_MV_PENALTY * sqrt(lambda(16) / lambda(q)),
+ * rounded: 27 at q0, 16 at q16, 9 at q32, 3 at q63. Vectors cost more than they save at low qualities and the
+ * prediction matters more at high ones (training footage, 30 frames: Megamind at q63 -3% bytes and +0.4 dB with
+ * 4 instead of 16, vtest at q0 -6% bytes for -0.1 dB with 32; session 11). */
+int nvc_frame_mv_penalty(int quality);
+
 /* The encoder's motion search of `picture` against `ref` for the model's p_mv_enc graph (codec/motion_search.h:
  * nvc_block_search with the penalty of the frame's quality for a block-vector model, else nvc_motion_search): a
  * 2-channel tensor, zp 128, whose 128 in both channels is no motion. What nvc_frame_encode computes when its

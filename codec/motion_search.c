@@ -1,7 +1,6 @@
 /* Block motion search (codec/motion_search.h). */
 #include "codec/motion_search.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -176,12 +175,6 @@ static void block_row(void *ctx, int by, int worker)
         o[0] = (uint8_t)(128 + vx);
         o[1] = (uint8_t)(128 + vy);
     }
-}
-
-int nvc_block_mv_penalty(int quality)
-{
-    /* lambda(q) = 0.0018 * (0.12 / 0.0018)^(q / 63): sqrt(lambda(16) / lambda(q)) = (0.12 / 0.0018)^((16 - q) / 126) */
-    return (int)lround(NVC_BLOCK_MV_PENALTY * pow(0.12 / 0.0018, (16 - quality) / 126.0));
 }
 
 int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, int penalty, nvc_pool *pool,

@@ -22,7 +22,7 @@ int nvc_motion_search(const nvc_tensor *cur, const nvc_tensor *ref, nvc_pool *po
  * reference), then half- and quarter-pel refinement (the 8 neighbours 2, then 1 quarter pel around the best,
  * bilinear in integers: ((4-fx)(4-fy) a + fx (4-fy) b + (4-fx) fy c + fx fy d + 8) >> 4); candidates in
  * raster order (dy, then dx), the first minimum kept. range 1..NVC_BLOCK_MV_MAX_RANGE, penalty >= 0 (the
- * model trains with NVC_BLOCK_MV_PENALTY; the encoder scales it with quality: nvc_block_mv_penalty).
+ * model trains with NVC_BLOCK_MV_PENALTY; the encoder scales it with quality: nvc_frame_mv_penalty).
  * cur, ref: 6 x H x W packed pictures (H, W multiples of 8). out: allocated here as 2 x H/8 x W/8, zp 128,
  * channel 0 = horizontal, 1 = vertical displacement in quarter luma pels + 128.
  * 0, NVC_EINVAL or NVC_ENOMEM. */
@@ -30,13 +30,5 @@ int nvc_motion_search(const nvc_tensor *cur, const nvc_tensor *ref, nvc_pool *po
 #define NVC_BLOCK_MV_MAX_RANGE 31
 int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, int penalty, nvc_pool *pool,
                      nvc_tensor *out);
-
-/* The encoder's penalty at a stream quality (0..63): what a vector may cost in SAD, per quarter pel, scaled like
- * a motion lambda, with the square root of the model's lambda(q) (the rate-distortion trade-off the model was
- * trained at, codec/encoder.c rd_cost): NVC_BLOCK_MV_PENALTY * sqrt(lambda(16) / lambda(q)), rounded: 27 at
- * q0, 16 at q16, 9 at q32, 3 at q63. Vectors cost more than they save at low qualities and the prediction
- * matters more at high ones (training footage, 30 frames: Megamind at q63 -3% bytes and +0.4 dB with 4
- * instead of 16, vtest at q0 -6% bytes for -0.1 dB with 32; session 11). */
-int nvc_block_mv_penalty(int quality);
 
 #endif

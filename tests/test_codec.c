@@ -803,10 +803,10 @@ static void test_block_search(void)
     CHECK_EQ_INT(nvc_block_search(&cur, &ref, 0, NVC_BLOCK_MV_PENALTY, NULL, &out[0]), NVC_EINVAL);
     CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, -1, NULL, &out[0]), NVC_EINVAL);
     /* the encoder's penalty: the training's at q16, falling with the square root of lambda(q) */
-    CHECK_EQ_INT(nvc_block_mv_penalty(16), NVC_BLOCK_MV_PENALTY);
-    CHECK_EQ_INT(nvc_block_mv_penalty(0), 27);
-    CHECK_EQ_INT(nvc_block_mv_penalty(32), 9);
-    CHECK_EQ_INT(nvc_block_mv_penalty(63), 3);
+    CHECK_EQ_INT(nvc_frame_mv_penalty(16), NVC_BLOCK_MV_PENALTY);
+    CHECK_EQ_INT(nvc_frame_mv_penalty(0), 27);
+    CHECK_EQ_INT(nvc_frame_mv_penalty(32), 9);
+    CHECK_EQ_INT(nvc_frame_mv_penalty(63), 3);
     CHECK_EQ_INT(nvc_block_search(&cur, &ref, NVC_BLOCK_MV_MAX_RANGE + 1, NVC_BLOCK_MV_PENALTY, NULL, &out[0]), NVC_EINVAL);
     nvc_pool_destroy(pool);
     nvc_tensor_release(&ref);
