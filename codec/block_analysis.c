@@ -62,11 +62,10 @@ int nvc_block_analysis_load(nvc_block_analysis *a, const uint8_t *blob, size_t s
         return NVC_ENOMEM;
     }
     const uint8_t *p = blob + HEADER;
+    memset(a->w, 0, c_out * (size_t)a->n16 * 2); /* the padding of each row */
     for (size_t o = 0; o < c_out; o++)
-        for (int i = 0; i < a->n16; i++) {
-            a->w[o * a->n16 + i] = i < (int)n ? (int16_t)(uint16_t)(p[0] | p[1] << 8) : 0;
-            p += i < (int)n ? 2 : 0;
-        }
+        for (size_t i = 0; i < n; i++, p += 2)
+            a->w[o * a->n16 + i] = (int16_t)(uint16_t)(p[0] | p[1] << 8);
     for (size_t o = 0; o < c_out; o++, p += 8)
         a->bias[o] = (int64_t)rd64(p);
     for (size_t k = 0; k < (size_t)nq * c_out; k++, p += 8) {
