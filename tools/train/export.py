@@ -460,7 +460,6 @@ def build(net, calib):
     g = m.graph("p_res_synth")
     lat, pred = g.input("latent", net.cr, 128), g.input("pred", 6, 128)
     a = dec_input(g, lat, net.p_res_gain, calib["p_res_synth"], net.p_res_enc_lin if net.linear else None)
-    pred_a = Act(pred, PIC_S, calib["p_pred"])   # pred's float values matter only to the in-loop filter
     if net.p_res_synth is None:   # the linear model: the prediction joins the synthesis conv's accumulator (in
         # its 16x16-block layout, space_to_depth(8)) and pred + residual are rounded once onto the picture grid
         conv_, d2s = net.p_res_synth_lin
@@ -469,7 +468,8 @@ def build(net, calib):
         out = Act(g.depth_to_space(o.t, d2s.r), PIC_S, F.pixel_shuffle(o.data, d2s.r))
     else:   # pred + residual onto the picture grid
         res = add_acts(g, export_seq(g, a, net.p_res_synth), export_seq(g, a, net.p_res_synth_lin))
-        out = add_acts(g, pred_a, res, dict(scale=PIC_S, zp=128, lo=0, hi=255))
+        # (pred's float values matter only to the in-loop filter)
+        out = add_acts(g, Act(pred, PIC_S, calib["p_pred"]), res, dict(scale=PIC_S, zp=128, lo=0, hi=255))
     out = post_filter(g, out, net.p_post, net.p_post_gate)
     g.output("picture", out.t)
     return m
