@@ -7,19 +7,10 @@
 #include <string.h>
 
 #include "codec/cpu.h"
+#include "codec/le.h"
 #include "nvc/nvc.h"
 
 #define HEADER 24 /* "NVBA", u16 version, u16 reserved, u32 c_out, c_in, r, nq */
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
 
 void nvc_block_analysis_free(nvc_block_analysis *a)
 {
@@ -39,9 +30,9 @@ void nvc_block_analysis_free(nvc_block_analysis *a)
 int nvc_block_analysis_load(nvc_block_analysis *a, const uint8_t *blob, size_t size, char *msg, size_t msg_size)
 {
     memset(a, 0, sizeof *a);
-    if (size < HEADER || memcmp(blob, "NVBA", 4) || (blob[4] | blob[5] << 8) != 1)
+    if (size < HEADER || memcmp(blob, "NVBA", 4) || nvc_le16(blob + 4) != 1)
         BAD("block analysis: not a version 1 blob");
-    const uint32_t c_out = rd32(blob + 8), c_in = rd32(blob + 12), r = rd32(blob + 16), nq = rd32(blob + 20);
+    const uint32_t c_out = nvc_le32(blob + 8), c_in = nvc_le32(blob + 12), r = nvc_le32(blob + 16), nq = nvc_le32(blob + 20);
     if (c_out < 1 || c_out > 4096 || c_in < 1 || r < 1 || r > 16 || nq < 1 || nq > 256 ||
         (uint64_t)c_in * r * r > NVC_BLOCK_ANALYSIS_MAX_IN)
         BAD("block analysis: bad dimensions (%u outputs, %u inputs, r %u, %u qualities)", c_out, c_in, r, nq);
@@ -65,11 +56,11 @@ int nvc_block_analysis_load(nvc_block_analysis *a, const uint8_t *blob, size_t s
     memset(a->w, 0, c_out * (size_t)a->n16 * 2); /* the padding of each row */
     for (size_t o = 0; o < c_out; o++)
         for (size_t i = 0; i < n; i++, p += 2)
-            a->w[o * a->n16 + i] = (int16_t)(uint16_t)(p[0] | p[1] << 8);
+            a->w[o * a->n16 + i] = (int16_t)nvc_le16(p);
     for (size_t o = 0; o < c_out; o++, p += 8)
-        a->bias[o] = (int64_t)rd64(p);
+        a->bias[o] = (int64_t)nvc_le64(p);
     for (size_t k = 0; k < (size_t)nq * c_out; k++, p += 8) {
-        const uint64_t bits = rd64(p);
+        const uint64_t bits = nvc_le64(p);
         memcpy(&a->scale[k], &bits, 8);
         /* |acc| < 2^44 (2048 * 32767 * 255 + |bias|): a finite scale below 2^16 keeps acc * scale far from
          * the int64 conversion's limits; the clamp to the latent range does the rest */

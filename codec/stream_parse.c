@@ -6,15 +6,13 @@
 #include <string.h>
 
 #include "codec/crc32.h"
+#include "codec/le.h"
 
 static const uint8_t file_magic[8] = {0x8A, 'N', 'V', 'C', 0x0D, 0x0A, 0x1A, 0x0A};
 static const uint8_t frame_sync[4] = {'N', 'V', 'C', 'F'};
 static const uint8_t index_magic[4] = {'N', 'V', 'C', 'I'};
 static const uint8_t trailer_magic[4] = {'N', 'V', 'C', 'E'};
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 static void wr16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void wr32(uint8_t *p, uint32_t v) { wr16(p, v); wr16(p + 2, v >> 16); }
 
@@ -206,7 +204,7 @@ int nvc_stream_parse_header(nvc_stream_parser *p, const uint8_t *buf, size_t len
         *used = 16;
         return NVC_EAGAIN;
     }
-    unsigned major = rd16(buf + 8), minor = rd16(buf + 10), size = rd16(buf + 12), flags = rd16(buf + 14);
+    unsigned major = nvc_le16(buf + 8), minor = nvc_le16(buf + 10), size = nvc_le16(buf + 12), flags = nvc_le16(buf + 14);
     if (major != NVC_STREAM_VERSION_MAJOR)
         return fail(p, NVC_EUNSUPPORTED, "stream format version %u.%u: this reader supports %u.x", major, minor,
                     NVC_STREAM_VERSION_MAJOR);
@@ -217,7 +215,7 @@ int nvc_stream_parse_header(nvc_stream_parser *p, const uint8_t *buf, size_t len
         *used = size;
         return NVC_EAGAIN;
     }
-    uint32_t crc = rd32(buf + size - 4);
+    uint32_t crc = nvc_le32(buf + size - 4);
     if (nvc_crc32(0, buf, size - 4) != crc)
         return fail(p, NVC_EINVALDATA, "file header CRC mismatch (damaged header)");
     if (flags)
@@ -227,19 +225,19 @@ int nvc_stream_parse_header(nvc_stream_parser *p, const uint8_t *buf, size_t len
     h->version_major = (uint16_t)major;
     h->version_minor = (uint16_t)minor;
     h->header_size = (uint16_t)size;
-    h->width = rd16(buf + 16);
-    h->height = rd16(buf + 18);
-    h->fps_num = rd32(buf + 20);
-    h->fps_den = rd32(buf + 24);
+    h->width = nvc_le16(buf + 16);
+    h->height = nvc_le16(buf + 18);
+    h->fps_num = nvc_le32(buf + 20);
+    h->fps_den = nvc_le32(buf + 24);
     h->colour_primaries = buf[28];
     h->transfer = buf[29];
     h->matrix = buf[30];
     h->full_range = buf[31];
     h->chroma_format = buf[32];
     h->bit_depth = buf[33];
-    h->gop_length = rd16(buf + 34);
-    h->frame_count = rd32(buf + 36);
-    h->model_id = rd32(buf + 40);
+    h->gop_length = nvc_le16(buf + 34);
+    h->frame_count = nvc_le32(buf + 36);
+    h->model_id = nvc_le32(buf + 40);
     memcpy(h->model_name, buf + 44, NVC_STREAM_MODEL_NAME_LEN);
     h->model_name[NVC_STREAM_MODEL_NAME_LEN] = 0;
     int err = check_header(h, NVC_EINVALDATA, p->error, sizeof p->error);
@@ -294,7 +292,7 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
         *need = 22;
         return NVC_EAGAIN;
     }
-    uint32_t size = rd16(buf + 4);
+    uint32_t size = nvc_le16(buf + 4);
     uint32_t nseg = buf[20];
     if (nseg < 1 || nseg > NVC_STREAM_MAX_SEGMENTS)
         return fail(p, NVC_EINVALDATA, "frame header: %u segments, allowed 1..%u", nseg, NVC_STREAM_MAX_SEGMENTS);
@@ -306,7 +304,7 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
     }
     uint32_t total = 0;
     for (uint32_t s = 0; s < nseg; s++)
-        total += rd16(buf + 22 + 2 * s);
+        total += nvc_le16(buf + 22 + 2 * s);
     /* Exact in version 1.0; a later minor version may append fields before the CRC (up to 1 KiB). */
     uint32_t exact = NVC_STREAM_FRAME_FIXED_SIZE + 2 * nseg + 4 * total;
     if (total > NVC_STREAM_MAX_SUBSTREAMS || size < exact || size > exact + 1024 ||
@@ -317,14 +315,14 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
         *need = size;
         return NVC_EAGAIN;
     }
-    if (nvc_crc32(0, buf, size - 4) != rd32(buf + size - 4))
+    if (nvc_crc32(0, buf, size - 4) != nvc_le32(buf + size - 4))
         return fail(p, NVC_EINVALDATA, "frame header CRC mismatch (damaged frame)");
     f->header_size = size;
     f->type = buf[6];
     f->quality = buf[7];
-    f->frame_number = rd32(buf + 8);
-    uint32_t payload_size = rd32(buf + 12);
-    f->payload_crc = rd32(buf + 16);
+    f->frame_number = nvc_le32(buf + 8);
+    uint32_t payload_size = nvc_le32(buf + 12);
+    f->payload_crc = nvc_le32(buf + 16);
     f->nsegments = nseg;
     f->payload = NULL;
     /* 2.0 defines no flags; 2.1 defines NVC_FRAME_FLAGS_DEFINED */
@@ -334,9 +332,9 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
     f->flags = buf[21];
     f->lanes_signalled = p->header.version_minor >= 2;
     for (uint32_t s = 0; s < nseg; s++)
-        f->nsubstreams[s] = rd16(buf + 22 + 2 * s);
+        f->nsubstreams[s] = nvc_le16(buf + 22 + 2 * s);
     for (uint32_t k = 0; k < total; k++)
-        f->substream_size[k] = rd32(buf + 22 + 2 * nseg + 4 * k);
+        f->substream_size[k] = nvc_le32(buf + 22 + 2 * nseg + 4 * k);
     int err = check_frame_fields(f, NVC_EINVALDATA, p->error, sizeof p->error);
     if (!err)
         err = check_layout(f, NVC_EINVALDATA, p->error, sizeof p->error);
@@ -420,9 +418,9 @@ int nvc_stream_parse_trailer(nvc_stream_parser *p, const uint8_t trailer[NVC_STR
     p->error[0] = 0;
     if (memcmp(trailer + 12, trailer_magic, 4) != 0)
         return fail(p, NVC_EINVALDATA, "no trailer (unfinished stream?)");
-    if (nvc_crc32(0, trailer, 8) != rd32(trailer + 8))
+    if (nvc_crc32(0, trailer, 8) != nvc_le32(trailer + 8))
         return fail(p, NVC_EINVALDATA, "trailer CRC mismatch");
-    *index_offset = rd64(trailer);
+    *index_offset = nvc_le64(trailer);
     return 0;
 }
 
@@ -438,7 +436,7 @@ int nvc_stream_parse_index(nvc_stream_parser *p, const uint8_t *buf, size_t len,
     }
     if (memcmp(buf, index_magic, 4) != 0)
         return fail(p, NVC_EINVALDATA, "no index marker at the offset the trailer gives");
-    uint32_t count = rd32(buf + 4);
+    uint32_t count = nvc_le32(buf + 4);
     if (count > NVC_STREAM_MAX_INDEX_ENTRIES)
         return fail(p, NVC_EINVALDATA, "index of %u entries exceeds %u", count, NVC_STREAM_MAX_INDEX_ENTRIES);
     size_t size = 8 + (size_t)count * NVC_STREAM_INDEX_ENTRY_SIZE + 4;
@@ -446,7 +444,7 @@ int nvc_stream_parse_index(nvc_stream_parser *p, const uint8_t *buf, size_t len,
         *used = size;
         return NVC_EAGAIN;
     }
-    if (nvc_crc32(0, buf, size - 4) != rd32(buf + size - 4))
+    if (nvc_crc32(0, buf, size - 4) != nvc_le32(buf + size - 4))
         return fail(p, NVC_EINVALDATA, "index CRC mismatch");
     nvc_stream_index_entry *e = malloc((count ? count : 1) * sizeof *e);
     if (!e)
@@ -454,8 +452,8 @@ int nvc_stream_parse_index(nvc_stream_parser *p, const uint8_t *buf, size_t len,
     uint64_t min_offset = p->have_header ? p->header.header_size : NVC_STREAM_HEADER_SIZE;
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *q = buf + 8 + (size_t)i * NVC_STREAM_INDEX_ENTRY_SIZE;
-        e[i].frame_number = rd32(q);
-        e[i].offset = rd64(q + 4);
+        e[i].frame_number = nvc_le32(q);
+        e[i].offset = nvc_le64(q + 4);
         int ordered = i == 0 || (e[i].frame_number > e[i - 1].frame_number && e[i].offset > e[i - 1].offset);
         if (!ordered || e[i].offset < min_offset || e[i].offset >= index_offset ||
             index_offset - e[i].offset < NVC_STREAM_FRAME_FIXED_SIZE) {

@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include "codec/crc32.h"
+#include "codec/le.h"
 #include "network/tensor_cache.h"
 #include "nvc/nvc.h"
 
@@ -67,11 +68,6 @@ static int fail(reader *r, const char *fmt, ...)
     return NVC_EMODEL;
 }
 
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Reads a u32; on overrun sets the failure (and returns 0), so callers check r->failed once per item. */
 static uint32_t u32(reader *r)
 {
@@ -81,7 +77,7 @@ static uint32_t u32(reader *r)
         fail(r, "model: graph section truncated");
         return 0;
     }
-    const uint32_t v = get_le32(r->p);
+    const uint32_t v = nvc_le32(r->p);
     r->p += 4;
     return v;
 }
@@ -403,16 +399,16 @@ static int load(const uint8_t *buf, size_t size, nvc_model *m, reader *r)
 {
     if (size < HEADER_SIZE || memcmp(buf, "NVCMODEL", 8))
         return fail(r, "model: not an .nvm file (bad magic or shorter than its header)");
-    const uint32_t version = get_le32(buf + 8), hsize = get_le32(buf + 12);
+    const uint32_t version = nvc_le32(buf + 8), hsize = nvc_le32(buf + 12);
     if (version > NVC_NVM_VERSION) {
         fail(r, "model: .nvm format version %u is newer than this library's (%d)", version, NVC_NVM_VERSION);
         return NVC_EUNSUPPORTED;
     }
     if (version != NVC_NVM_VERSION || hsize != HEADER_SIZE)
         return fail(r, "model: .nvm version %u with a %u-byte header is not supported", version, hsize);
-    m->id = (uint64_t)get_le32(buf + 16) | (uint64_t)get_le32(buf + 20) << 32;
-    const uint32_t glen = get_le32(buf + 24), clen = get_le32(buf + 28), rlen = get_le32(buf + 32);
-    const uint32_t crc = get_le32(buf + 36);
+    m->id = (uint64_t)nvc_le32(buf + 16) | (uint64_t)nvc_le32(buf + 20) << 32;
+    const uint32_t glen = nvc_le32(buf + 24), clen = nvc_le32(buf + 28), rlen = nvc_le32(buf + 32);
+    const uint32_t crc = nvc_le32(buf + 36);
     if (glen > MAX_GRAPH_SECTION || rlen > MAX_RAW_DATA)
         return fail(r, "model: section sizes out of bounds (graph %u, data %u bytes)", glen, rlen);
     if ((uint64_t)HEADER_SIZE + glen + clen != size)
