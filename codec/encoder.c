@@ -56,6 +56,8 @@ static const char *check_settings(const nvc_enc_settings *s)
         return "fixed_gop must be 0 or 1";
     if (s->full_p_frames < 0 || s->full_p_frames > 1)
         return "full_p_frames must be 0 or 1";
+    if (s->plain_rounding < 0 || s->plain_rounding > 1)
+        return "plain_rounding must be 0 or 1";
     if (s->i_quality_offset < -NVC_STREAM_MAX_QUALITY || s->i_quality_offset > NVC_STREAM_MAX_QUALITY)
         return "i_quality_offset must be -63..63";
     if (s->key_refine_frames < 0 || s->key_refine_frames > 65535)
@@ -299,7 +301,8 @@ static int choose_frame(nvc_encoder *e, int due, int *type, int *flags, nvc_fram
                 break;
             }
             err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, frame_quality(e, cand[k].type),
-                                   e->s.substreams, e->s.entropy_lanes, &e->picture, e->pool, &e->alt, &search, &c,
+                                   e->s.substreams, e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool,
+                                   &e->alt, &search, &c,
                                    msg, msg_size);
             if (err)
                 break;
@@ -358,7 +361,8 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames && !refine_due))
         err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams,
-                               e->s.entropy_lanes, &e->picture, e->pool, &e->recon, NULL, &fc, msg, sizeof msg);
+                               e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool, &e->recon, NULL,
+                               &fc, msg, sizeof msg);
     else
         err = choose_frame(e, refine_due, &type, &flags, &fc, msg, sizeof msg);
     if (err)

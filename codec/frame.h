@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "codec/block_analysis.h"
+#include "codec/rdoq.h"
 #include "codec/stream.h"
 #include "entropy/cdf.h"
 #include "entropy/latent.h"
@@ -53,6 +54,11 @@ typedef struct nvc_codec_model {
     /* the encoder's block analyses of the I and residual latents (blobs i_analysis_exact, p_res_enc_exact),
      * used instead of the int8 graphs i_analysis and p_res_enc where present (c_out 0: absent) */
     nvc_block_analysis exact[NVC_LATENT_KINDS];
+    /* the encoder's synthesis bases of the I and residual latents (blobs i_synth_basis, p_res_synth_basis) for
+     * its rate-distortion optimised quantisation (codec/rdoq.h; c 0: absent), and the bits of every value of
+     * every Gaussian table (nvc_rdoq_bits_table; NULL without a basis) */
+    nvc_synth_basis basis[NVC_LATENT_KINDS];
+    float *rdoq_bits;
     int block_mv;                           /* p_mv_enc takes "block_mv" (nvc_block_search), not "search_mv" */
     uint64_t id;                            /* the .nvm model id */
     uint32_t stream_id;                     /* what streams carry in their header: the id's low 32 bits */
@@ -141,7 +147,7 @@ int nvc_frame_mv_penalty(int quality);
 int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
                      nvc_pool *pool, nvc_tensor *search);
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,
-                     int substreams, int lanes, const nvc_tensor *picture, nvc_pool *pool, nvc_tensor *recon,
-                     nvc_tensor *search, nvc_frame_coded *out, char *msg, size_t msg_size);
+                     int substreams, int lanes, int rdoq, const nvc_tensor *picture, nvc_pool *pool,
+                     nvc_tensor *recon, nvc_tensor *search, nvc_frame_coded *out, char *msg, size_t msg_size);
 
 #endif

@@ -58,6 +58,14 @@ if command -v ffmpeg >/dev/null; then
     ffmpeg -loglevel error -y -i "$CLIP" -c:v rawvideo -pix_fmt yuv420p "$T/clip.avi" &&
         { run --quiet --gop 4 -q 20 "$T/clip.avi" -o "$T/b.nvc"; expect 0 "(.avi input)"; }
     cmp -s "$T/a.nvc" "$T/b.nvc" || fail "the .avi input gives another stream than the .y4m"
+    # --plain-rounding: the latents as the analysis rounds them (by default rate-distortion optimised): another,
+    # larger stream, which also decodes to its reconstruction
+    run --quiet --gop 4 -q 20 --plain-rounding --recon "$T/plain.y4m" "$CLIP" -o "$T/p.nvc"; expect 0 --plain-rounding
+    [ "$(stat -c %s "$T/p.nvc")" -gt "$(stat -c %s "$T/a.nvc")" ] ||
+        fail "--plain-rounding: $(stat -c %s "$T/p.nvc") bytes, the default $(stat -c %s "$T/a.nvc")"
+    ffmpeg -loglevel error -i "$T/plain.y4m" -f framemd5 - | grep -v '^#' | awk -F', *' '{print $6}' >"$T/rec.md5"
+    "$EXAMPLE" --threads 2 "$T/p.nvc" | grep -v '^total' | awk '{print $3}' >"$T/dec.md5" || fail "nvc_example"
+    cmp -s "$T/rec.md5" "$T/dec.md5" || fail "--plain-rounding: decoder != --recon"
 fi
 # I-frames at q + 45 by default (--i-offset; clamped to 63), P-frames at q; --fixed-gop --full-p: the plain structure
 grep -q "^       0  I      63 " "$T/info" || { cat "$T/info"; fail "I-frame quality (q 20 + default offset 45, clamped)"; }
@@ -99,10 +107,13 @@ if len(m.graphs) == n:
 nvm.write_nvm(sys.argv[2], m)
 PY
 then
-    # a fixed structure, so that the encoder's rate-dependent frame decisions cannot differ
-    run --quiet --gop 4 -q 20 --fixed-gop --full-p --model "$T/noctx.nvm" --recon "$T/n.y4m" "$CLIP" -o "$T/n.nvc"
+    # a fixed structure and plain rounding, so that the encoder's rate-dependent decisions (frame kinds, latent
+    # values) cannot differ
+    run --quiet --gop 4 -q 20 --fixed-gop --full-p --plain-rounding --model "$T/noctx.nvm" --recon "$T/n.y4m" "$CLIP" \
+        -o "$T/n.nvc"
     expect 0 "--model (no context graphs)"
-    run --quiet --gop 4 -q 20 --fixed-gop --full-p --recon "$T/s.y4m" "$CLIP" -o "$T/s.nvc"; expect 0 "(shipped model)"
+    run --quiet --gop 4 -q 20 --fixed-gop --full-p --plain-rounding --recon "$T/s.y4m" "$CLIP" -o "$T/s.nvc"
+    expect 0 "(shipped model)"
     for f in s n; do "$BUILD/nvcinfo" "$T/$f.nvc" | awk '$1 == "0" && $2 == "I" { print $NF }' >"$T/$f.iy"; done
     grep -q '/1$' "$T/n.iy" && grep -q '/2$' "$T/s.iy" ||
         fail "I-frame latent substreams: $(cat "$T/n.iy") without context graphs, $(cat "$T/s.iy") with"

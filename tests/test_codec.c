@@ -549,7 +549,7 @@ static void test_p_modes(void)
         CHECK_EQ_INT(nvc_net_pack_yuv420(&pic[i], planes, strides, W, H, g.wp, g.hp), 0);
     }
     nvc_frame_coded fc;
-    CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_I, 0, 20, 0, 0, &pic[0], NULL, &ref, NULL, &fc, msg, sizeof msg), 0);
+    CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_I, 0, 20, 0, 0, 1, &pic[0], NULL, &ref, NULL, &fc, msg, sizeof msg), 0);
     nvc_frame_coded_free(&fc);
     nvc_stream_parser parser;
     nvc_stream_parser_init(&parser);
@@ -558,7 +558,7 @@ static void test_p_modes(void)
         const int flags = run % 4, legacy = run / 4;
         parser.header.version_minor = legacy ? 1 : NVC_STREAM_VERSION_MINOR;
         CHECK_EQ_INT(nvc_tensor_copy(&enc, &ref), 0);
-        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags, 20, 0, legacy ? NVC_FRAME_LANES_LEGACY : 0, &pic[1],
+        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags, 20, 0, legacy ? NVC_FRAME_LANES_LEGACY : 0, 1, &pic[1],
                                       NULL, &enc, NULL, &fc, msg, sizeof msg), 0);
         memset(f, 0, sizeof *f);
         f->type = NVC_FRAME_P;

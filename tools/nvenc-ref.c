@@ -26,7 +26,7 @@
 typedef struct options {
     const char *input, *output, *recon, *model;
     long quality, gop, substreams, lanes, threads, i_offset, key_refine;
-    int quiet, fixed_gop, full_p;
+    int quiet, fixed_gop, full_p, plain_rounding;
     long frames; /* -1 = all */
 } options;
 
@@ -42,6 +42,8 @@ static void usage(FILE *f)
             "      --fixed-gop       an I-frame exactly every N frames (no adaptive I-frames)\n"
             "      --full-p          every P-frame codes motion and residual (by default the encoder may leave\n"
             "                        either or both out where that costs less)\n"
+            "      --plain-rounding  latents rounded to the nearest integer (by default a value moves toward\n"
+            "                        its mean where the bits saved are worth more than the error added)\n"
             "      --i-offset N      I-frames at quality q + N (-63..63, clamped to 0..63), default 45\n"
             "      --key-refine N    the first N P-frames after each I-frame at the I-frame's quality (they\n"
             "                        refine the GOP's reference beyond the model's best I-frame) where that\n"
@@ -95,6 +97,7 @@ static int parse_args(int argc, char **argv, options *o)
         int *flag = !strcmp(a, "--quiet")       ? &o->quiet
                     : !strcmp(a, "--fixed-gop") ? &o->fixed_gop
                     : !strcmp(a, "--full-p")    ? &o->full_p
+                    : !strcmp(a, "--plain-rounding") ? &o->plain_rounding
                                                 : NULL;
         if (flag) {
             *flag = 1;
@@ -408,6 +411,7 @@ int main(int argc, char **argv)
     es.gop_length = o.gop;
     es.fixed_gop = o.fixed_gop;
     es.full_p_frames = o.full_p;
+    es.plain_rounding = o.plain_rounding;
     es.i_quality_offset = (int)o.i_offset;
     es.key_refine_frames = (int)o.key_refine;
     es.substreams = o.substreams;

@@ -305,7 +305,12 @@ typedef struct nvc_enc_settings {
                                    * still part's distortion counted for every frame that copies it);
                                    * 0 (default) = none: it helps a still camera with motion in the picture
                                    * and costs where the key pictures are most of the stream (docs/codec.md) */
-    int reserved[11];
+    int plain_rounding;           /* 0 (default): the I and residual latents get rate-distortion optimised
+                                   * quantisation where the model has a synthesis basis (a value moves toward its
+                                   * mean where the bits it saves are worth more than the error it adds, in the
+                                   * model's measure: codec/rdoq.h); 1: every value is the analysis rounded to the
+                                   * nearest integer */
+    int reserved[10];
 } nvc_enc_settings;
 
 /* Fills *s with the defaults (width/height 0: the caller must set them). */

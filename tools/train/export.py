@@ -519,10 +519,31 @@ def block_analysis_blob(lin, qg, cin):
             scale.numpy().astype("<f8").tobytes())
 
 
+def synth_basis_blob(lin, qg):
+    """The encoder's picture of a linear synthesis (docs/nvm.md "Synthesis basis blobs"; codec/rdoq.h): what one
+    latent unit of each channel adds to the 384 packed samples of its 16x16 luma block, in 8-bit sample units,
+    at each quality: step[q][c] * w[c][n] with w on a per-channel int16 grid. `lin` is the linear synthesis
+    (a 1x1 conv latent -> 6 * 64 channels, then depth_to_space(8): conv output n is packed channel n // 64 at
+    (dy, dx) = ((n // 8) % 8, n % 8) of the block, the order of the blob). The encoder's rate-distortion optimised
+    quantisation weighs each latent value's bits against the squared error it saves with it; decoders never
+    read it, and the float weights (not the int8 graph's) are the model's own account of that error."""
+    conv = lin[0]
+    basis = conv.weight.detach().double()[:, :, 0, 0].t() * 255.0       # [C][n]
+    s_w = (basis.abs().amax(1) / 32767.0).clamp_min(1e-30)
+    wq = torch.round(basis / s_w[:, None]).clamp(-32767, 32767).to(torch.int64)
+    _, ig = gains(qg)
+    step = ig * s_w[None, :]
+    c, n = wq.shape
+    return (b"NVSB" + struct.pack("<HHIIII", 1, 0, c, n // 64, 8, step.shape[0]) +
+            wq.numpy().astype("<i2").tobytes() + step.numpy().astype("<f4").tobytes())
+
+
 def add_blobs(m, net):
-    if net.linear:   # the encoder's precise analyses (block_analysis_blob)
+    if net.linear:   # the encoder's precise analyses (block_analysis_blob) and synthesis bases (synth_basis_blob)
         m.add_blob("i_analysis_exact", block_analysis_blob(net.i_analysis_lin, net.i_gain, 6))
         m.add_blob("p_res_enc_exact", block_analysis_blob(net.p_res_enc_lin, net.p_res_gain, 12))
+        m.add_blob("i_synth_basis", synth_basis_blob(net.i_synth_lin, net.i_gain))
+        m.add_blob("p_res_synth_basis", synth_basis_blob(net.p_res_synth_lin, net.p_res_gain))
     scales = [cdf_tables.gaussian_sigma(k, M.NSCALES, M.SMIN, M.SMAX) for k in range(M.NSCALES)]
     m.add_blob("gauss_cdf", cdf_tables.serialize(cdf_tables.gaussian_set(M.NSCALES, M.SMIN, M.SMAX)))
     for name, hyp in (("i", net.i_hyper), ("p_mv", net.p_mv_hyper), ("p_res", net.p_res_hyper)):
