@@ -10,7 +10,6 @@
 #include "codec/le.h"
 #include "nvc/nvc.h"
 
-#define HEADER 24 /* "NVBA", u16 version, u16 reserved, u32 c_out, c_in, r, nq */
 
 void nvc_block_analysis_free(nvc_block_analysis *a)
 {
@@ -30,14 +29,15 @@ void nvc_block_analysis_free(nvc_block_analysis *a)
 int nvc_block_analysis_load(nvc_block_analysis *a, const uint8_t *blob, size_t size, char *msg, size_t msg_size)
 {
     memset(a, 0, sizeof *a);
-    if (size < HEADER || memcmp(blob, "NVBA", 4) || nvc_le16(blob + 4) != 1)
+    uint32_t d[4];
+    if (!nvc_blob_header(blob, size, "NVBA", d))
         BAD("block analysis: not a version 1 blob");
-    const uint32_t c_out = nvc_le32(blob + 8), c_in = nvc_le32(blob + 12), r = nvc_le32(blob + 16), nq = nvc_le32(blob + 20);
+    const uint32_t c_out = d[0], c_in = d[1], r = d[2], nq = d[3];
     if (c_out < 1 || c_out > 4096 || c_in < 1 || r < 1 || r > 16 || nq < 1 || nq > 256 ||
         (uint64_t)c_in * r * r > NVC_BLOCK_ANALYSIS_MAX_IN)
         BAD("block analysis: bad dimensions (%u outputs, %u inputs, r %u, %u qualities)", c_out, c_in, r, nq);
     const size_t n = (size_t)c_in * r * r;
-    if (size != HEADER + c_out * n * 2 + c_out * 8 + (size_t)nq * c_out * 8)
+    if (size != NVC_BLOB_HEADER + c_out * n * 2 + c_out * 8 + (size_t)nq * c_out * 8)
         BAD("block analysis: %zu bytes for its dimensions", size);
     a->c_out = (int)c_out;
     a->c_in = (int)c_in;
@@ -52,7 +52,7 @@ int nvc_block_analysis_load(nvc_block_analysis *a, const uint8_t *blob, size_t s
         nvc_block_analysis_free(a);
         return NVC_ENOMEM;
     }
-    const uint8_t *p = blob + HEADER;
+    const uint8_t *p = blob + NVC_BLOB_HEADER;
     memset(a->w, 0, c_out * (size_t)a->n16 * 2); /* the padding of each row */
     for (size_t o = 0; o < c_out; o++)
         for (size_t i = 0; i < n; i++, p += 2)

@@ -9,7 +9,6 @@
 #include "codec/le.h"
 #include "nvc/nvc.h"
 
-#define HEADER 24 /* "NVSB", u16 version, u16 reserved, u32 c, pc, r, nq */
 #define MAX_N 4096 /* samples per block */
 
 void nvc_synth_basis_free(nvc_synth_basis *b)
@@ -31,13 +30,14 @@ void nvc_synth_basis_free(nvc_synth_basis *b)
 int nvc_synth_basis_load(nvc_synth_basis *b, const uint8_t *blob, size_t size, char *msg, size_t msg_size)
 {
     memset(b, 0, sizeof *b);
-    if (size < HEADER || memcmp(blob, "NVSB", 4) || nvc_le16(blob + 4) != 1)
+    uint32_t d[4];
+    if (!nvc_blob_header(blob, size, "NVSB", d))
         BAD("synthesis basis: not a version 1 blob");
-    const uint32_t c = nvc_le32(blob + 8), pc = nvc_le32(blob + 12), r = nvc_le32(blob + 16), nq = nvc_le32(blob + 20);
+    const uint32_t c = d[0], pc = d[1], r = d[2], nq = d[3];
     if (c < 1 || c > 4096 || pc < 1 || pc > 64 || r < 1 || r > 16 || nq < 1 || nq > 256 || pc * r * r > MAX_N)
         BAD("synthesis basis: bad dimensions (%u channels, %u packed channels, r %u, %u qualities)", c, pc, r, nq);
     const size_t n = (size_t)pc * r * r;
-    if (size != HEADER + c * n * 2 + (size_t)nq * c * 4)
+    if (size != NVC_BLOB_HEADER + c * n * 2 + (size_t)nq * c * 4)
         BAD("synthesis basis: %zu bytes for its dimensions", size);
     b->c = (int)c;
     b->pc = (int)pc;
@@ -51,7 +51,7 @@ int nvc_synth_basis_load(nvc_synth_basis *b, const uint8_t *blob, size_t size, c
         nvc_synth_basis_free(b);
         return NVC_ENOMEM;
     }
-    const uint8_t *p = blob + HEADER;
+    const uint8_t *p = blob + NVC_BLOB_HEADER;
     for (size_t i = 0; i < c * n; i++, p += 2)
         b->w[i] = (int16_t)nvc_le16(p);
     for (size_t i = 0; i < (size_t)nq * c; i++, p += 4) {
