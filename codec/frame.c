@@ -32,6 +32,13 @@ static const struct {
 #define HYPER_DOWN 64   /* luma pixels per hyper-latent element */
 #define LATENT_DOWN 16  /* luma pixels per latent element */
 #define BLOCK_MV_RANGE 16 /* nvc_block_search's integer range in luma pels (the model trains with 8) */
+/* The vector search's second pass (nvc_frame_search) prices a vector at MV_SAD_PER_BIT x the penalty per quarter pel
+ * of the first for each bit the model codes it with. The penalty is about sqrt(1 / lambda) SAD units, H.264's motion
+ * lambda, i.e. one bit per quarter pel; the model's bits are fewer (a vector at its predicted mean costs little),
+ * and 2 was best on training footage (30 frames, q 0..63, BD-rate against one pass: 1x -0.6% / -3.6% (vtest /
+ * Megamind), 2x -1.0% / -4.5%, 3x -1.0% / -4.0%, 4x -0.7% / -3.2%, 0.5x +0.3% / -0.8%; a third pass at 2x
+ * -0.8% / -5.2%). */
+#define MV_SAD_PER_BIT 2
 
 #define FAIL(code, ...)                                                                                       \
     do {                                                                                                      \
@@ -64,7 +71,7 @@ void nvc_codec_model_free(nvc_codec_model *m)
         nvc_block_analysis_free(&m->exact[k]);
         nvc_synth_basis_free(&m->basis[k]);
     }
-    free(m->rdoq_bits);
+    free(m->value_bits);
     memset(m, 0, sizeof *m);
 }
 
@@ -208,9 +215,9 @@ int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, char
                      b->r, b->nq);
             err = NVC_EMODEL;
         }
-        if (!err && !m->rdoq_bits && !(m->rdoq_bits = nvc_rdoq_bits_table(m->gauss)))
-            err = NVC_ENOMEM;
     }
+    if (!bad && !err && m->can_encode && !(m->value_bits = nvc_rdoq_bits_table(m->gauss)))
+        err = NVC_ENOMEM;
     if (bad || err) {
         nvc_codec_model_free(m);
         if (err == NVC_ENOMEM)
@@ -760,6 +767,32 @@ static int analysis(const nvc_codec_model *m, int kind, const nvc_tensor *in, in
     return 0;
 }
 
+/* The hyper-latent of the analysis output `lat` (hyper-encoder graph) and the entropy parameters the decoder
+ * derives from it (hyper-decoder graph): *w (allocated here, work_free it also after a failure) holds the symbols
+ * of y and z and the mean and table index of each element of y. */
+static int latent_params(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality,
+                         const nvc_tensor *lat, nvc_pool *pool, latent_work *w, char *msg, size_t msg_size)
+{
+    if (work_alloc(w, m, kind, g))
+        FAIL(NVC_ENOMEM, "out of memory");
+    nvc_tensor zt = { 0 };
+    int err = run_graph(m, kinds[kind].hyper_enc, lat, 1, &zt, 1, quality, pool, msg, msg_size);
+    if (!err && (zt.h != w->hz || zt.w != w->wz || lat->h != w->hy || lat->w != w->wy)) {
+        if (msg && msg_size)
+            snprintf(msg, msg_size, "model: %s gives latents of the wrong size", kinds[kind].what);
+        err = NVC_EMODEL;
+    }
+    if (!err) {
+        convert_job jz = { .sym_src = &zt, .symbols = w->z }, jy = { .sym_src = lat, .symbols = w->y };
+        convert(&jz, pool); /* two jobs: the tensors differ in height */
+        convert(&jy, pool);
+    }
+    nvc_tensor_release(&zt);
+    if (!err)
+        err = hyper_params(m, kind, w, quality, pool, msg, msg_size);
+    return err;
+}
+
 /* The rdoq lambda of a latent (codec/rdoq.h), per unit of squared error of one packed sample: the model's
  * lambda(q) * 4 / 6 (the encoder's rd_cost), for the residual latents 4x that. The model's lambda is one frame's
  * trade-off; a P-frame's error is also the next P-frames' prediction (the still parts of a picture are copied
@@ -781,34 +814,21 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
                          char *msg, size_t msg_size)
 {
     latent_work w;
-    if (work_alloc(&w, m, kind, g))
-        FAIL(NVC_ENOMEM, "out of memory");
+    int err = latent_params(m, kind, g, quality, lat, pool, &w, msg, msg_size);
     int ny, nz;
     nvc_frame_substreams(m, g, kind, substreams, &ny, &nz);
-    nvc_tensor zt = { 0 };
-    int err = run_graph(m, kinds[kind].hyper_enc, lat, 1, &zt, 1, quality, pool, msg, msg_size);
-    if (!err && (zt.h != w.hz || zt.w != w.wz || lat->h != w.hy || lat->w != w.wy)) {
-        if (msg && msg_size)
-            snprintf(msg, msg_size, "model: %s gives latents of the wrong size", kinds[kind].what);
-        err = NVC_EMODEL;
-    }
     nvc_latent lz = z_desc(m, kind, &w, lanes);
     if (!err) {
-        convert_job jz = { .sym_src = &zt, .symbols = w.z }, jy = { .sym_src = lat, .symbols = w.y };
-        convert(&jz, pool); /* two jobs: the tensors differ in height */
-        convert(&jy, pool);
         nvc_frame_split(nz, lz.channels, lz.height, &lz.tile_rows, &lz.channel_groups);
         err = nvc_latent_encode(&lz, w.z, pool, &seg[0]);
     }
-    if (!err)
-        err = hyper_params(m, kind, &w, quality, pool, msg, msg_size);
     nvc_substreams parts[NVC_FRAME_MAX_SLICES];
     memset(parts, 0, sizeof parts);
     for (int s = 0; s < m->nslices[kind] && !err; s++) {
         if (s > 0)
             err = context_indices(m, kind, s, &w, quality, pool, msg, msg_size);
         if (!err && rdoq_err) {
-            const nvc_rdoq_job j = { .basis = &m->basis[kind], .set = m->gauss, .bits = m->rdoq_bits,
+            const nvc_rdoq_job j = { .basis = &m->basis[kind], .set = m->gauss, .bits = m->value_bits,
                                      .quality = quality, .lambda = rdoq_lambda(kind, quality),
                                      .c0 = m->slice_start[kind][s], .c1 = m->slice_start[kind][s + 1], .y = w.y,
                                      .mean = w.mean, .index = w.index, .h = w.hy, .w = w.wy, .err = rdoq_err };
@@ -826,7 +846,6 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         nvc_substreams_free(&parts[s]);
     if (!err)
         err = symbols_tensor(w.y, w.cy, w.hy, w.wy, pool, lat);
-    nvc_tensor_release(&zt);
     work_free(&w);
     if (err && msg && msg_size && !msg[0])
         snprintf(msg, msg_size, "coding the %s failed: %s", kinds[kind].what, nvc_strerror(err));
@@ -860,8 +879,35 @@ int nvc_frame_mv_penalty(int quality)
 int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
                      nvc_pool *pool, nvc_tensor *search)
 {
-    return m->block_mv ? nvc_block_search(picture, ref, BLOCK_MV_RANGE, nvc_frame_mv_penalty(quality), pool, search)
-                       : nvc_motion_search(picture, ref, pool, search);
+    if (!m->block_mv)
+        return nvc_motion_search(picture, ref, pool, search);
+    const int penalty = nvc_frame_mv_penalty(quality);
+    int err = nvc_block_search(picture, ref, BLOCK_MV_RANGE, penalty, NULL, pool, search);
+    if (err)
+        return err;
+    /* the entropy parameters these vectors would be coded with (the decoder's, from their hyper-latent), then the
+     * search again with each vector's bits under them */
+    const nvc_frame_geom g = { .width = 2 * picture->w, .height = 2 * picture->h, .wp = 2 * picture->w,
+                               .hp = 2 * picture->h };
+    const nvc_tensor in[3] = { *picture, *ref, *search };
+    nvc_tensor lat = { 0 }, next = { 0 };
+    latent_work w;
+    memset(&w, 0, sizeof w);
+    err = run_graph(m, "p_mv_enc", in, 3, &lat, 1, quality, pool, NULL, 0);
+    if (!err)
+        err = latent_params(m, NVC_LATENT_MV, &g, quality, &lat, pool, &w, NULL, 0);
+    nvc_tensor_release(&lat);
+    if (!err) {
+        const nvc_mv_rate rate = { .mean = w.mean, .index = w.index, .bits = m->value_bits,
+                                   .sad_per_bit = (float)(MV_SAD_PER_BIT * penalty) };
+        err = nvc_block_search(picture, ref, BLOCK_MV_RANGE, penalty, &rate, pool, &next);
+    }
+    if (!err) {
+        nvc_tensor_release(search);
+        *search = next;
+    }
+    work_free(&w);
+    return err;
 }
 
 /* The error of the reconstruction of the analysis output `lat` as it is, for rdoq (codec/rdoq.h): *err NULL

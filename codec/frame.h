@@ -55,10 +55,11 @@ typedef struct nvc_codec_model {
      * used instead of the int8 graphs i_analysis and p_res_enc where present (c_out 0: absent) */
     nvc_block_analysis exact[NVC_LATENT_KINDS];
     /* the encoder's synthesis bases of the I and residual latents (blobs i_synth_basis, p_res_synth_basis) for
-     * its rate-distortion optimised quantisation (codec/rdoq.h; c 0: absent), and the bits of every value of
-     * every Gaussian table (nvc_rdoq_bits_table; NULL without a basis) */
+     * its rate-distortion optimised quantisation (codec/rdoq.h; c 0: absent) */
     nvc_synth_basis basis[NVC_LATENT_KINDS];
-    float *rdoq_bits;
+    /* the bits of every value of every Gaussian table (nvc_rdoq_bits_table), the encoder's rate estimates (rdoq,
+     * the motion search); NULL where the model cannot encode */
+    float *value_bits;
     int block_mv;                           /* p_mv_enc takes "block_mv" (nvc_block_search), not "search_mv" */
     uint64_t id;                            /* the .nvm model id */
     uint32_t stream_id;                     /* what streams carry in their header: the id's low 32 bits */
@@ -140,10 +141,11 @@ double nvc_frame_lambda(int quality);
  * 4 instead of 16, vtest at q0 -6% bytes for -0.1 dB with 32; session 11). */
 int nvc_frame_mv_penalty(int quality);
 
-/* The encoder's motion search of `picture` against `ref` for the model's p_mv_enc graph (codec/motion_search.h:
- * nvc_block_search with the penalty of the frame's quality for a block-vector model, else nvc_motion_search): a
- * 2-channel tensor, zp 128, whose 128 in both channels is no motion. What nvc_frame_encode computes when its
- * `search` is empty. */
+/* The encoder's motion search of `picture` against `ref` for the model's p_mv_enc graph (codec/motion_search.h): a
+ * 2-channel tensor, zp 128, whose 128 in both channels is no motion. For a block-vector model nvc_block_search
+ * twice: with the penalty of the frame's quality, then with each vector priced at the bits the model would code it
+ * with given the first pass's field (its hyper-latent's means and scales: a pan's vectors cost little, a noisy
+ * vector in a flat area much); else nvc_motion_search. What nvc_frame_encode computes when its `search` is empty. */
 int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
                      nvc_pool *pool, nvc_tensor *search);
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,

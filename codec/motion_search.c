@@ -2,6 +2,7 @@
 #include "codec/motion_search.h"
 
 #include <stdint.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "nvc/nvc.h"
@@ -94,8 +95,31 @@ typedef struct block_job {
     const uint8_t *c; /* current luma, W x H */
     const uint8_t *r; /* reference luma with a pad-pel replicated border: (W + 2 pad) x (H + 2 pad) */
     int w, h, range, pad, penalty;
+    const nvc_mv_rate *rate;
     nvc_tensor *out;
 } block_job;
+
+#define MAX_V (4 * NVC_BLOCK_MV_MAX_RANGE + 3) /* the largest vector component the search reaches, quarter pels */
+
+/* What each value of a vector component of block (by, bx) costs in SAD units: penalty |v|, or with a rate model
+ * sad_per_bit times the bits of v - mean with the component's table (v - mean clamped to the table range). */
+static void component_costs(const block_job *j, int by, int bx, int comp, int *cost)
+{
+    const int V = 4 * j->range + 3;
+    const nvc_mv_rate *r = j->rate;
+    if (!r) {
+        for (int v = -V; v <= V; v++)
+            cost[v + MAX_V] = j->penalty * abs(v);
+        return;
+    }
+    const size_t at = ((size_t)comp * j->out->h + by) * j->out->w + bx;
+    const float *bits = r->bits + (size_t)r->index[at] * 256;
+    for (int v = -V; v <= V; v++) {
+        int d = v - r->mean[at];
+        d = d < -128 ? -128 : d > 127 ? 127 : d;
+        cost[v + MAX_V] = (int)lrintf(r->sad_per_bit * bits[d + 128]);
+    }
+}
 
 /* Full-resolution luma of a packed picture (phases (dy, dx) = channels 2 dy + dx), with a replicated border. */
 static void luma_plane(const nvc_tensor *t, uint8_t *dst, int border)
@@ -145,11 +169,14 @@ static void block_row(void *ctx, int by, int worker)
     for (int bx = 0; bx < j->w / BLOCK; bx++) {
         const uint8_t *c = j->c + (ptrdiff_t)by * BLOCK * j->w + bx * BLOCK;
         const uint8_t *r = j->r + (ptrdiff_t)(by * BLOCK + j->pad) * rs + bx * BLOCK + j->pad;
+        int cost_x[2 * MAX_V + 1], cost_y[2 * MAX_V + 1];
+        component_costs(j, by, bx, 0, cost_x);
+        component_costs(j, by, bx, 1, cost_y);
         int best = INT32_MAX, vx = 0, vy = 0;
         for (int dy = -j->range; dy <= j->range; dy++)
             for (int dx = -j->range; dx <= j->range; dx++) {
-                const int cost = block_sad_int(c, j->w, r + (ptrdiff_t)dy * rs + dx, rs) +
-                                 j->penalty * 4 * (abs(dx) + abs(dy));
+                const int cost = block_sad_int(c, j->w, r + (ptrdiff_t)dy * rs + dx, rs) + cost_x[4 * dx + MAX_V] +
+                                 cost_y[4 * dy + MAX_V];
                 if (cost < best) {
                     best = cost;
                     vx = 4 * dx;
@@ -163,7 +190,7 @@ static void block_row(void *ctx, int by, int worker)
                     if (!dx && !dy)
                         continue;
                     const int tx = cx + dx, ty = cy + dy;
-                    const int cost = block_sad_qpel(c, j->w, r, rs, tx, ty) + j->penalty * (abs(tx) + abs(ty));
+                    const int cost = block_sad_qpel(c, j->w, r, rs, tx, ty) + cost_x[tx + MAX_V] + cost_y[ty + MAX_V];
                     if (cost < best) {
                         best = cost;
                         vx = tx;
@@ -177,12 +204,14 @@ static void block_row(void *ctx, int by, int worker)
     }
 }
 
-int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, int penalty, nvc_pool *pool,
-                     nvc_tensor *out)
+int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, int penalty, const nvc_mv_rate *rate,
+                     nvc_pool *pool, nvc_tensor *out)
 {
-    /* penalty <= 2^16: costs stay far below INT32_MAX (SAD <= 256 * 255, |v| <= 4 * 31 + 3 per component) */
+    /* penalty <= 2^16, sad_per_bit <= 2^10 (bits <= ~60 per value): costs stay far below INT32_MAX (SAD <=
+     * 256 * 255, |v| <= 4 * 31 + 3 per component) */
     if (cur->c < 4 || ref->c < 4 || cur->h != ref->h || cur->w != ref->w || cur->h % 8 || cur->w % 8 ||
-        range < 1 || range > NVC_BLOCK_MV_MAX_RANGE || penalty < 0 || penalty > 65536)
+        range < 1 || range > NVC_BLOCK_MV_MAX_RANGE || penalty < 0 || penalty > 65536 ||
+        (rate && !(rate->sad_per_bit >= 0 && rate->sad_per_bit <= 1024)))
         return NVC_EINVAL;
     int err = nvc_tensor_alloc(out, 2, cur->h / 8, cur->w / 8, 128);
     if (err)
@@ -198,7 +227,7 @@ int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, in
     }
     luma_plane(cur, c, 0);
     luma_plane(ref, r, pad);
-    block_job job = { c, r, W, H, range, pad, penalty, out };
+    block_job job = { c, r, W, H, range, pad, penalty, rate, out };
     nvc_pool_run(pool, H / BLOCK, block_row, &job);
     free(c);
     free(r);

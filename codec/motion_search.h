@@ -6,6 +6,8 @@
 #ifndef NVC_CODEC_MOTION_SEARCH_H
 #define NVC_CODEC_MOTION_SEARCH_H
 
+#include <stdint.h>
+
 #include "entropy/threadpool.h"
 #include "network/tensor.h"
 
@@ -28,7 +30,18 @@ int nvc_motion_search(const nvc_tensor *cur, const nvc_tensor *ref, nvc_pool *po
  * 0, NVC_EINVAL or NVC_ENOMEM. */
 #define NVC_BLOCK_MV_PENALTY 16
 #define NVC_BLOCK_MV_MAX_RANGE 31
-int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, int penalty, nvc_pool *pool,
-                     nvc_tensor *out);
+
+/* A rate model for the vectors (instead of the penalty): component c of block (by, bx) costs sad_per_bit times the
+ * bits of (v - mean) with Gaussian table `index`, both at [(c * H/8 + by) * W/8 + bx] (the layout of the
+ * encoder's latent arrays: planar, x then y), and bits[t * 256 + d + 128] the bits of value d with table t
+ * (nvc_rdoq_bits_table). sad_per_bit 0..1024. */
+typedef struct nvc_mv_rate {
+    const int16_t *mean;
+    const uint8_t *index;
+    const float *bits;
+    float sad_per_bit;
+} nvc_mv_rate;
+int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, int penalty, const nvc_mv_rate *rate,
+                     nvc_pool *pool, nvc_tensor *out);
 
 #endif

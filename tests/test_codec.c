@@ -781,8 +781,8 @@ static void test_block_search(void)
     packed_from_luma(&cur, moved, w, h);
     nvc_pool *pool = nvc_pool_create(3);
     CHECK(pool != NULL);
-    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, NVC_BLOCK_MV_PENALTY, NULL, &out[0]), 0);
-    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, NVC_BLOCK_MV_PENALTY, pool, &out[1]), 0);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, NVC_BLOCK_MV_PENALTY, NULL, NULL, &out[0]), 0);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, NVC_BLOCK_MV_PENALTY, NULL, pool, &out[1]), 0);
     CHECK_EQ_INT(out[0].h, h / 16);
     CHECK_EQ_INT(out[0].w, w / 16);
     int exact = 0, optimal = 0, n = 0;
@@ -800,14 +800,55 @@ static void test_block_search(void)
         }
     printf("block search: %d of %d blocks found the true vector, %d one at least as cheap\n", exact, n, optimal);
     CHECK(exact * 10 >= n * 8 && optimal * 10 >= n * 9);
-    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 0, NVC_BLOCK_MV_PENALTY, NULL, &out[0]), NVC_EINVAL);
-    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, -1, NULL, &out[0]), NVC_EINVAL);
+    /* a rate model: at 0 SAD units per bit the search is the plain SAD search (penalty 0); where bits dominate,
+     * every block takes its predicted mean; the same on 1 and 3 threads */
+    {
+        const int nb = (h / 16) * (w / 16);
+        int16_t mean[2 * 45];
+        uint8_t index[2 * 45];
+        float bits[2 * 256];
+        for (int v = 0; v < 256; v++) {
+            bits[v] = 60.f * (float)abs(v - 128);       /* 60 or 40 bits per quarter pel from the mean: at 1024 SAD */
+            bits[256 + v] = 40.f * (float)abs(v - 128); /* units per bit more than any SAD difference */
+        }
+        CHECK(nb <= 45);
+        for (int i = 0; i < 2 * nb; i++) {
+            mean[i] = (int16_t)(i < nb ? -5 + i % 3 : 7 - i % 4);
+            index[i] = (uint8_t)(i % 2);
+        }
+        nvc_mv_rate rate = { .mean = mean, .index = index, .bits = bits, .sad_per_bit = 0.f };
+        nvc_tensor plain = { 0 };
+        CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, 0, NULL, NULL, &plain), 0);
+        CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, NVC_BLOCK_MV_PENALTY, &rate, NULL, &out[0]), 0);
+        int same = 1;
+        for (int by = 0; by < h / 16; by++)
+            for (int bx = 0; bx < w / 16; bx++)
+                same &= !memcmp(nvc_tensor_px(&plain, by, bx), nvc_tensor_px(&out[0], by, bx), 2);
+        CHECK(same);
+        rate.sad_per_bit = 1024.f;
+        CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, 0, &rate, NULL, &out[0]), 0);
+        CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, 0, &rate, pool, &out[1]), 0);
+        int at_mean = 1;
+        for (int by = 0; by < h / 16; by++)
+            for (int bx = 0; bx < w / 16; bx++) {
+                const uint8_t *o = nvc_tensor_px(&out[0], by, bx);
+                const int i = by * (w / 16) + bx;
+                at_mean &= o[0] - 128 == mean[i] && o[1] - 128 == mean[nb + i];
+                at_mean &= !memcmp(o, nvc_tensor_px(&out[1], by, bx), 2);
+            }
+        CHECK(at_mean);
+        rate.sad_per_bit = 1025.f;
+        CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, 0, &rate, NULL, &out[0]), NVC_EINVAL);
+        nvc_tensor_release(&plain);
+    }
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 0, NVC_BLOCK_MV_PENALTY, NULL, NULL, &out[0]), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, 8, -1, NULL, NULL, &out[0]), NVC_EINVAL);
     /* the encoder's penalty: the training's at q16, falling with the square root of lambda(q) */
     CHECK_EQ_INT(nvc_frame_mv_penalty(16), NVC_BLOCK_MV_PENALTY);
     CHECK_EQ_INT(nvc_frame_mv_penalty(0), 27);
     CHECK_EQ_INT(nvc_frame_mv_penalty(32), 9);
     CHECK_EQ_INT(nvc_frame_mv_penalty(63), 3);
-    CHECK_EQ_INT(nvc_block_search(&cur, &ref, NVC_BLOCK_MV_MAX_RANGE + 1, NVC_BLOCK_MV_PENALTY, NULL, &out[0]), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_block_search(&cur, &ref, NVC_BLOCK_MV_MAX_RANGE + 1, NVC_BLOCK_MV_PENALTY, NULL, NULL, &out[0]), NVC_EINVAL);
     nvc_pool_destroy(pool);
     nvc_tensor_release(&ref);
     nvc_tensor_release(&cur);
