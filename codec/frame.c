@@ -39,6 +39,10 @@ static const struct {
  * Megamind), 2x -1.0% / -4.5%, 3x -1.0% / -4.0%, 4x -0.7% / -3.2%, 0.5x +0.3% / -0.8%; a third pass at 2x
  * -0.8% / -5.2%). */
 #define MV_SAD_PER_BIT 2
+/* The I path's trade-off above I_TOP_QUALITY (tools/train/model.py lmb_i, since run 20): log-linear from lambda(42)
+ * to I_LAMBDA_MAX at q63 */
+#define I_TOP_QUALITY 42
+#define I_LAMBDA_MAX 0.48
 
 #define FAIL(code, ...)                                                                                       \
     do {                                                                                                      \
@@ -802,7 +806,7 @@ static int latent_params(const nvc_codec_model *m, int kind, const nvc_frame_geo
  * at 4x -1.1% / -1.8% (alone). */
 static double rdoq_lambda(int kind, int quality)
 {
-    return nvc_frame_lambda(quality) * 4.0 / 6.0 * (kind == NVC_LATENT_I ? 1.0 : 4.0);
+    return kind == NVC_LATENT_I ? nvc_frame_i_lambda(quality) * 4.0 / 6.0 : nvc_frame_lambda(quality) * 4.0 / 6.0 * 4.0;
 }
 
 /* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y, its channel slices one after the other),
@@ -869,6 +873,14 @@ static int empty_segments(nvc_substreams seg[2])
 double nvc_frame_lambda(int quality)
 {
     return 0.0018 * pow(0.12 / 0.0018, quality / 63.0);
+}
+
+double nvc_frame_i_lambda(int quality)
+{
+    if (quality <= I_TOP_QUALITY)
+        return nvc_frame_lambda(quality);
+    return nvc_frame_lambda(I_TOP_QUALITY) *
+           pow(I_LAMBDA_MAX / nvc_frame_lambda(I_TOP_QUALITY), (quality - I_TOP_QUALITY) / (63.0 - I_TOP_QUALITY));
 }
 
 int nvc_frame_mv_penalty(int quality)

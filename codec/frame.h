@@ -133,6 +133,10 @@ int nvc_frame_slice_substreams(const nvc_codec_model *m, int kind, int n, int s)
  * lambda(q) = 0.0018 * (0.12 / 0.0018)^(q / 63), in bits per unit of 255^2 * MSE * luma pixels. An encoder
  * measure only (codec/encoder.c rd_cost); decoders never compute it. */
 double nvc_frame_lambda(int quality);
+/* The I-frames' trade-off at a quality, as the model's I path was trained (tools/train/model.py lmb_i): lambda(q) up
+ * to quality 42, then log-linear to 0.48 at q63 (4x lambda(63): run 20 trained the I path's top qualities for
+ * I-frames better than the P path's best, since every P-frame of a still scene inherits the I-frame). */
+double nvc_frame_i_lambda(int quality);
 
 /* The block search's penalty at a stream quality: what a vector may cost in SAD, per quarter pel, scaled like a
  * motion lambda, with the square root of lambda(q): NVC_BLOCK_MV_PENALTY * sqrt(lambda(16) / lambda(q)),

@@ -34,6 +34,18 @@ def lmb(q):
     return LMB_MIN * (LMB_MAX / LMB_MIN) ** (q / (NQ - 1))
 
 
+I_TOP_Q = 42                 # I-frames: lambda(q) up to this quality, then log-linear to I_LMB_MAX at q63
+I_LMB_MAX = 0.48              # 4x LMB_MAX (run 20): I-frames better than the best P-frame; codec/frame.c nvc_frame_i_lambda
+
+
+def lmb_i(q):
+    """The I path's lambda at quality q: lmb(q) up to I_TOP_Q, then log-linear up to I_LMB_MAX at q63."""
+    if q <= I_TOP_Q or I_LMB_MAX == LMB_MAX:
+        return lmb(q)
+    t = (q - I_TOP_Q) / (NQ - 1 - I_TOP_Q)
+    return lmb(I_TOP_Q) * (I_LMB_MAX / lmb(I_TOP_Q)) ** t
+
+
 class _ClampIndex(torch.autograd.Function):
     """Clamp to [0, NSCALES - 1] whose gradient also passes where the value is out of range if it points back
     into the range (a descent step would move the value toward it), not if it points further out."""
@@ -588,6 +600,7 @@ class NVC(nn.Module):
     # -- I ----------------------------------------------------------------------------------------------------
     def code_i(self, x, q, quant_params=False):
         y = self.i_transform(x - XC) * self.i_gain.gain(q)
+        self.last_i_latent = y
         y_hat, by, bz = self.i_hyper(y, quant_params)
         yd = y_hat * self.i_gain.inv_gain(q)
         xr = (self.i_inverse(yd) + 0.5).clamp(0, 1)

@@ -212,6 +212,8 @@ def main():
     ap.add_argument("--gop-late", type=int, default=6,
                     help="sequence length for the last 30 %% of stage P and for QAT (longer chains against drift)")
     ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--i-lmb-max", type=float, default=None, help="the I path's lambda at q63 (model.lmb_i)")
+    ap.add_argument("--range-penalty", type=float, default=0.0, help="weight of the I latent's out-of-range penalty")
     ap.add_argument("--prior-lr-mult", type=float, default=10.0,
                     help="learning-rate multiplier of the hyper-latents' factorized priors")
     ap.add_argument("--lin-lr-mult", type=float, default=0.1,
@@ -255,6 +257,8 @@ def main():
                     help="with --init: keep that checkpoint's QAT grids (qat_specs) and fake-quantise from step 0; "
                          "convs it has no grid for (new ones) train in float and export.py calibrates them")
     args = ap.parse_args()
+    if args.i_lmb_max is not None:
+        M.I_LMB_MAX = args.i_lmb_max
 
     torch.set_num_threads(args.threads)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -363,7 +367,11 @@ def main():
             m, my, mu, mv = dist(x, xr)
             npx = x.shape[2] * x.shape[3] * 4
             bpp = bits / npx
-            loss = (bpp + lambdas(q).to(dev) * 255 ** 2 * m).mean()
+            lm_i = torch.tensor([M.lmb_i(int(v)) for v in q]).to(dev)
+            # the latent's int8 range: a penalty where a value leaves +-120 (the clamp itself passes gradients
+            # straight through, which would let a gain grow past the range)
+            over = F.relu(net.last_i_latent.abs() - 120.0).pow(2).mean((1, 2, 3))
+            loss = (bpp + lm_i * 255 ** 2 * m + args.range_penalty * over).mean()
             logs = {"loss": loss.item(), "bpp": bpp.mean().item(), "psnr": psnr(m).mean().item(),
                     "psnr_y": psnr(my).mean().item()}
         else:
