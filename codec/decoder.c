@@ -596,7 +596,7 @@ int nvc_open(nvc_context **out, const nvc_settings *s)
         c->delay = 64;
     c->ring = 2 * c->delay + 2; /* frames plus at most one damage marker before each frame and at the end */
     char msg[256] = "";
-    int err = nvc_codec_model_load(&c->model, s->model_data, s->model_size, msg, sizeof msg);
+    int err = nvc_codec_model_load(&c->model, s->model_data, s->model_size, 0, msg, sizeof msg);
     if (err) {
         nvc_log(s->logger, s->logger_cookie, NVC_LOG_ERROR, "%s", msg);
         free(c);

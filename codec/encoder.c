@@ -109,7 +109,7 @@ int nvc_enc_open(nvc_encoder **out, const nvc_enc_settings *s)
         return NVC_ENOMEM;
     e->s = *s;
     char msg[256] = "";
-    int err = nvc_codec_model_load(&e->model, s->model_data, s->model_size, msg, sizeof msg);
+    int err = nvc_codec_model_load(&e->model, s->model_data, s->model_size, 1, msg, sizeof msg);
     if (!err && !e->model.can_encode) {
         snprintf(msg, sizeof msg, "model: this model has no encoder graphs");
         err = NVC_EMODEL;

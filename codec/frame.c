@@ -130,7 +130,8 @@ static int load_tables(const nvc_codec_model *m, const char *name, nvc_cdf_set *
     return err == NVC_ENOMEM ? err : err ? NVC_EMODEL : 0;
 }
 
-int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, char *msg, size_t msg_size)
+int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, int encoder, char *msg,
+                          size_t msg_size)
 {
     memset(m, 0, sizeof *m);
     int err = data ? nvc_model_load_memory(data, size, &m->net, msg, msg_size)
@@ -179,7 +180,7 @@ int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, char
         const int ia[] = { 6 }, ia_out[] = { m->cy[NVC_LATENT_I] };
         const int mve[] = { 6, 6, 2 }, mve_out[] = { m->cy[NVC_LATENT_MV] };
         const int re[] = { 6, 6 }, re_out[] = { m->cy[NVC_LATENT_RES] };
-        m->can_encode = graph_io_ok(nvc_model_graph(m->net, "i_analysis"), 1, ia, 1, ia_out) &&
+        m->can_encode = encoder && graph_io_ok(nvc_model_graph(m->net, "i_analysis"), 1, ia, 1, ia_out) &&
                         graph_io_ok(nvc_model_graph(m->net, "p_mv_enc"), 3, mve, 1, mve_out) &&
                         graph_io_ok(nvc_model_graph(m->net, "p_res_enc"), 2, re, 1, re_out);
         const nvc_net_graph *mv_enc = nvc_model_graph(m->net, "p_mv_enc");

@@ -541,7 +541,7 @@ static void test_p_modes(void)
 
     nvc_codec_model m;
     char msg[256];
-    CHECK_EQ_INT(nvc_codec_model_load(&m, model_data, model_size, msg, sizeof msg), 0);
+    CHECK_EQ_INT(nvc_codec_model_load(&m, model_data, model_size, 1, msg, sizeof msg), 0);
     nvc_frame_geom g;
     nvc_frame_geom_init(&g, W, H);
     nvc_frame_info *f = calloc(1, sizeof *f);
@@ -881,7 +881,7 @@ int main(void)
         model_data = read_all("models/default.nvm", &model_size);
     nvc_codec_model m;
     char msg[256];
-    if (nvc_codec_model_load(&m, model_data, model_size, msg, sizeof msg)) {
+    if (nvc_codec_model_load(&m, model_data, model_size, 1, msg, sizeof msg)) {
         printf("SKIP: no usable model (NVC_TEST_MODEL, models/default.nvm, embedded): %s\n", msg);
         free(model_data);
         return 77;

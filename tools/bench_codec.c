@@ -100,7 +100,7 @@ static void stage_split(const uint8_t *s, size_t size, double *t_entropy, double
     nvc_codec_model m;
     char msg[256];
     *t_entropy = *t_synth = 0;
-    if (nvc_codec_model_load(&m, NULL, 0, msg, sizeof msg))
+    if (nvc_codec_model_load(&m, NULL, 0, 0, msg, sizeof msg))
         return;
     nvc_stream_parser p;
     nvc_stream_parser_init(&p);

@@ -35,7 +35,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (f)
         fclose(f);
     char msg[256];
-    if (!model_size || nvc_codec_model_load(&info, model, model_size, msg, sizeof msg)) {
+    if (!model_size || nvc_codec_model_load(&info, model, model_size, 0, msg, sizeof msg)) {
         fprintf(stderr, "fuzz_decoder: skipped: needs a model (NVC_FUZZ_MODEL or models/default.nvm)\n");
         exit(0);
     }
