@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "codec/le.h"
+#include "entropy/rans.h"
 #include "nvc/nvc.h"
 
 #define MAX_N 4096 /* samples per block */
@@ -75,11 +76,7 @@ double nvc_rdoq_symbol_bits(const nvc_cdf_table *t, int v)
 {
     if (v >= t->lo && v <= t->hi)
         return log2((double)NVC_CDF_TOTAL / t->freq[v - t->lo]);
-    const unsigned mag = (unsigned)(v > t->hi ? v - t->hi - 1 : t->lo - 1 - v), m = (mag >> t->escape_k) + 1;
-    int len = 0; /* floor(log2(m)) */
-    while (m >> (len + 1))
-        len++;
-    return log2((double)NVC_CDF_TOTAL / t->freq[t->nsym - 1]) + 2 * len + 1 + t->escape_k + 1;
+    return log2((double)NVC_CDF_TOTAL / t->freq[t->nsym - 1]) + nvc_rans_escape_bits(t, v);
 }
 
 float *nvc_rdoq_bits_table(const nvc_cdf_set *set)

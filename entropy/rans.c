@@ -94,6 +94,16 @@ static int escape_steps(const nvc_cdf_table *t, int d, unsigned *bits, uint32_t 
     return (int)n;
 }
 
+unsigned nvc_rans_escape_bits(const nvc_cdf_table *t, int d)
+{
+    unsigned bits[MAX_ESCAPE_STEPS], total = 0;
+    uint32_t vals[MAX_ESCAPE_STEPS];
+    const int n = escape_steps(t, d, bits, vals);
+    for (int k = 0; k < n; k++)
+        total += bits[k];
+    return total;
+}
+
 /* ---- encoder ---- */
 
 typedef struct encoder {

@@ -600,7 +600,7 @@ class NVC(nn.Module):
     # -- I ----------------------------------------------------------------------------------------------------
     def code_i(self, x, q, quant_params=False):
         y = self.i_transform(x - XC) * self.i_gain.gain(q)
-        self.last_i_latent = y
+        self.last_i_latent = y   # for train.py's range penalty (the latent before rounding and clamping)
         y_hat, by, bz = self.i_hyper(y, quant_params)
         yd = y_hat * self.i_gain.inv_gain(q)
         xr = (self.i_inverse(yd) + 0.5).clamp(0, 1)

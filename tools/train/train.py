@@ -138,8 +138,8 @@ def psnr(m):
     return 10 * torch.log10(1.0 / m.clamp_min(1e-10))
 
 
-def lambdas(q):
-    return torch.tensor([M.lmb(int(v)) for v in q])
+def lambdas(q, lmb=M.lmb):
+    return torch.tensor([lmb(int(v)) for v in q])
 
 
 @torch.no_grad()
@@ -367,7 +367,7 @@ def main():
             m, my, mu, mv = dist(x, xr)
             npx = x.shape[2] * x.shape[3] * 4
             bpp = bits / npx
-            lm_i = torch.tensor([M.lmb_i(int(v)) for v in q]).to(dev)
+            lm_i = lambdas(q, M.lmb_i).to(dev)
             # the latent's int8 range: a penalty where a value leaves +-120 (the clamp itself passes gradients
             # straight through, which would let a gain grow past the range)
             over = F.relu(net.last_i_latent.abs() - 120.0).pow(2).mean((1, 2, 3))
