@@ -810,10 +810,34 @@ static double rdoq_lambda(int kind, int quality)
     return kind == NVC_LATENT_I ? nvc_frame_i_lambda(quality) * 4.0 / 6.0 : nvc_frame_lambda(quality) * 4.0 / 6.0 * 4.0;
 }
 
+/* Entropy-codes the latent w->y (its means and table indices final) in n substreams, its channel slices one after
+ * the other (nvc_frame_slice_substreams), into *seg. */
+static int code_slices(const nvc_codec_model *m, int kind, const latent_work *w, int n, int lanes, nvc_pool *pool,
+                       nvc_substreams *seg)
+{
+    nvc_substreams parts[NVC_FRAME_MAX_SLICES];
+    memset(parts, 0, sizeof parts);
+    int err = 0;
+    for (int s = 0; s < m->nslices[kind] && !err; s++) {
+        nvc_latent ly = y_desc(m, kind, s, w, lanes);
+        nvc_frame_split(nvc_frame_slice_substreams(m, kind, n, s), ly.channels, ly.height, &ly.tile_rows,
+                        &ly.channel_groups);
+        err = nvc_latent_encode(&ly, w->y + slice_offset(m, kind, s, w), pool, &parts[s]);
+    }
+    if (!err)
+        err = join_substreams(parts, m->nslices[kind], seg);
+    for (int s = 0; s < m->nslices[kind]; s++)
+        nvc_substreams_free(&parts[s]);
+    return err;
+}
+
 /* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y, its channel slices one after the other),
  * and replaces *lat by the latent the decoder will rebuild from them (through the decoder's own conversion).
  * rdoq_err: NULL, or the error of the reconstruction of `lat` as it is (nvc_rdoq_error): each slice is then
- * optimised (codec/rdoq.h) before it is coded. */
+ * optimised (codec/rdoq.h) before it is coded. substreams 0 (automatic): y in nvc_frame_substreams' count, or
+ * fewer where that leaves substreams of less than NVC_FRAME_SUBSTREAM_MIN_BYTES: each costs its rANS lanes'
+ * states (~33 bytes with the 8 lanes of a large substream, entropy/rans.h) whatever it holds, and a low-rate
+ * latent is mostly zeros that decode as fast in one substream as in many. */
 static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams,
                          int lanes, nvc_pool *pool, nvc_tensor *lat, nvc_substreams seg[2], float *rdoq_err,
                          char *msg, size_t msg_size)
@@ -827,8 +851,6 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         nvc_frame_split(nz, lz.channels, lz.height, &lz.tile_rows, &lz.channel_groups);
         err = nvc_latent_encode(&lz, w.z, pool, &seg[0]);
     }
-    nvc_substreams parts[NVC_FRAME_MAX_SLICES];
-    memset(parts, 0, sizeof parts);
     for (int s = 0; s < m->nslices[kind] && !err; s++) {
         if (s > 0)
             err = context_indices(m, kind, s, &w, quality, pool, msg, msg_size);
@@ -839,16 +861,20 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
                                      .mean = w.mean, .index = w.index, .h = w.hy, .w = w.wy, .err = rdoq_err };
             nvc_rdoq_run(&j, pool);
         }
-        nvc_latent ly = y_desc(m, kind, s, &w, lanes);
-        nvc_frame_split(nvc_frame_slice_substreams(m, kind, ny, s), ly.channels, ly.height, &ly.tile_rows,
-                        &ly.channel_groups);
-        if (!err)
-            err = nvc_latent_encode(&ly, w.y + slice_offset(m, kind, s, &w), pool, &parts[s]);
     }
     if (!err)
-        err = join_substreams(parts, m->nslices[kind], &seg[1]);
-    for (int s = 0; s < m->nslices[kind]; s++)
-        nvc_substreams_free(&parts[s]);
+        err = code_slices(m, kind, &w, ny, lanes, pool, &seg[1]);
+    if (!err && substreams <= 0) { /* the first slices (small) one substream each, the last what its bytes allow */
+        const int S = m->nslices[kind];
+        int n = S - 1 + (int)(seg[1].total / NVC_FRAME_SUBSTREAM_MIN_BYTES);
+        n = n < S ? S : n;
+        while (n > S && !slices_fit(m, kind, n, w.hy))
+            n--;
+        if (n < ny) {
+            nvc_substreams_free(&seg[1]);
+            err = code_slices(m, kind, &w, n, lanes, pool, &seg[1]);
+        }
+    }
     if (!err)
         err = symbols_tensor(w.y, w.cy, w.hy, w.wy, pool, lat);
     work_free(&w);

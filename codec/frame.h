@@ -39,6 +39,7 @@
 #define NVC_FRAME_ALIGN 64        /* luma alignment the graphs need (hyper-latent at 1/64) */
 #define NVC_FRAME_MAX_LATENTS 2   /* per frame: I 1, P 2 */
 #define NVC_FRAME_MAX_SLICES 8    /* channel slices of one latent (context graphs + 1) */
+#define NVC_FRAME_SUBSTREAM_MIN_BYTES 4096 /* automatic substreams: the least a latent's substreams carry each */
 
 enum nvc_latent_kind { NVC_LATENT_I = 0, NVC_LATENT_MV = 1, NVC_LATENT_RES = 2, NVC_LATENT_KINDS = 3 };
 

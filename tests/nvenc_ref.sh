@@ -91,6 +91,24 @@ if command -v ffmpeg >/dev/null; then
     [ -s "$T/rec.md5" ] && cmp -s "$T/rec.md5" "$T/dec.md5" || fail "--lanes 8: decoder != --recon"
 fi
 run --lanes 33 "$CLIP" -o "$T/h.nvc"; expect 2 "(--lanes 33)"; expect_err "0..32" "(--lanes 33)"
+# Automatic substreams: from the size (576x320: 5 for the latents y, one per 64 Ki symbols plus one for the second
+# channel slice), fewer where each would carry less than 4 KiB (a low-rate latent); the same pictures as with the
+# size's count (a fixed structure: the encoder's frame-kind decisions weigh bytes), each decoded to its --recon
+if command -v ffmpeg >/dev/null; then
+    ffmpeg -loglevel error -y -i "$CLIP" -frames:v 3 -vf scale=576:320 -pix_fmt yuv420p "$T/big.y4m" || fail "ffmpeg scale"
+    for n in 0 5; do
+        run --quiet -q 0 --gop 4 --fixed-gop --full-p --substreams $n --recon "$T/sub$n.y4m" "$T/big.y4m" -o "$T/sub$n.nvc"
+        expect 0 "--substreams $n"
+        "$BUILD/nvcinfo" "$T/sub$n.nvc" | awk '$1 ~ /^[0-9]+$/ { print $2, $NF }' >"$T/sub$n.y"
+        ffmpeg -loglevel error -i "$T/sub$n.y4m" -f framemd5 - | grep -v '^#' | awk -F', *' '{print $6}' >"$T/rec$n.md5"
+        "$EXAMPLE" --threads 2 "$T/sub$n.nvc" | grep -v '^total' | awk '{print $3}' >"$T/dec.md5" || fail "nvc_example"
+        [ -s "$T/dec.md5" ] && cmp -s "$T/rec$n.md5" "$T/dec.md5" || fail "--substreams $n: decoder != --recon"
+    done
+    grep -q "^P .*/5$" "$T/sub5.y" || { cat "$T/sub5.y"; fail "--substreams 5: the residual latent in 5 substreams"; }
+    grep -q "^P .*/2$" "$T/sub0.y" || { cat "$T/sub0.y"; fail "automatic substreams at q0: the residual in 2"; }
+    cmp -s "$T/rec0.md5" "$T/rec5.md5" || fail "automatic and 5 substreams: other pictures"
+    [ "$(stat -c %s "$T/sub0.nvc")" -lt "$(stat -c %s "$T/sub5.nvc")" ] || fail "automatic substreams: not smaller"
+fi
 # A model without context graphs (the shipped one with them removed: each latent in one piece, as the models
 # before session 7 coded it) encodes and decodes to the same pictures; its I-frame's latent segment has one
 # substream where the shipped model's has one per channel slice (2 at this size).

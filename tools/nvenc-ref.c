@@ -49,6 +49,7 @@ static void usage(FILE *f)
             "                        refine the GOP's reference beyond the model's best I-frame) where that\n"
             "                        costs less over the GOP, default 0\n"
             "      --substreams N    entropy substreams per latent (decoder parallelism), 0 = automatic\n"
+            "                        (from the picture size, fewer where each would carry < 4 KiB)\n"
             "      --lanes N         rANS lanes per substream, 1..32 (more decode faster, each costs ~3 bytes),\n"
             "                        0 = the encoder's choice (default)\n"
             "      --threads N       worker threads, 0 = one per CPU (default)\n"

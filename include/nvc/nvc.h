@@ -287,8 +287,9 @@ typedef struct nvc_enc_settings {
                                    * 1: every P-frame codes motion and residual */
     int i_quality_offset;         /* I-frames are coded at quality + this (clamped to 0..63): a better
                                    * I-frame is a better reference for the P-frames after it; default 45 */
-    int substreams;               /* independent entropy substreams per frame, which bound the decoder's
-                                   * entropy parallelism; 0 = automatic from the size */
+    int substreams;               /* independent entropy substreams per latent, which bound the decoder's
+                                   * entropy parallelism; 0 = automatic: from the size, and fewer where
+                                   * each would carry less than 4 KiB (each costs ~33 bytes) */
     int n_threads;                /* as nvc_settings.n_threads */
     const void *model_data;       /* .nvm in memory (kept alive by the caller until close), NULL = embedded */
     size_t model_size;
