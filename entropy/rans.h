@@ -32,7 +32,7 @@
  * 8 / 16 / 24 / 32 lanes). Two layouts:
  *   - signalled (stream format 2.2 on): the substream's first byte is its lane count, 1..min(32, longest run),
  *     chosen by the encoder (nvc_rans_encode with NVC_RANS_LANES_CHOSEN: the most lanes whose cost stays
- *     within 0.4% of the substream, but 8 or more, one AVX2 vector, when it has 8192+ symbols);
+ *     within 0.4% of the substream, but 8 or more, one AVX2 vector, when it has 65536+ symbols);
  *   - derived (2.0 and 2.1): no such byte; lanes = min(32, longest run, max(1, floor(symbols / 256))).
  * Groups of a multiple of 8 lanes decode with AVX2, others (small substreams) with the scalar path.
 
