@@ -79,12 +79,12 @@ typedef struct nvc_rans_run {
     size_t n;
 } nvc_rans_run;
 
-/* Encodes the runs into a new malloc'ed buffer *out of *size bytes (NULL and 0 when there are no symbols),
- * with `lanes` as above. 0, NVC_EINVAL (table index out of range, lanes outside -1..32) or NVC_ENOMEM. */
 /* The raw bits that follow the escape symbol for value d outside table t's [lo, hi] (its sign and Exp-Golomb
  * code, as the coder writes them): an encoder's rate estimate (codec/rdoq.c). */
 unsigned nvc_rans_escape_bits(const nvc_cdf_table *t, int d);
 
+/* Encodes the runs into a new malloc'ed buffer *out of *size bytes (NULL and 0 when there are no symbols),
+ * with `lanes` as above. 0, NVC_EINVAL (table index out of range, lanes outside -1..32) or NVC_ENOMEM. */
 int nvc_rans_encode(const nvc_cdf_set *cdf, const nvc_rans_run *runs, int nruns, int lanes, uint8_t **out,
                     size_t *size);
 
