@@ -299,6 +299,17 @@ static int slices_fit(const nvc_codec_model *m, int kind, int n, int rows)
     return 1;
 }
 
+/* The most substreams for y up to n, at least one per slice and at most NVC_LATENT_MAX_SUBSTREAMS, that fit its
+ * slices (slices_fit); the slice count itself where none more does. */
+static int fitting_substreams(const nvc_codec_model *m, int kind, int n, int rows)
+{
+    const int S = m->nslices[kind];
+    n = n < S ? S : n > NVC_LATENT_MAX_SUBSTREAMS ? NVC_LATENT_MAX_SUBSTREAMS : n;
+    while (n > S && !slices_fit(m, kind, n, rows))
+        n--;
+    return n;
+}
+
 void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int kind, int requested, int *ny,
                           int *nz)
 {
@@ -310,9 +321,7 @@ void nvc_frame_substreams(const nvc_codec_model *m, const nvc_frame_geom *g, int
         n = n < 1 ? 1 : n > 16 ? 16 : n;
         n += S - 1; /* the first slices are small: one more substream each keeps the large last one's share */
     }
-    n = n < S ? S : n > NVC_LATENT_MAX_SUBSTREAMS ? NVC_LATENT_MAX_SUBSTREAMS : n;
-    while (n > S && !slices_fit(m, kind, n, hy))
-        n--;
+    n = fitting_substreams(m, kind, n, hy);
     *ny = n;
     *nz = fit_substreams((n - (S - 1)) / 8, m->cz[kind], g->hp / HYPER_DOWN);
 }
@@ -865,11 +874,8 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     if (!err)
         err = code_slices(m, kind, &w, ny, lanes, pool, &seg[1]);
     if (!err && substreams <= 0) { /* the first slices (small) one substream each, the last what its bytes allow */
-        const int S = m->nslices[kind];
-        int n = S - 1 + (int)(seg[1].total / NVC_FRAME_SUBSTREAM_MIN_BYTES);
-        n = n < S ? S : n;
-        while (n > S && !slices_fit(m, kind, n, w.hy))
-            n--;
+        const int n = fitting_substreams(
+            m, kind, m->nslices[kind] - 1 + (int)(seg[1].total / NVC_FRAME_SUBSTREAM_MIN_BYTES), w.hy);
         if (n < ny) {
             nvc_substreams_free(&seg[1]);
             err = code_slices(m, kind, &w, n, lanes, pool, &seg[1]);
