@@ -168,12 +168,12 @@ static int frame_quality(const nvc_encoder *e, int type)
 }
 
 /* Lays out the coded segments as one frame (header + payload) in e->packet. */
-static int make_packet(nvc_encoder *e, int type, int flags, const nvc_frame_coded *fc)
+static int make_packet(nvc_encoder *e, int type, const nvc_frame_coded *fc)
 {
     nvc_frame_info *f = e->fi;
     memset(f, 0, sizeof *f);
     f->type = (uint8_t)type;
-    f->flags = (uint8_t)flags;
+    f->flags = (uint8_t)fc->flags;
     f->lanes_signalled = 1;
     f->quality = (uint8_t)frame_quality(e, type);
     f->frame_number = e->frames;
@@ -258,7 +258,7 @@ static double rd_cost(const nvc_encoder *e, const nvc_tensor *recon, const nvc_f
  * the one of least rd_cost in *fc and e->recon. A frame due to be a refinement (`due`) codes the P candidates at
  * both its qualities and keeps the least rd_cost over the GOP (rd_cost's `future`); e->refining then says which
  * it is. */
-static int choose_frame(nvc_encoder *e, int due, int *type, int *flags, nvc_frame_coded *fc, char *msg,
+static int choose_frame(nvc_encoder *e, int due, int *type, nvc_frame_coded *fc, char *msg,
                         size_t msg_size)
 {
     static const struct { int type, flags; } cand[] = {
@@ -300,7 +300,10 @@ static int choose_frame(nvc_encoder *e, int due, int *type, int *flags, nvc_fram
                 snprintf(msg, msg_size, "out of memory");
                 break;
             }
-            err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags, frame_quality(e, cand[k].type),
+            const int mv_context =
+                cand[k].type == NVC_FRAME_P && !(cand[k].flags & NVC_FRAME_NO_MOTION) ? NVC_FRAME_MV_CONTEXT : 0;
+            err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags | mv_context,
+                                   frame_quality(e, cand[k].type),
                                    e->s.substreams, e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool,
                                    &e->alt, &search, &c,
                                    msg, msg_size);
@@ -312,7 +315,6 @@ static int choose_frame(nvc_encoder *e, int due, int *type, int *flags, nvc_fram
                     nvc_frame_coded_free(fc);
                 *fc = c;
                 *type = cand[k].type;
-                *flags = cand[k].flags;
                 nvc_tensor t = e->recon;
                 e->recon = e->alt;
                 e->alt = t;
@@ -354,21 +356,22 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     if (err)
         return e->fatal = fail(e, err, "cannot pack the picture");
     const uint32_t gop = (uint32_t)e->s.gop_length;
-    int type = e->frames == 0 || (gop && e->since_key >= gop) ? NVC_FRAME_I : NVC_FRAME_P, flags = 0;
+    int type = e->frames == 0 || (gop && e->since_key >= gop) ? NVC_FRAME_I : NVC_FRAME_P;
     const int refine_due = type == NVC_FRAME_P && e->since_key <= (uint32_t)e->s.key_refine_frames;
     e->refining = 0;
     nvc_frame_coded fc;
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames && !refine_due))
-        err = nvc_frame_encode(&e->model, &e->geom, type, 0, frame_quality(e, type), e->s.substreams,
+        err = nvc_frame_encode(&e->model, &e->geom, type, type == NVC_FRAME_P ? NVC_FRAME_MV_CONTEXT : 0,
+                               frame_quality(e, type), e->s.substreams,
                                e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool, &e->recon, NULL,
                                &fc, msg, sizeof msg);
     else
-        err = choose_frame(e, refine_due, &type, &flags, &fc, msg, sizeof msg);
+        err = choose_frame(e, refine_due, &type, &fc, msg, sizeof msg);
     if (err)
         return e->fatal = fail(e, err, msg);
     e->since_key = type == NVC_FRAME_I ? 1 : e->since_key + 1;
-    err = make_packet(e, type, flags, &fc);
+    err = make_packet(e, type, &fc);
     nvc_frame_coded_free(&fc);
     if (!err && (err = nvc_picture_alloc(&e->pending_recon, e->geom.width, e->geom.height)) == 0)
         err = nvc_frame_unpack(&e->recon, &e->pending_recon);

@@ -10,6 +10,7 @@
 
 #include "codec/motion_search.h"
 #include "entropy/rans.h"
+#include "entropy/ctxplane.h"
 #include "nvc/nvc.h"
 
 /* The graphs and tables of each latent kind (names written by tools/train/export.py). */
@@ -600,10 +601,11 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     return err;
 }
 
-/* The two segments of a latent a flag leaves out must be empty: one substream of 0 bytes each. */
-static int check_absent(const nvc_frame_info *f, unsigned seg, const char *what, char *msg, size_t msg_size)
+/* Segments seg .. seg + n - 1, which a flag leaves out, must be empty: one substream of 0 bytes each. */
+static int check_absent(const nvc_frame_info *f, unsigned seg, unsigned n, const char *what, char *msg,
+                        size_t msg_size)
 {
-    for (unsigned s = seg; s < seg + 2; s++) {
+    for (unsigned s = seg; s < seg + n; s++) {
         uint32_t size = 1;
         nvc_frame_substream(f, s, 0, &size);
         if (f->nsubstreams[s] != 1 || size != 0)
@@ -611,6 +613,56 @@ static int check_absent(const nvc_frame_info *f, unsigned seg, const char *what,
                  f->frame_number, f->flags, what, s);
     }
     return 0;
+}
+
+/* The motion latent's values as their tensor holds them (symbols: value - zero point), c x h x w. */
+static int16_t *tensor_values(const nvc_tensor *t)
+{
+    int16_t *v = malloc((size_t)t->c * t->h * t->w * sizeof *v);
+    if (v)
+        for (int c = 0; c < t->c; c++)
+            for (int i = 0; i < t->h; i++)
+                for (int j = 0; j < t->w; j++)
+                    v[((size_t)c * t->h + i) * t->w + j] = (int16_t)(t->data[i * t->rstride + j * t->cstride + c] - t->zp);
+    return v;
+}
+
+/* Whether the context-adaptive code can carry the model's motion latent (made for block vectors: 2 channels, one
+ * vector per 16x16 block; it codes any latent of up to NVC_CTXPLANE_MAX_CHANNELS channels). */
+static int vectors_codable(const nvc_codec_model *m)
+{
+    return m->cy[NVC_LATENT_MV] <= NVC_CTXPLANE_MAX_CHANNELS;
+}
+
+/* A P-frame with NVC_FRAME_MV_CONTEXT: segment 0 empty, segment 1 one substream of context-coded vectors
+ * (entropy/ctxplane.h). */
+static int decode_vectors(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
+                          nvc_pool *pool, nvc_tensor *lat, char *msg, size_t msg_size)
+{
+    if (!vectors_codable(m))
+        FAIL(NVC_EINVALDATA, "P-frame %u: context-coded vectors, but the model's motion latent has %d channels",
+             f->frame_number, m->cy[NVC_LATENT_MV]);
+    int err = check_absent(f, 0, 1, "motion hyper-latent", msg, msg_size);
+    if (err)
+        return err;
+    if (f->nsubstreams[1] != 1)
+        FAIL(NVC_EINVALDATA, "P-frame %u: context-coded vectors in %u substreams, not 1", f->frame_number,
+             f->nsubstreams[1]);
+    const int c = m->cy[NVC_LATENT_MV], h = g->hp / LATENT_DOWN, w = g->wp / LATENT_DOWN;
+    int16_t *v = malloc((size_t)c * h * w * sizeof *v);
+    if (!v)
+        FAIL(NVC_ENOMEM, "out of memory");
+    uint32_t size;
+    const uint8_t *data = nvc_frame_substream(f, 1, 0, &size);
+    err = nvc_ctxplane_decode(data, size, c, h, w, v);
+    if (err == NVC_EINVALDATA && msg && msg_size)
+        snprintf(msg, msg_size, "segment 1 (motion vectors): corrupt entropy-coded data");
+    else if (err == NVC_ENOMEM && msg && msg_size)
+        snprintf(msg, msg_size, "out of memory");
+    if (!err && (err = symbols_tensor(v, c, h, w, pool, lat)) && msg && msg_size)
+        snprintf(msg, msg_size, "out of memory");
+    free(v);
+    return err;
 }
 
 int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
@@ -622,11 +674,12 @@ int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, 
              f->frame_number, f->nsegments, want);
     if (f->type == NVC_FRAME_I)
         return decode_latent(m, NVC_LATENT_I, g, f, 0, pool, &lat[0], msg, msg_size);
-    int err = f->flags & NVC_FRAME_NO_MOTION ? check_absent(f, 0, "motion", msg, msg_size)
-                                             : decode_latent(m, NVC_LATENT_MV, g, f, 0, pool, &lat[0], msg, msg_size);
+    int err = f->flags & NVC_FRAME_NO_MOTION    ? check_absent(f, 0, 2, "motion", msg, msg_size)
+              : f->flags & NVC_FRAME_MV_CONTEXT ? decode_vectors(m, g, f, pool, &lat[0], msg, msg_size)
+                                                : decode_latent(m, NVC_LATENT_MV, g, f, 0, pool, &lat[0], msg, msg_size);
     if (err)
         return err;
-    return f->flags & NVC_FRAME_NO_RESIDUAL ? check_absent(f, 2, "residual", msg, msg_size)
+    return f->flags & NVC_FRAME_NO_RESIDUAL ? check_absent(f, 2, 2, "residual", msg, msg_size)
                                             : decode_latent(m, NVC_LATENT_RES, g, f, 2, pool, &lat[1], msg, msg_size);
 }
 
@@ -903,6 +956,38 @@ static int empty_segments(nvc_substreams seg[2])
     return 0;
 }
 
+/* Replaces the motion segments seg[0..1] (hyperprior-coded) by the context-adaptive code of the same vectors
+ * (entropy/ctxplane.h) where that is fewer bytes; *flags then gets NVC_FRAME_MV_CONTEXT. */
+static int vectors_if_smaller(const nvc_codec_model *m, const nvc_tensor *lat, nvc_substreams seg[2], int *flags)
+{
+    if (!vectors_codable(m))
+        return 0;
+    int16_t *v = tensor_values(lat);
+    if (!v)
+        return NVC_ENOMEM;
+    uint8_t *data;
+    size_t size;
+    int err = nvc_ctxplane_encode(v, lat->c, lat->h, lat->w, &data, &size);
+    free(v);
+    if (err || size >= seg[0].total + seg[1].total) {
+        free(data);
+        return err == NVC_ENOMEM ? err : 0; /* NVC_EINVAL: values out of range, which no latent here has */
+    }
+    nvc_substreams_free(&seg[0]);
+    nvc_substreams_free(&seg[1]);
+    if ((err = empty_segments(seg))) {
+        free(data);
+        return err;
+    }
+    free(seg[1].bytes);
+    seg[1].bytes = data;
+    seg[1].data[0] = data;
+    seg[1].size[0] = (uint32_t)size;
+    seg[1].total = size;
+    *flags |= NVC_FRAME_MV_CONTEXT;
+    return 0;
+}
+
 double nvc_frame_lambda(int quality)
 {
     return 0.0018 * pow(0.12 / 0.0018, quality / 63.0);
@@ -984,10 +1069,12 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         msg[0] = 0;
     if (!m->can_encode)
         FAIL(NVC_EMODEL, "model: this model has no encoder graphs");
-    if ((unsigned)flags & ~NVC_FRAME_FLAGS_DEFINED || (flags && type != NVC_FRAME_P))
+    if ((unsigned)flags & ~NVC_FRAME_FLAGS_DEFINED || (flags && type != NVC_FRAME_P) ||
+        ((flags & NVC_FRAME_MV_CONTEXT) && ((flags & NVC_FRAME_NO_MOTION) || lanes == NVC_FRAME_LANES_LEGACY)))
         FAIL(NVC_EINVAL, "frame flags 0x%02x are not valid for this frame type", (unsigned)flags);
     if (lanes < NVC_FRAME_LANES_LEGACY || lanes > NVC_RANS_LANES)
         FAIL(NVC_EINVAL, "%d rANS lanes: 0 (the encoder's choice) or 1..%d", lanes, NVC_RANS_LANES);
+    out->flags = flags & ~NVC_FRAME_MV_CONTEXT;
     lanes = lanes == NVC_FRAME_LANES_LEGACY ? NVC_RANS_LANES_DERIVED : lanes ? lanes : NVC_RANS_LANES_CHOSEN;
     nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } }, own_search = { 0 };
     float *err_i = NULL, *err_res = NULL;
@@ -1017,6 +1104,9 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
             if (!err)
                 err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, lanes, pool, &lat[0], &out->seg[0], NULL,
                                     msg, msg_size);
+            if (!err && (flags & NVC_FRAME_MV_CONTEXT) && (err = vectors_if_smaller(m, &lat[0], &out->seg[0],
+                                                                                  &out->flags)) && msg && msg_size)
+                snprintf(msg, msg_size, "out of memory");
             if (!err && !(flags & NVC_FRAME_NO_RESIDUAL)) /* the residual encoder's input */
                 err = motion_prediction(m, quality, &lat[0], recon, pool, &warped, msg, msg_size);
             pred = &warped;

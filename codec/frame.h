@@ -108,6 +108,7 @@ int nvc_frame_unpack(const nvc_tensor *recon, nvc_picture *pic);
 /* Encoder: segment substream counts and the coded segments of one frame. */
 typedef struct nvc_frame_coded {
     int nsegments;
+    int flags; /* the frame header's flags: those asked for, with NVC_FRAME_MV_CONTEXT only where it was used */
     nvc_substreams seg[2 * NVC_FRAME_MAX_LATENTS];
 } nvc_frame_coded;
 
@@ -130,8 +131,10 @@ int nvc_frame_slice_substreams(const nvc_codec_model *m, int kind, int n, int s)
  * substreams, lanes: as nvc_enc_settings.substreams and .entropy_lanes, or lanes = NVC_FRAME_LANES_LEGACY: the
  * substream layout of formats 2.0 and 2.1 (for tests of older streams). search: NULL, or the motion search of
  * `picture` against *recon shared by several calls with the same two (the encoder's P-frame candidates): when
- * empty it is made here and kept, else used as it is; the caller releases it. 0, NVC_EMODEL, NVC_ENOMEM or
- * NVC_EINVAL (message). */
+ * empty it is made here and kept, else used as it is; the caller releases it. NVC_FRAME_MV_CONTEXT in `flags`
+ * (not with NVC_FRAME_NO_MOTION or NVC_FRAME_LANES_LEGACY) allows the context-adaptive code of the vectors
+ * (format 2.3, entropy/ctxplane.h): the frame uses it, and out->flags says so, where it is fewer bytes than the
+ * hyperprior. 0, NVC_EMODEL, NVC_ENOMEM or NVC_EINVAL (message). */
 #define NVC_FRAME_LANES_LEGACY (-1)
 /* The model's rate-distortion trade-off at a quality (0..63), as it was trained (tools/train/model.py lmb):
  * lambda(q) = 0.0018 * (0.12 / 0.0018)^(q / 63), in bits per unit of 255^2 * MSE * luma pixels. An encoder

@@ -20,9 +20,10 @@
 
 /* Format version this code writes; it reads every 2.x (unknown trailing header bytes of a later minor
  * version are skipped) and rejects other majors with NVC_EUNSUPPORTED. 2.1 defines the P-frame flags below;
- * 2.2 starts every non-empty substream with its rANS lane count (entropy/rans.h); headers keep the 2.0 layout. */
+ * 2.2 starts every non-empty substream with its rANS lane count (entropy/rans.h); 2.3 defines the flag
+ * NVC_FRAME_MV_CONTEXT; headers keep the 2.0 layout. */
 #define NVC_STREAM_VERSION_MAJOR 2
-#define NVC_STREAM_VERSION_MINOR 2
+#define NVC_STREAM_VERSION_MINOR 3
 
 /* Limits (docs/bitstream.md, "Limits"). */
 #define NVC_STREAM_MAX_DIM 8192                   /* width, height */
@@ -52,8 +53,11 @@ enum nvc_frame_type { NVC_FRAME_I = 0, NVC_FRAME_P = 1 };
 enum nvc_frame_flag {
     NVC_FRAME_NO_MOTION = 1,   /* the prediction is the previous reconstruction, unwarped */
     NVC_FRAME_NO_RESIDUAL = 2, /* the reconstruction is the prediction */
+    NVC_FRAME_MV_CONTEXT = 4,  /* format 2.3: the motion vectors are context-coded (entropy/ctxplane.h) in segment 1,
+                                * segment 0 (the motion hyper-latent) is empty; not with NVC_FRAME_NO_MOTION */
 };
-#define NVC_FRAME_FLAGS_DEFINED 3u
+#define NVC_FRAME_FLAGS_DEFINED 7u   /* in 2.3 */
+#define NVC_FRAME_FLAGS_DEFINED_2_1 3u /* in 2.1 and 2.2 (2.0 defines none) */
 
 typedef struct nvc_stream_header {
     uint16_t version_major, version_minor; /* set by the parser; the writer writes these when they are an

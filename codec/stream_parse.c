@@ -155,6 +155,9 @@ static int check_frame_fields(const nvc_frame_info *f, int err_invalid, char *ms
     if (f->flags && f->type != NVC_FRAME_P)
         return fail_msg(msg, size, err_invalid, "frame %u: an I-frame with P-frame flags 0x%02x", f->frame_number,
                         f->flags);
+    if ((f->flags & NVC_FRAME_MV_CONTEXT) && (f->flags & NVC_FRAME_NO_MOTION))
+        return fail_msg(msg, size, err_invalid, "frame %u: flags 0x%02x: context-coded vectors without motion",
+                        f->frame_number, f->flags);
     return 0;
 }
 
@@ -325,8 +328,9 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
     f->payload_crc = nvc_le32(buf + 16);
     f->nsegments = nseg;
     f->payload = NULL;
-    /* 2.0 defines no flags; 2.1 defines NVC_FRAME_FLAGS_DEFINED */
-    const unsigned known = p->header.version_minor >= 1 ? NVC_FRAME_FLAGS_DEFINED : 0;
+    /* 2.0 defines no flags, 2.1 and 2.2 NVC_FRAME_FLAGS_DEFINED_2_1, 2.3 NVC_FRAME_FLAGS_DEFINED */
+    const unsigned minor = p->header.version_minor;
+    const unsigned known = minor >= 3 ? NVC_FRAME_FLAGS_DEFINED : minor >= 1 ? NVC_FRAME_FLAGS_DEFINED_2_1 : 0;
     if (buf[21] & ~known)
         return fail(p, NVC_EUNSUPPORTED, "frame %u: flags 0x%02x: unknown features", f->frame_number, buf[21]);
     f->flags = buf[21];

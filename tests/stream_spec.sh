@@ -6,7 +6,8 @@ command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 "$BUILD/tests/test_stream" --write-corpus "$tmp" || exit 1
-python3 - "$tmp"/seed0.nvc "$tmp"/seed1.nvc "$tmp"/seed2.nvc <<'PY'
+# and the conformance streams: real payloads, P-frames of every kind, formats 2.2 and 2.3
+python3 - "$tmp"/seed0.nvc "$tmp"/seed1.nvc "$tmp"/seed2.nvc testvectors/*.nvc <<'PY'
 import struct, sys, zlib
 
 def u(fmt, b, off):
@@ -16,14 +17,15 @@ for path in sys.argv[1:]:
     b = open(path, 'rb').read()
     assert b[:8] == bytes([0x8A, 0x4E, 0x56, 0x43, 0x0D, 0x0A, 0x1A, 0x0A]), 'magic'
     major, minor, hsize, flags, w, h, fn, fd = u('HHHHHHII', b, 8)
-    assert (major, minor, hsize, flags) == (2, 2, 64, 0), "version/size/flags"   # 2.2: substreams carry a lane byte (entropy level, not checked here)
+    assert major == 2 and minor <= 3 and (hsize, flags) == (64, 0), "version/size/flags"   # 2.2 on: substreams carry a lane byte (entropy level, not checked here)
+    known = 7 if minor >= 3 else 3 if minor >= 1 else 0   # frame flags: 2.1 bits 0, 1; 2.3 bit 2
     assert zlib.crc32(b[:hsize - 4]) == u('I', b, hsize - 4)[0], 'header crc'
     assert w % 2 == 0 and h % 2 == 0 and 2 <= w <= 8192 and 2 <= h <= 8192 and fn >= 1 and fd >= 1
     prim, trc, mat, rng, chroma, depth, gop, count, model = u('BBBBBBHII', b, 28)
     assert chroma == 1 and depth == 8 and rng in (0, 1)
     name = b[44:60].rstrip(b'\0')
     assert all(0x20 <= c <= 0x7E for c in name), 'model name'
-    pos, frames, iframes, last, flagged = hsize, 0, [], -1, 0
+    pos, frames, iframes, last, flagged, mv_context = hsize, 0, [], -1, 0, 0
     while b[pos:pos + 4] == b'NVCF':
         fhs, ftype, q, num, psize, pcrc, nseg, fflags = u('HBBIIIBB', b, pos + 4)
         subs = u('%dH' % nseg, b, pos + 22)
@@ -31,13 +33,16 @@ for path in sys.argv[1:]:
         sizes = u('%dI' % S, b, pos + 22 + 2 * nseg)
         assert fhs == 26 + 2 * nseg + 4 * S, 'frame header size'
         assert ftype in (0, 1) and q <= 63 and 1 <= nseg <= 8
-        assert fflags == 0 or (ftype == 1 and fflags <= 3), 'frame flags'
+        assert fflags == 0 or (ftype == 1 and fflags & ~known == 0 and fflags & 5 != 5), 'frame flags'
         assert all(1 <= s <= 1024 for s in subs) and S <= 2048 and sum(sizes) == psize
-        for bit, first in ((1, 0), (2, 2)):   # a latent left out: its two segments, one empty substream each
+        for bit, first, n in ((1, 0, 2), (2, 2, 2), (4, 0, 1)):   # segments left out: one empty substream each
             if fflags & bit:
-                assert nseg == 4 and subs[first] == subs[first + 1] == 1, 'flagged-off segments'
+                assert nseg == 4 and all(subs[first + i] == 1 for i in range(n)), 'flagged-off segments'
                 k = sum(subs[:first])
-                assert sizes[k] == sizes[k + 1] == 0, 'flagged-off substreams'
+                assert all(sizes[k + i] == 0 for i in range(n)), 'flagged-off substreams'
+        if fflags & 4:   # MV_CONTEXT: the vectors in segment 1, one substream
+            assert subs[1] == 1, 'context-coded vectors'
+            mv_context += 1
         flagged += fflags != 0
         assert zlib.crc32(b[pos:pos + fhs - 4]) == u('I', b, pos + fhs - 4)[0], 'frame header crc'
         assert zlib.crc32(b[pos + fhs:pos + fhs + psize]) == pcrc, 'payload crc'
@@ -54,5 +59,6 @@ for path in sys.argv[1:]:
     assert u('Q', trailer, 0)[0] == pos and zlib.crc32(trailer[:8]) == u('I', trailer, 8)[0]
     assert trailer[12:] == b'NVCE' and pos + 12 + 12 * n + 16 == len(b), 'trailer'
     assert count == frames, 'frame count'
-    print('%s: %d frames, %d I-frames, %d flagged P-frames: conforms' % (path, frames, n, flagged))
+    print('%s: format 2.%d, %d frames, %d I-frames, %d flagged P-frames (%d with context-coded vectors): conforms'
+          % (path, minor, frames, n, flagged, mv_context))
 PY

@@ -547,8 +547,9 @@ static void test_p_modes(void)
     nvc_frame_info *f = calloc(1, sizeof *f);
 
     /* Every flag combination, forced (the encoder above picks what it likes): the frame through the writer, the
-     * parser and both decoder stages gives the encoder's reconstruction; in format 2.2 (lane counts in the
-     * substreams) and in the substream layout of 2.1 with a 2.1 stream header (how older streams decode). */
+     * parser and both decoder stages gives the encoder's reconstruction; in format 2.3 with the vectors
+     * context-coded where that is smaller (it is, on this clip), in 2.3 with the hyperprior (2.2's coding) and
+     * in the substream layout of 2.1 with a 2.1 stream header (how older streams decode). */
     nvc_tensor pic[2] = { { 0 } }, ref = { 0 }, enc = { 0 }, dec = { 0 };
     for (int i = 0; i < 2; i++) {
         const uint8_t *const planes[3] = { clip[i], clip[i] + W * H, clip[i] + W * H * 5 / 4 };
@@ -561,15 +562,20 @@ static void test_p_modes(void)
     nvc_stream_parser parser;
     nvc_stream_parser_init(&parser);
     parser.have_header = 1;
-    for (int run = 0; run < 8; run++) {
-        const int flags = run % 4, legacy = run / 4;
+    for (int run = 0; run < 12; run++) {
+        const int mode = run / 4, legacy = mode == 2; /* 0: context-coded vectors allowed, 1: not, 2: 2.1 */
+        const int flags = run % 4, with_mv = !(flags & NVC_FRAME_NO_MOTION);
+        const int allow = mode == 0 && with_mv ? NVC_FRAME_MV_CONTEXT : 0;
         parser.header.version_minor = legacy ? 1 : NVC_STREAM_VERSION_MINOR;
         CHECK_EQ_INT(nvc_tensor_copy(&enc, &ref), 0);
-        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags, 20, 0, legacy ? NVC_FRAME_LANES_LEGACY : 0, 1, &pic[1],
-                                      NULL, &enc, NULL, &fc, msg, sizeof msg), 0);
+        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags | allow, 20, 0, legacy ? NVC_FRAME_LANES_LEGACY : 0,
+                                      1, &pic[1], NULL, &enc, NULL, &fc, msg, sizeof msg), 0);
+        CHECK_EQ_INT(fc.flags, flags | allow);
+        if (allow) /* the vectors: segment 0 empty, segment 1 one substream */
+            CHECK(fc.seg[0].count == 1 && fc.seg[0].total == 0 && fc.seg[1].count == 1 && fc.seg[1].total > 0);
         memset(f, 0, sizeof *f);
         f->type = NVC_FRAME_P;
-        f->flags = (uint8_t)flags;
+        f->flags = (uint8_t)fc.flags;
         f->quality = 20;
         f->nsegments = (uint32_t)fc.nsegments;
         static uint8_t frame[1 << 16];
@@ -590,12 +596,12 @@ static void test_p_modes(void)
         memcpy(body - hlen, hdr, hlen);
         size_t used = 0;
         CHECK_EQ_INT(nvc_stream_parse_frame(&parser, body - hlen, hlen + payload, &used, f), 0);
-        CHECK_EQ_INT(f->flags, flags);
+        CHECK_EQ_INT(f->flags, fc.flags);
         CHECK_EQ_INT(f->lanes_signalled, !legacy);
         nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } };
         CHECK_EQ_INT(nvc_tensor_copy(&dec, &ref), 0);
         CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), 0);
-        CHECK_EQ_INT(nvc_frame_synthesize(&m, NVC_FRAME_P, flags, 20, lat, NULL, &dec, msg, sizeof msg), 0);
+        CHECK_EQ_INT(nvc_frame_synthesize(&m, NVC_FRAME_P, fc.flags, 20, lat, NULL, &dec, msg, sizeof msg), 0);
         CHECK(nvc_tensor_same(&enc, &dec));
         CHECK(nvc_tensor_same(&ref, &dec) == (flags == 3)); /* only a repeat repeats */
         for (int i = 0; i < NVC_FRAME_MAX_LATENTS; i++)
@@ -647,6 +653,22 @@ static void test_p_modes(void)
         f->first_substream[s] = (uint32_t)s;
     nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } };
     CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), 0);
+    /* context-coded vectors (2.3): segment 0 must be one empty substream, segment 1 one substream of valid data */
+    for (int bad = 0; bad < 3; bad++) {
+        f->flags = NVC_FRAME_MV_CONTEXT | NVC_FRAME_NO_RESIDUAL;
+        f->nsubstreams[1] = bad == 1 ? 2 : 1;
+        f->total_substreams = bad == 1 ? 5 : 4;
+        for (int k = 0; k < 5; k++) {
+            f->substream_size[k] = (bad == 0 && k == 0) || k == 1 ? 4 : 0; /* four zero bytes: a state below L */
+            f->substream_offset[k] = 0;
+        }
+        for (int s = 1; s < 4; s++)
+            f->first_substream[s] = f->first_substream[s - 1] + f->nsubstreams[s - 1];
+        CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), NVC_EINVALDATA);
+        CHECK(strstr(msg, bad == 0 ? "not empty" : bad == 1 ? "2 substreams" : "corrupt") != NULL);
+        for (int k = 0; k < NVC_FRAME_MAX_LATENTS; k++)
+            nvc_tensor_release(&lat[k]);
+    }
     free(f);
     nvc_codec_model_free(&m);
 }

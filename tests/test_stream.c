@@ -447,22 +447,28 @@ static void test_frame_bounds(void)
         CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), 0);
         CHECK_EQ_INT(g->lanes_signalled, minor >= 2);
     }
-    /* Frame flags (2.1): P-frame flags are read from a 2.1 stream, unknown ones are unsupported, flags are
-     * unknown in a 2.0 stream, and flags on an I-frame are invalid (writer and parser). */
+    /* Frame flags: P-frame flags are read from a 2.1 stream (bits 0, 1) and from a 2.3 stream (bit 2 too),
+     * unknown ones are unsupported, flags are unknown in a 2.0 stream, and flags on an I-frame are invalid
+     * (writer and parser), as is MV_CONTEXT with NO_MOTION. */
     nvc_frame_info pframe = save;
     pframe.type = NVC_FRAME_P;
-    p.header.version_minor = 1;
-    for (int fl = 0; fl < 8; fl++) {
-        CHECK_EQ_INT(nvc_stream_write_frame_header(&pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
-        hdr[21] = (uint8_t)fl;
-        reseal(hdr, len);
-        CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), fl < 4 ? 0 : NVC_EUNSUPPORTED);
-        if (fl < 4)
-            CHECK_EQ_INT(g->flags, fl);
-        hdr[6] = NVC_FRAME_I;
-        reseal(hdr, len);
-        CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g),
-                     fl == 0 ? 0 : fl < 4 ? NVC_EINVALDATA : NVC_EUNSUPPORTED);
+    for (int minor = 1; minor <= 3; minor++) {
+        p.header.version_minor = (uint16_t)minor;
+        const int known = minor >= 3 ? 8 : 4;
+        for (int fl = 0; fl < 16; fl++) {
+            CHECK_EQ_INT(nvc_stream_write_frame_header(&pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+            hdr[21] = (uint8_t)fl;
+            reseal(hdr, len);
+            const int contradictory = (fl & NVC_FRAME_MV_CONTEXT) && (fl & NVC_FRAME_NO_MOTION);
+            CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g),
+                         fl >= known ? NVC_EUNSUPPORTED : contradictory ? NVC_EINVALDATA : 0);
+            if (fl < known && !contradictory)
+                CHECK_EQ_INT(g->flags, fl);
+            hdr[6] = NVC_FRAME_I;
+            reseal(hdr, len);
+            CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g),
+                         fl == 0 ? 0 : fl < known ? NVC_EINVALDATA : NVC_EUNSUPPORTED);
+        }
     }
     p.header.version_minor = 0;
     CHECK_EQ_INT(nvc_stream_write_frame_header(&pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
@@ -473,7 +479,12 @@ static void test_frame_bounds(void)
     f->flags = NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL;
     CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
     CHECK_EQ_INT(hdr[21], 3);
-    f->flags = 4;
+    f->flags = NVC_FRAME_MV_CONTEXT | NVC_FRAME_NO_RESIDUAL;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK_EQ_INT(hdr[21], 6);
+    f->flags = NVC_FRAME_MV_CONTEXT | NVC_FRAME_NO_MOTION;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    f->flags = 8;
     CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
     f->flags = NVC_FRAME_NO_MOTION;
     f->type = NVC_FRAME_I;

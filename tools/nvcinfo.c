@@ -110,6 +110,7 @@ int main(int argc, char **argv)
     if (!quiet)
         printf("\n   frame type    q     offset    bytes header  segments (payload bytes/substreams)\n");
     uint64_t kinds[4] = { 0 }; /* P-frames by their flags */
+    uint64_t mv_context = 0;   /* P-frames with context-coded vectors (2.3) */
     uint64_t frames = 0, iframes = 0, bytes = 0, payload = 0, damaged = 0, skipped_bytes = 0, offset;
     uint32_t first = 0, last = 0;
     int status = 0;
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
         frames++;
         iframes += f->type == NVC_FRAME_I;
         kinds[f->type == NVC_FRAME_P ? f->flags & 3 : 0] += f->type == NVC_FRAME_P;
+        mv_context += (f->flags & NVC_FRAME_MV_CONTEXT) != 0;
         bytes += f->header_size + f->payload_size;
         payload += f->payload_size;
         if (!quiet)
@@ -175,6 +177,9 @@ int main(int argc, char **argv)
         printf("P-frames     %llu full, %llu without motion, %llu without residual, %llu repeats\n",
                (unsigned long long)kinds[0], (unsigned long long)kinds[1], (unsigned long long)kinds[2],
                (unsigned long long)kinds[3]);
+    if (kinds[0] + kinds[2])
+        printf("vectors      %llu of %llu P-frames with motion context-coded\n", (unsigned long long)mv_context,
+               (unsigned long long)(kinds[0] + kinds[2]));
     if (h->frame_count != NVC_STREAM_FRAME_COUNT_UNKNOWN && h->frame_count != frames && !damaged) {
         printf("             (the header says %u)\n", h->frame_count);
         status = 1;
