@@ -300,9 +300,10 @@ static int choose_frame(nvc_encoder *e, int due, int *type, nvc_frame_coded *fc,
                 snprintf(msg, msg_size, "out of memory");
                 break;
             }
-            const int mv_context =
-                cand[k].type == NVC_FRAME_P && !(cand[k].flags & NVC_FRAME_NO_MOTION) ? NVC_FRAME_MV_CONTEXT : 0;
-            err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags | mv_context,
+            const int context = cand[k].type == NVC_FRAME_I                  ? NVC_FRAME_MEANS_CONTEXT
+                                : !(cand[k].flags & NVC_FRAME_NO_MOTION) ? NVC_FRAME_MV_CONTEXT
+                                                                         : 0;
+            err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags | context,
                                    frame_quality(e, cand[k].type),
                                    e->s.substreams, e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool,
                                    &e->alt, &search, &c,
@@ -362,7 +363,8 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     nvc_frame_coded fc;
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames && !refine_due))
-        err = nvc_frame_encode(&e->model, &e->geom, type, type == NVC_FRAME_P ? NVC_FRAME_MV_CONTEXT : 0,
+        err = nvc_frame_encode(&e->model, &e->geom, type,
+                               type == NVC_FRAME_P ? NVC_FRAME_MV_CONTEXT : NVC_FRAME_MEANS_CONTEXT,
                                frame_quality(e, type), e->s.substreams,
                                e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool, &e->recon, NULL,
                                &fc, msg, sizeof msg);

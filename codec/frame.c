@@ -131,6 +131,36 @@ static int load_tables(const nvc_codec_model *m, const char *name, nvc_cdf_set *
     return err == NVC_ENOMEM ? err : err ? NVC_EMODEL : 0;
 }
 
+/* The I latent's block-mean channels (nvc_codec_model.block_means): those of its first slice, up to
+ * NVC_CTXPLANE_MAX_CHANNELS, whose synthesis basis varies by at most 1/32 of its largest weight within each packed
+ * channel of the block (the shipped model: 0, 1 and 4, the means of Y, U and V; its other channels vary by 2x
+ * their largest weight). 0 without a basis (a decoder's load). */
+static uint8_t block_mean_channels(const nvc_codec_model *m)
+{
+    const nvc_synth_basis *b = &m->basis[NVC_LATENT_I];
+    const int per = b->r * b->r;
+    uint8_t mask = 0;
+    for (int k = 0, n = 0; k < b->c && k < m->slice_start[NVC_LATENT_I][1] && k < 8; k++) {
+        const int16_t *wk = b->w + (size_t)k * b->n;
+        int peak = 0, spread = 0;
+        for (int i = 0; i < b->n; i++)
+            peak = abs(wk[i]) > peak ? abs(wk[i]) : peak;
+        for (int p = 0; p < b->pc; p++) {
+            int lo = INT16_MAX, hi = INT16_MIN;
+            for (int i = 0; i < per; i++) {
+                lo = wk[p * per + i] < lo ? wk[p * per + i] : lo;
+                hi = wk[p * per + i] > hi ? wk[p * per + i] : hi;
+            }
+            spread = hi - lo > spread ? hi - lo : spread;
+        }
+        if (peak > 0 && spread * 32 <= peak && n < NVC_CTXPLANE_MAX_CHANNELS) {
+            mask = (uint8_t)(mask | 1u << k);
+            n++;
+        }
+    }
+    return mask;
+}
+
 int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, int encoder, char *msg,
                           size_t msg_size)
 {
@@ -224,6 +254,8 @@ int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, int 
     }
     if (!bad && !err && m->can_encode && !(m->value_bits = nvc_rdoq_bits_table(m->gauss)))
         err = NVC_ENOMEM;
+    if (!bad && !err)
+        m->block_means = block_mean_channels(m);
     if (bad || err) {
         nvc_codec_model_free(m);
         if (err == NVC_ENOMEM)
@@ -544,6 +576,37 @@ static int stream_lanes(const nvc_frame_info *f)
     return f->lanes_signalled ? NVC_RANS_LANES_CHOSEN : NVC_RANS_LANES_DERIVED;
 }
 
+/* ---- block means (I-frames with NVC_FRAME_MEANS_CONTEXT) ------------------------------------------------- */
+
+static int popcount8(unsigned v)
+{
+    int n = 0;
+    for (; v; v &= v - 1)
+        n++;
+    return n;
+}
+
+/* The first slice codes the `means` channels with Gaussian table 0 (the narrowest: ~0.0004 bits for the value
+ * its mean, which the encoder codes there) whatever the hyper-decoder says; the decoder replaces them. */
+static void means_tables(latent_work *w, unsigned means)
+{
+    const size_t plane = (size_t)w->hy * w->wy;
+    for (int k = 0; k < 8; k++)
+        if (means >> k & 1)
+            memset(w->index + k * plane, 0, plane);
+}
+
+/* Copies the channels of `mask` (ascending) between the latent values y (C x h x w) and planes (n x h x w). */
+static void move_planes(int16_t *y, int16_t *planes, unsigned mask, int h, int w, int to_latent)
+{
+    const size_t plane = (size_t)h * w;
+    for (int k = 0, n = 0; k < 8; k++)
+        if (mask >> k & 1) {
+            int16_t *a = y + k * plane, *b = planes + n++ * plane;
+            memcpy(to_latent ? a : b, to_latent ? b : a, plane * sizeof *a);
+        }
+}
+
 /* ---- decoding ------------------------------------------------------------------------------------------- */
 
 /* Decodes substreams first .. first + n - 1 of segment seg as the latent l into out. */
@@ -567,8 +630,11 @@ static int decode_segment(nvc_latent *l, const nvc_frame_info *f, unsigned seg, 
     return 0;
 }
 
+/* Decodes the latent of segments seg, seg + 1 into *lat. means, planes: the channels of the first slice that
+ * segment 2 carries (0 and NULL: none), which replace the slice's after it is decoded. */
 static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, const nvc_frame_info *f,
-                         unsigned seg, nvc_pool *pool, nvc_tensor *lat, char *msg, size_t msg_size)
+                         unsigned seg, unsigned means, int16_t *planes, nvc_pool *pool, nvc_tensor *lat, char *msg,
+                         size_t msg_size)
 {
     latent_work w;
     if (work_alloc(&w, m, kind, g))
@@ -578,6 +644,8 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     int err = decode_segment(&lz, f, seg, 0, (int)f->nsubstreams[seg], pool, w.z, "hyper-latent", msg, msg_size);
     if (!err)
         err = hyper_params(m, kind, &w, f->quality, pool, msg, msg_size);
+    if (!err && means)
+        means_tables(&w, means);
     const int n = (int)f->nsubstreams[seg + 1];
     if (!err && n < m->nslices[kind]) {
         if (msg && msg_size)
@@ -593,6 +661,8 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         if (!err)
             err = decode_segment(&ly, f, seg + 1, first, ns, pool, w.y + slice_offset(m, kind, s, &w),
                                  kinds[kind].what, msg, msg_size);
+        if (!err && s == 0 && means)
+            move_planes(w.y, planes, means, w.hy, w.wy, 1);
         first += ns;
     }
     if (!err && (err = symbols_tensor(w.y, w.cy, w.hy, w.wy, pool, lat)) && msg && msg_size)
@@ -665,22 +735,59 @@ static int decode_vectors(const nvc_codec_model *m, const nvc_frame_geom *g, con
     return err;
 }
 
+/* An I-frame's segment 2 (NVC_FRAME_MEANS_CONTEXT): one substream, [u8 channel mask][the channels' values in the
+ * context-adaptive code]; the mask names 1..NVC_CTXPLANE_MAX_CHANNELS channels of the first slice. *planes:
+ * malloc'ed, popcount x hy x wy. */
+static int decode_means(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
+                        unsigned *mask, int16_t **planes, char *msg, size_t msg_size)
+{
+    *planes = NULL;
+    uint32_t size = 0;
+    const uint8_t *data = nvc_frame_substream(f, 2, 0, &size);
+    if (f->nsubstreams[2] != 1 || size < 1)
+        FAIL(NVC_EINVALDATA, "I-frame %u: the block means must be one substream of 1 byte or more", f->frame_number);
+    *mask = data[0];
+    const int n = popcount8(*mask), slice0 = m->slice_start[NVC_LATENT_I][1];
+    if (n < 1 || n > NVC_CTXPLANE_MAX_CHANNELS || (slice0 < 8 && *mask >> slice0))
+        FAIL(NVC_EINVALDATA, "I-frame %u: block-mean channels 0x%02x (1..%d of the first %d)", f->frame_number,
+             *mask, NVC_CTXPLANE_MAX_CHANNELS, slice0);
+    const int h = g->hp / LATENT_DOWN, w = g->wp / LATENT_DOWN;
+    if (!(*planes = malloc((size_t)n * h * w * sizeof **planes)))
+        FAIL(NVC_ENOMEM, "out of memory");
+    const int err = nvc_ctxplane_decode(data + 1, size - 1, n, h, w, *planes);
+    if (err) {
+        free(*planes);
+        *planes = NULL;
+        FAIL(err, err == NVC_EINVALDATA ? "segment 2 (block means): corrupt entropy-coded data" : "out of memory");
+    }
+    return 0;
+}
+
 int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
                              nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], char *msg, size_t msg_size)
 {
-    const unsigned want = f->type == NVC_FRAME_I ? 2 : 4;
+    const unsigned want = f->type == NVC_FRAME_I ? (f->flags & NVC_FRAME_MEANS_CONTEXT ? 3 : 2) : 4;
     if (f->nsegments != want)
         FAIL(NVC_EINVALDATA, "%s-frame %u has %u segments, the model codes %u", f->type == NVC_FRAME_I ? "I" : "P",
              f->frame_number, f->nsegments, want);
-    if (f->type == NVC_FRAME_I)
-        return decode_latent(m, NVC_LATENT_I, g, f, 0, pool, &lat[0], msg, msg_size);
+    if (f->type == NVC_FRAME_I) {
+        unsigned means = 0;
+        int16_t *planes = NULL;
+        int err = f->flags & NVC_FRAME_MEANS_CONTEXT ? decode_means(m, g, f, &means, &planes, msg, msg_size) : 0;
+        if (!err)
+            err = decode_latent(m, NVC_LATENT_I, g, f, 0, means, planes, pool, &lat[0], msg, msg_size);
+        free(planes);
+        return err;
+    }
     int err = f->flags & NVC_FRAME_NO_MOTION    ? check_absent(f, 0, 2, "motion", msg, msg_size)
               : f->flags & NVC_FRAME_MV_CONTEXT ? decode_vectors(m, g, f, pool, &lat[0], msg, msg_size)
-                                                : decode_latent(m, NVC_LATENT_MV, g, f, 0, pool, &lat[0], msg, msg_size);
+                                                : decode_latent(m, NVC_LATENT_MV, g, f, 0, 0, NULL, pool, &lat[0],
+                                                                msg, msg_size);
     if (err)
         return err;
     return f->flags & NVC_FRAME_NO_RESIDUAL ? check_absent(f, 2, 2, "residual", msg, msg_size)
-                                            : decode_latent(m, NVC_LATENT_RES, g, f, 2, pool, &lat[1], msg, msg_size);
+                                            : decode_latent(m, NVC_LATENT_RES, g, f, 2, 0, NULL, pool, &lat[1], msg,
+                                                            msg_size);
 }
 
 /* ---- synthesis ------------------------------------------------------------------------------------------ */
@@ -787,7 +894,7 @@ int nvc_frame_unpack(const nvc_tensor *recon, nvc_picture *pic)
 
 void nvc_frame_coded_free(nvc_frame_coded *c)
 {
-    for (int s = 0; s < 2 * NVC_FRAME_MAX_LATENTS; s++)
+    for (int s = 0; s < NVC_FRAME_MAX_SEGMENTS; s++)
         nvc_substreams_free(&c->seg[s]);
     memset(c, 0, sizeof *c);
 }
@@ -874,18 +981,30 @@ static double rdoq_lambda(int kind, int quality)
 
 /* Entropy-codes the latent w->y (its means and table indices final) in n substreams, its channel slices one after
  * the other (nvc_frame_slice_substreams), into *seg. */
-static int code_slices(const nvc_codec_model *m, int kind, const latent_work *w, int n, int lanes, nvc_pool *pool,
-                       nvc_substreams *seg)
+static int code_slices(const nvc_codec_model *m, int kind, const latent_work *w, unsigned means, int n, int lanes,
+                       nvc_pool *pool, nvc_substreams *seg)
 {
     nvc_substreams parts[NVC_FRAME_MAX_SLICES];
     memset(parts, 0, sizeof parts);
     int err = 0;
+    int16_t *first = NULL; /* slice 0 with the `means` channels at their means: the fewest bits (the decoder
+                            * replaces them by segment 2's values) */
+    if (means) {
+        const size_t plane = (size_t)w->hy * w->wy, count = (size_t)m->slice_start[kind][1] * plane;
+        if (!(first = malloc(count * sizeof *first)))
+            return NVC_ENOMEM;
+        memcpy(first, w->y, count * sizeof *first);
+        for (int k = 0; k < 8; k++)
+            if (means >> k & 1)
+                memcpy(first + k * plane, w->mean + k * plane, plane * sizeof *first);
+    }
     for (int s = 0; s < m->nslices[kind] && !err; s++) {
         nvc_latent ly = y_desc(m, kind, s, w, lanes);
         nvc_frame_split(nvc_frame_slice_substreams(m, kind, n, s), ly.channels, ly.height, &ly.tile_rows,
                         &ly.channel_groups);
-        err = nvc_latent_encode(&ly, w->y + slice_offset(m, kind, s, w), pool, &parts[s]);
+        err = nvc_latent_encode(&ly, s == 0 && first ? first : w->y + slice_offset(m, kind, s, w), pool, &parts[s]);
     }
+    free(first);
     if (!err)
         err = join_substreams(parts, m->nslices[kind], seg);
     for (int s = 0; s < m->nslices[kind]; s++)
@@ -893,19 +1012,78 @@ static int code_slices(const nvc_codec_model *m, int kind, const latent_work *w,
     return err;
 }
 
+/* The values of the channels of `means` (ascending) of a latent tensor, as symbols (n x h x w, malloc'ed), and
+ * those channels of the tensor set to 0 (its zero point). NULL on ENOMEM. */
+static int16_t *take_planes(nvc_tensor *t, unsigned means)
+{
+    int16_t *v = malloc((size_t)popcount8(means) * t->h * t->w * sizeof *v);
+    if (!v)
+        return NULL;
+    for (int c = 0, n = 0; c < t->c && c < 8; c++) {
+        if (!(means >> c & 1))
+            continue;
+        for (int i = 0; i < t->h; i++)
+            for (int j = 0; j < t->w; j++) {
+                uint8_t *p = &t->data[i * t->rstride + j * t->cstride + c];
+                v[((size_t)n * t->h + i) * t->w + j] = (int16_t)(*p - t->zp);
+                *p = (uint8_t)t->zp;
+            }
+        n++;
+    }
+    return v;
+}
+
+/* Segment 2 of an I-frame with NVC_FRAME_MEANS_CONTEXT: one substream, [u8 means][the planes' code]. */
+static int code_means(unsigned means, const int16_t *planes, int h, int w, nvc_substreams *seg)
+{
+    uint8_t *code;
+    size_t size;
+    int err = nvc_ctxplane_encode(planes, popcount8(means), h, w, &code, &size);
+    if (err)
+        return err == NVC_EINVAL ? NVC_EMODEL : err;
+    memset(seg, 0, sizeof *seg);
+    seg->data = malloc(sizeof *seg->data);
+    seg->size = malloc(sizeof *seg->size);
+    seg->bytes = malloc(size + 1);
+    if (!seg->data || !seg->size || !seg->bytes) {
+        free(code);
+        nvc_substreams_free(seg);
+        return NVC_ENOMEM;
+    }
+    seg->bytes[0] = (uint8_t)means;
+    memcpy(seg->bytes + 1, code, size);
+    free(code);
+    seg->count = 1;
+    seg->data[0] = seg->bytes;
+    seg->size[0] = (uint32_t)(size + 1);
+    seg->total = size + 1;
+    return 0;
+}
+
 /* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y, its channel slices one after the other),
- * and replaces *lat by the latent the decoder will rebuild from them (through the decoder's own conversion).
- * rdoq_err: NULL, or the error of the reconstruction of `lat` as it is (nvc_rdoq_error): each slice is then
- * optimised (codec/rdoq.h) before it is coded. substreams 0 (automatic): y in nvc_frame_substreams' count, or
- * fewer where that leaves substreams of less than NVC_FRAME_SUBSTREAM_MIN_BYTES: each costs its rANS lanes'
- * states (~33 bytes with the 8 lanes of a large substream, entropy/rans.h) whatever it holds, and a low-rate
- * latent is mostly zeros that decode as fast in one substream as in many. */
+ * and with `means` (a mask of the first slice's channels, I-frames) those channels into seg[2] instead
+ * (code_means): the hyper-encoder and the Gaussian coding see them at 0, the decoder replaces them after the first
+ * slice; then replaces *lat by the latent the decoder will rebuild from them (through the decoder's own
+ * conversion). rdoq_err: NULL, or the error of the reconstruction of `lat` as it is (nvc_rdoq_error): each slice
+ * is then optimised (codec/rdoq.h; not the `means` channels) before it is coded. substreams 0 (automatic): y in
+ * nvc_frame_substreams' count, or fewer where that leaves substreams of less than NVC_FRAME_SUBSTREAM_MIN_BYTES:
+ * each costs its rANS lanes' states (~33 bytes with the 8 lanes of a large substream, entropy/rans.h) whatever
+ * it holds, and a low-rate latent is mostly zeros that decode as fast in one substream as in many. */
 static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams,
-                         int lanes, nvc_pool *pool, nvc_tensor *lat, nvc_substreams seg[2], float *rdoq_err,
-                         char *msg, size_t msg_size)
+                         int lanes, nvc_pool *pool, nvc_tensor *lat, unsigned means, nvc_substreams *seg,
+                         float *rdoq_err, char *msg, size_t msg_size)
 {
     latent_work w;
+    int16_t *planes = NULL;
+    if (means && !(planes = take_planes(lat, means)))
+        FAIL(NVC_ENOMEM, "out of memory");
     int err = latent_params(m, kind, g, quality, lat, pool, &w, msg, msg_size);
+    if (!err && means) {
+        means_tables(&w, means);
+        move_planes(w.y, planes, means, w.hy, w.wy, 1);
+        err = code_means(means, planes, w.hy, w.wy, &seg[2]);
+    }
+    free(planes);
     int ny, nz;
     nvc_frame_substreams(m, g, kind, substreams, &ny, &nz);
     nvc_latent lz = z_desc(m, kind, &w, lanes);
@@ -919,19 +1097,20 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         if (!err && rdoq_err) {
             const nvc_rdoq_job j = { .basis = &m->basis[kind], .set = m->gauss, .bits = m->value_bits,
                                      .quality = quality, .lambda = rdoq_lambda(kind, quality),
-                                     .c0 = m->slice_start[kind][s], .c1 = m->slice_start[kind][s + 1], .y = w.y,
+                                     .c0 = m->slice_start[kind][s], .c1 = m->slice_start[kind][s + 1], .skip = means,
+                                     .y = w.y,
                                      .mean = w.mean, .index = w.index, .h = w.hy, .w = w.wy, .err = rdoq_err };
             nvc_rdoq_run(&j, pool);
         }
     }
     if (!err)
-        err = code_slices(m, kind, &w, ny, lanes, pool, &seg[1]);
+        err = code_slices(m, kind, &w, means, ny, lanes, pool, &seg[1]);
     if (!err && substreams <= 0) { /* the first slices (small) one substream each, the last what its bytes allow */
         const int n = fitting_substreams(
             m, kind, m->nslices[kind] - 1 + (int)(seg[1].total / NVC_FRAME_SUBSTREAM_MIN_BYTES), w.hy);
         if (n < ny) {
             nvc_substreams_free(&seg[1]);
-            err = code_slices(m, kind, &w, n, lanes, pool, &seg[1]);
+            err = code_slices(m, kind, &w, means, n, lanes, pool, &seg[1]);
         }
     }
     if (!err)
@@ -1069,8 +1248,10 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         msg[0] = 0;
     if (!m->can_encode)
         FAIL(NVC_EMODEL, "model: this model has no encoder graphs");
-    if ((unsigned)flags & ~NVC_FRAME_FLAGS_DEFINED || (flags && type != NVC_FRAME_P) ||
-        ((flags & NVC_FRAME_MV_CONTEXT) && ((flags & NVC_FRAME_NO_MOTION) || lanes == NVC_FRAME_LANES_LEGACY)))
+    if ((unsigned)flags & ~NVC_FRAME_FLAGS_DEFINED ||
+        (type == NVC_FRAME_I ? flags & ~NVC_FRAME_FLAGS_I : flags & NVC_FRAME_FLAGS_I) ||
+        ((flags & (NVC_FRAME_MV_CONTEXT | NVC_FRAME_MEANS_CONTEXT)) && lanes == NVC_FRAME_LANES_LEGACY) ||
+        ((flags & NVC_FRAME_MV_CONTEXT) && (flags & NVC_FRAME_NO_MOTION)))
         FAIL(NVC_EINVAL, "frame flags 0x%02x are not valid for this frame type", (unsigned)flags);
     if (lanes < NVC_FRAME_LANES_LEGACY || lanes > NVC_RANS_LANES)
         FAIL(NVC_EINVAL, "%d rANS lanes: 0 (the encoder's choice) or 1..%d", lanes, NVC_RANS_LANES);
@@ -1082,13 +1263,15 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         search = &own_search;
     int err;
     if (type == NVC_FRAME_I) {
-        out->nsegments = 2;
+        const unsigned means = flags & NVC_FRAME_MEANS_CONTEXT ? m->block_means : 0;
+        out->nsegments = means ? 3 : 2;
+        out->flags = means ? NVC_FRAME_MEANS_CONTEXT : 0;
         err = analysis(m, NVC_LATENT_I, picture, 1, quality, pool, &lat[0], msg, msg_size);
         if (!err)
             err = rdoq_error(m, rdoq, NVC_LATENT_I, quality, picture, &lat[0], NULL, pool, &err_i, msg, msg_size);
         if (!err)
-            err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, lanes, pool, &lat[0], &out->seg[0], err_i,
-                                msg, msg_size);
+            err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, lanes, pool, &lat[0], means, &out->seg[0],
+                                err_i, msg, msg_size);
     } else {
         out->nsegments = 4;
         nvc_tensor warped = { 0 };
@@ -1102,8 +1285,8 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
                 err = run_graph(m, "p_mv_enc", in, 3, &lat[0], 1, quality, pool, msg, msg_size);
             }
             if (!err)
-                err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, lanes, pool, &lat[0], &out->seg[0], NULL,
-                                    msg, msg_size);
+                err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, lanes, pool, &lat[0], 0, &out->seg[0],
+                                    NULL, msg, msg_size);
             if (!err && (flags & NVC_FRAME_MV_CONTEXT) && (err = vectors_if_smaller(m, &lat[0], &out->seg[0],
                                                                                   &out->flags)) && msg && msg_size)
                 snprintf(msg, msg_size, "out of memory");
@@ -1120,7 +1303,7 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
                 err = rdoq_error(m, rdoq, NVC_LATENT_RES, quality, picture, &lat[1], pred, pool, &err_res, msg,
                                  msg_size);
             if (!err)
-                err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, lanes, pool, &lat[1], &out->seg[2],
+                err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, lanes, pool, &lat[1], 0, &out->seg[2],
                                     err_res, msg, msg_size);
         }
         if (!err) /* the reconstruction, by the decoder's own stage 2 */

@@ -30,6 +30,7 @@
 #include "codec/block_analysis.h"
 #include "codec/rdoq.h"
 #include "codec/stream.h"
+#include "entropy/ctxplane.h"
 #include "entropy/cdf.h"
 #include "entropy/latent.h"
 #include "entropy/threadpool.h"
@@ -38,6 +39,7 @@
 
 #define NVC_FRAME_ALIGN 64        /* luma alignment the graphs need (hyper-latent at 1/64) */
 #define NVC_FRAME_MAX_LATENTS 2   /* per frame: I 1, P 2 */
+#define NVC_FRAME_MAX_SEGMENTS 4  /* I 2 (3 with NVC_FRAME_MEANS_CONTEXT), P 4 */
 #define NVC_FRAME_MAX_SLICES 8    /* channel slices of one latent (context graphs + 1) */
 #define NVC_FRAME_SUBSTREAM_MIN_BYTES 4096 /* automatic substreams: the least a latent's substreams carry each */
 
@@ -62,6 +64,10 @@ typedef struct nvc_codec_model {
      * the motion search); NULL where the model cannot encode */
     float *value_bits;
     int block_mv;                           /* p_mv_enc takes "block_mv" (nvc_block_search), not "search_mv" */
+    /* the encoder's block-mean channels of the I latent: bit k = channel k, in the first channel slice, whose
+     * synthesis is flat over each packed channel of its block (a mean of Y, U or V); at most
+     * NVC_CTXPLANE_MAX_CHANNELS, coded with the context-adaptive code (I-frame flag NVC_FRAME_MEANS_CONTEXT) */
+    uint8_t block_means;
     uint64_t id;                            /* the .nvm model id */
     uint32_t stream_id;                     /* what streams carry in their header: the id's low 32 bits */
     char name[NVC_STREAM_MODEL_NAME_LEN + 1]; /* stream header model name: the id in 16 hex digits */
@@ -109,7 +115,7 @@ int nvc_frame_unpack(const nvc_tensor *recon, nvc_picture *pic);
 typedef struct nvc_frame_coded {
     int nsegments;
     int flags; /* the frame header's flags: those asked for, with NVC_FRAME_MV_CONTEXT only where it was used */
-    nvc_substreams seg[2 * NVC_FRAME_MAX_LATENTS];
+    nvc_substreams seg[NVC_FRAME_MAX_SEGMENTS];
 } nvc_frame_coded;
 
 void nvc_frame_coded_free(nvc_frame_coded *c);
@@ -134,7 +140,9 @@ int nvc_frame_slice_substreams(const nvc_codec_model *m, int kind, int n, int s)
  * empty it is made here and kept, else used as it is; the caller releases it. NVC_FRAME_MV_CONTEXT in `flags`
  * (not with NVC_FRAME_NO_MOTION or NVC_FRAME_LANES_LEGACY) allows the context-adaptive code of the vectors
  * (format 2.3, entropy/ctxplane.h): the frame uses it, and out->flags says so, where it is fewer bytes than the
- * hyperprior. 0, NVC_EMODEL, NVC_ENOMEM or NVC_EINVAL (message). */
+ * hyperprior. NVC_FRAME_MEANS_CONTEXT in `flags` (I-frames) allows the context-adaptive code for the I latent's
+ * block means (format 2.3): the frame uses it, and out->flags says so, where the model has block-mean channels.
+ * 0, NVC_EMODEL, NVC_ENOMEM or NVC_EINVAL (message). */
 #define NVC_FRAME_LANES_LEGACY (-1)
 /* The model's rate-distortion trade-off at a quality (0..63), as it was trained (tools/train/model.py lmb):
  * lambda(q) = 0.0018 * (0.12 / 0.0018)^(q / 63), in bits per unit of 255^2 * MSE * luma pixels. An encoder

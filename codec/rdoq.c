@@ -121,7 +121,7 @@ static void block(const nvc_rdoq_job *j, size_t pos, float *e)
     for (int k = j->c1 - 1; k >= j->c0; k--) {
         const size_t at = k * plane + pos;
         const int v = j->y[at] - j->mean[at];
-        if (!v)
+        if (!v || (k < 32 && (j->skip >> k & 1)))
             continue;
         const int16_t *wk = b->w + (size_t)k * n;
         const float step = b->step[j->quality * b->c + k], norm2 = b->norm2[j->quality * b->c + k];

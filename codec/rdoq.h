@@ -56,6 +56,7 @@ typedef struct nvc_rdoq_job {
     int quality;
     double lambda;           /* per unit of squared error of one packed 8-bit sample (encoder.c rd_cost: 4/6 lambda(q)) */
     int c0, c1;              /* the channels to optimise, [c0, c1) */
+    uint32_t skip;           /* bit k: channel k (< 32) is left as it is (coded otherwise: codec/frame.c) */
     int16_t *y;              /* [C][h][w] latent values (-128..127), changed in place */
     const int16_t *mean;     /* [C][h][w] */
     const uint8_t *index;    /* [C][h][w] table of each value */

@@ -55,8 +55,11 @@ enum nvc_frame_flag {
     NVC_FRAME_NO_RESIDUAL = 2, /* the reconstruction is the prediction */
     NVC_FRAME_MV_CONTEXT = 4,  /* format 2.3: the motion vectors are context-coded (entropy/ctxplane.h) in segment 1,
                                 * segment 0 (the motion hyper-latent) is empty; not with NVC_FRAME_NO_MOTION */
+    NVC_FRAME_MEANS_CONTEXT = 8, /* format 2.3, I-frames: some channels of the latent's first slice (the block
+                                  * means) are context-coded in a third segment */
 };
-#define NVC_FRAME_FLAGS_DEFINED 7u   /* in 2.3 */
+#define NVC_FRAME_FLAGS_DEFINED 15u  /* in 2.3 */
+#define NVC_FRAME_FLAGS_I NVC_FRAME_MEANS_CONTEXT /* the flags an I-frame may carry */
 #define NVC_FRAME_FLAGS_DEFINED_2_1 3u /* in 2.1 and 2.2 (2.0 defines none) */
 
 typedef struct nvc_stream_header {

@@ -152,9 +152,9 @@ static int check_frame_fields(const nvc_frame_info *f, int err_invalid, char *ms
                         NVC_STREAM_MAX_QUALITY);
     if (f->flags & ~NVC_FRAME_FLAGS_DEFINED)
         return fail_msg(msg, size, err_invalid, "frame %u: undefined flags 0x%02x", f->frame_number, f->flags);
-    if (f->flags && f->type != NVC_FRAME_P)
-        return fail_msg(msg, size, err_invalid, "frame %u: an I-frame with P-frame flags 0x%02x", f->frame_number,
-                        f->flags);
+    if (f->type == NVC_FRAME_I ? f->flags & ~NVC_FRAME_FLAGS_I : f->flags & NVC_FRAME_FLAGS_I)
+        return fail_msg(msg, size, err_invalid, "frame %u: an %s-frame with flags 0x%02x", f->frame_number,
+                        f->type == NVC_FRAME_I ? "I" : "P", f->flags);
     if ((f->flags & NVC_FRAME_MV_CONTEXT) && (f->flags & NVC_FRAME_NO_MOTION))
         return fail_msg(msg, size, err_invalid, "frame %u: flags 0x%02x: context-coded vectors without motion",
                         f->frame_number, f->flags);

@@ -1,6 +1,7 @@
 /* Context-adaptive coding of small latent planes (stream format 2.3): a few channels of one value per 16x16
  * block whose neighbours predict them well. P-frames code their motion latent with it (flag NVC_FRAME_MV_CONTEXT,
- * the shipped model's two vector components per block).
+ * the shipped model's two vector components per block), I-frames their latent's block means (flag
+ * NVC_FRAME_MEANS_CONTEXT, the means of Y, U and V: ~55% fewer bytes for them than the hyperprior).
  *
  * Why. A hyperprior codes each value with a Gaussian around a mean that a hyper-latent at 1/64 predicts: it pays
  * for the hyper-latent, and a Gaussian fits a motion field badly, which is piecewise constant, so that a value's

@@ -111,7 +111,8 @@ if command -v ffmpeg >/dev/null; then
 fi
 # A model without context graphs (the shipped one with them removed: each latent in one piece, as the models
 # before session 7 coded it) encodes and decodes to the same pictures; its I-frame's latent segment has one
-# substream where the shipped model's has one per channel slice (2 at this size).
+# substream where the shipped model's has one per channel slice (2 at this size); both code the block means in a
+# segment of their own.
 if [ -f models/default.nvm ] && [ -x "$BUILD/nvplay" ] && command -v ffmpeg >/dev/null &&
    /usr/bin/python3 -c 'import numpy' 2>/dev/null && /usr/bin/python3 - models/default.nvm "$T/noctx.nvm" <<'PY'
 import sys
@@ -132,7 +133,8 @@ then
     expect 0 "--model (no context graphs)"
     run --quiet --gop 4 -q 20 --fixed-gop --full-p --plain-rounding --recon "$T/s.y4m" "$CLIP" -o "$T/s.nvc"
     expect 0 "(shipped model)"
-    for f in s n; do "$BUILD/nvcinfo" "$T/$f.nvc" | awk '$1 == "0" && $2 == "I" { print $NF }' >"$T/$f.iy"; done
+    # column 8: segment 1, the latent (segment 2 holds the block means)
+    for f in s n; do "$BUILD/nvcinfo" "$T/$f.nvc" | awk '$1 == "0" && $2 == "I" { print $8 }' >"$T/$f.iy"; done
     grep -q '/1$' "$T/n.iy" && grep -q '/2$' "$T/s.iy" ||
         fail "I-frame latent substreams: $(cat "$T/n.iy") without context graphs, $(cat "$T/s.iy") with"
     timeout 60 "$BUILD/nvplay" --model "$T/noctx.nvm" -o "$T/nd.y4m" "$T/n.nvc" 2>"$T/err" || fail "nvplay --model"

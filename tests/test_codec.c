@@ -352,7 +352,8 @@ static void test_round_trip(void)
     static nvc_frame_info fi;
     CHECK_EQ_INT(nvc_stream_parse_header(&p, c_scalar.bytes, c_scalar.size, &used), 0);
     CHECK_EQ_INT(nvc_stream_parse_frame(&p, c_scalar.bytes + used, c_scalar.size - used, &used, &fi), 0);
-    CHECK_EQ_INT(fi.nsegments, 2);
+    CHECK_EQ_INT(fi.nsegments, 3); /* an I-frame with its block means in segment 2 */
+    CHECK_EQ_INT(fi.flags, NVC_FRAME_MEANS_CONTEXT);
     CHECK_EQ_INT(fi.nsubstreams[1], 4);
     free(c_scalar.bytes);
 
@@ -562,19 +563,31 @@ static void test_p_modes(void)
     nvc_stream_parser parser;
     nvc_stream_parser_init(&parser);
     parser.have_header = 1;
-    for (int run = 0; run < 12; run++) {
-        const int mode = run / 4, legacy = mode == 2; /* 0: context-coded vectors allowed, 1: not, 2: 2.1 */
-        const int flags = run % 4, with_mv = !(flags & NVC_FRAME_NO_MOTION);
-        const int allow = mode == 0 && with_mv ? NVC_FRAME_MV_CONTEXT : 0;
+    CHECK_EQ_INT(m.block_means, 0x13); /* the shipped model's means of Y, U, V: I latent channels 0, 1, 4 */
+    size_t i_bytes[2] = { 0, 0 };
+    for (int run = 0; run < 14; run++) {
+        /* P-frames, mode 0: context-coded vectors allowed, 1: not, 2: format 2.1; I-frames (runs 12, 13): the
+         * block means context-coded or not */
+        const int mode = run / 4, legacy = mode == 2, type = run >= 12 ? NVC_FRAME_I : NVC_FRAME_P;
+        const int flags = type == NVC_FRAME_I ? 0 : run % 4, with_mv = !(flags & NVC_FRAME_NO_MOTION);
+        const int allow = type == NVC_FRAME_I ? (run == 13 ? NVC_FRAME_MEANS_CONTEXT : 0)
+                                              : mode == 0 && with_mv ? NVC_FRAME_MV_CONTEXT : 0;
         parser.header.version_minor = legacy ? 1 : NVC_STREAM_VERSION_MINOR;
         CHECK_EQ_INT(nvc_tensor_copy(&enc, &ref), 0);
-        CHECK_EQ_INT(nvc_frame_encode(&m, &g, NVC_FRAME_P, flags | allow, 20, 0, legacy ? NVC_FRAME_LANES_LEGACY : 0,
+        CHECK_EQ_INT(nvc_frame_encode(&m, &g, type, flags | allow, 20, 0, legacy ? NVC_FRAME_LANES_LEGACY : 0,
                                       1, &pic[1], NULL, &enc, NULL, &fc, msg, sizeof msg), 0);
         CHECK_EQ_INT(fc.flags, flags | allow);
-        if (allow) /* the vectors: segment 0 empty, segment 1 one substream */
+        if (allow == NVC_FRAME_MV_CONTEXT) /* the vectors: segment 0 empty, segment 1 one substream */
             CHECK(fc.seg[0].count == 1 && fc.seg[0].total == 0 && fc.seg[1].count == 1 && fc.seg[1].total > 0);
+        CHECK_EQ_INT(fc.nsegments, type == NVC_FRAME_P ? 4 : allow ? 3 : 2);
+        if (type == NVC_FRAME_I) { /* segment 2: [channel mask][code] */
+            for (int sg = 0; sg < fc.nsegments; sg++)
+                i_bytes[run - 12] += fc.seg[sg].total;
+            if (allow)
+                CHECK(fc.seg[2].count == 1 && fc.seg[2].total > 1 && fc.seg[2].data[0][0] == 0x13);
+        }
         memset(f, 0, sizeof *f);
-        f->type = NVC_FRAME_P;
+        f->type = (uint8_t)type;
         f->flags = (uint8_t)fc.flags;
         f->quality = 20;
         f->nsegments = (uint32_t)fc.nsegments;
@@ -601,14 +614,17 @@ static void test_p_modes(void)
         nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } };
         CHECK_EQ_INT(nvc_tensor_copy(&dec, &ref), 0);
         CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), 0);
-        CHECK_EQ_INT(nvc_frame_synthesize(&m, NVC_FRAME_P, fc.flags, 20, lat, NULL, &dec, msg, sizeof msg), 0);
+        CHECK_EQ_INT(nvc_frame_synthesize(&m, type, fc.flags, 20, lat, NULL, &dec, msg, sizeof msg), 0);
         CHECK(nvc_tensor_same(&enc, &dec));
-        CHECK(nvc_tensor_same(&ref, &dec) == (flags == 3)); /* only a repeat repeats */
+        if (type == NVC_FRAME_P)
+            CHECK(nvc_tensor_same(&ref, &dec) == (flags == 3)); /* only a repeat repeats */
         for (int i = 0; i < NVC_FRAME_MAX_LATENTS; i++)
             nvc_tensor_release(&lat[i]);
         nvc_frame_coded_free(&fc);
         parser.have_frame = 0;
     }
+    printf("I-frame q20: %zu bytes, %zu with the block means context-coded\n", i_bytes[0], i_bytes[1]);
+    CHECK(i_bytes[1] < i_bytes[0]);
     nvc_tensor_release(&pic[0]);
     nvc_tensor_release(&pic[1]);
     nvc_tensor_release(&ref);
@@ -653,6 +669,39 @@ static void test_p_modes(void)
         f->first_substream[s] = (uint32_t)s;
     nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } };
     CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), 0);
+    /* block means (2.3): segment 2 one substream of [mask of 1..4 channels of the first slice][valid data] */
+    static const uint8_t forged[][5] = { { 0 }, { 0x13, 0, 0, 0, 0 }, { 0x0F | 0x10, 0, 0, 1, 0 },
+                                         { 0x00, 0, 0, 1, 0 }, { 0x13, 0, 0, 1, 0 } };
+    static const char *const why[] = { "1 byte or more", "corrupt", "block-mean channels", "block-mean channels",
+                                       "corrupt" };
+    for (int bad = 0; bad < 5; bad++) {
+        memset(f, 0, sizeof *f);
+        f->payload = forged[bad];
+        f->type = NVC_FRAME_I;
+        f->flags = NVC_FRAME_MEANS_CONTEXT;
+        f->nsegments = 3;
+        f->total_substreams = 3;
+        for (int s = 0; s < 3; s++) {
+            f->nsubstreams[s] = 1;
+            f->first_substream[s] = (uint32_t)s;
+        }
+        f->substream_size[2] = bad == 0 ? 0 : 5; /* 2, 3: five channels, none; 1, 4: a state below L, one
+                                                  * that cannot end at L */
+        CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), NVC_EINVALDATA);
+        CHECK(strstr(msg, why[bad]) != NULL);
+        for (int k = 0; k < NVC_FRAME_MAX_LATENTS; k++)
+            nvc_tensor_release(&lat[k]);
+    }
+    f->nsegments = 2; /* the flag needs the third segment */
+    CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), NVC_EINVALDATA);
+    memset(f, 0, sizeof *f);
+    f->payload = bytes;
+    f->type = NVC_FRAME_P;
+    f->nsegments = 4;
+    for (int s = 0; s < 4; s++) {
+        f->nsubstreams[s] = 1;
+        f->first_substream[s] = (uint32_t)s;
+    }
     /* context-coded vectors (2.3): segment 0 must be one empty substream, segment 1 one substream of valid data */
     for (int bad = 0; bad < 3; bad++) {
         f->flags = NVC_FRAME_MV_CONTEXT | NVC_FRAME_NO_RESIDUAL;

@@ -447,27 +447,28 @@ static void test_frame_bounds(void)
         CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), 0);
         CHECK_EQ_INT(g->lanes_signalled, minor >= 2);
     }
-    /* Frame flags: P-frame flags are read from a 2.1 stream (bits 0, 1) and from a 2.3 stream (bit 2 too),
-     * unknown ones are unsupported, flags are unknown in a 2.0 stream, and flags on an I-frame are invalid
-     * (writer and parser), as is MV_CONTEXT with NO_MOTION. */
+    /* Frame flags: P-frame flags are read from a 2.1 stream (bits 0, 1) and from a 2.3 stream (bit 2 too), the
+     * I-frame flag from a 2.3 stream (bit 3), unknown ones are unsupported, flags are unknown in a 2.0 stream, and
+     * flags on the other frame type are invalid (writer and parser), as is MV_CONTEXT with NO_MOTION. */
     nvc_frame_info pframe = save;
     pframe.type = NVC_FRAME_P;
     for (int minor = 1; minor <= 3; minor++) {
         p.header.version_minor = (uint16_t)minor;
-        const int known = minor >= 3 ? 8 : 4;
-        for (int fl = 0; fl < 16; fl++) {
+        const int known = minor >= 3 ? 16 : 4;
+        for (int fl = 0; fl < 32; fl++) {
             CHECK_EQ_INT(nvc_stream_write_frame_header(&pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
             hdr[21] = (uint8_t)fl;
             reseal(hdr, len);
-            const int contradictory = (fl & NVC_FRAME_MV_CONTEXT) && (fl & NVC_FRAME_NO_MOTION);
+            const int p_bad = ((fl & NVC_FRAME_MV_CONTEXT) && (fl & NVC_FRAME_NO_MOTION)) || (fl & NVC_FRAME_FLAGS_I);
             CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g),
-                         fl >= known ? NVC_EUNSUPPORTED : contradictory ? NVC_EINVALDATA : 0);
-            if (fl < known && !contradictory)
+                         fl >= known ? NVC_EUNSUPPORTED : p_bad ? NVC_EINVALDATA : 0);
+            if (fl < known && !p_bad)
                 CHECK_EQ_INT(g->flags, fl);
             hdr[6] = NVC_FRAME_I;
             reseal(hdr, len);
+            const int i_ok = fl == 0 || (minor >= 3 && fl == NVC_FRAME_MEANS_CONTEXT);
             CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g),
-                         fl == 0 ? 0 : fl < known ? NVC_EINVALDATA : NVC_EUNSUPPORTED);
+                         i_ok ? 0 : fl < known ? NVC_EINVALDATA : NVC_EUNSUPPORTED);
         }
     }
     p.header.version_minor = 0;
@@ -484,11 +485,16 @@ static void test_frame_bounds(void)
     CHECK_EQ_INT(hdr[21], 6);
     f->flags = NVC_FRAME_MV_CONTEXT | NVC_FRAME_NO_MOTION;
     CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
-    f->flags = 8;
+    f->flags = NVC_FRAME_MEANS_CONTEXT; /* an I-frame flag */
+    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    f->flags = 16;
     CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
     f->flags = NVC_FRAME_NO_MOTION;
     f->type = NVC_FRAME_I;
     CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    f->flags = NVC_FRAME_MEANS_CONTEXT;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK_EQ_INT(hdr[21], 8);
     *f = save;
     /* Substream sizes summing past the frame limit (each in range, sum over). */
     f->nsegments = 1;

@@ -111,6 +111,7 @@ int main(int argc, char **argv)
         printf("\n   frame type    q     offset    bytes header  segments (payload bytes/substreams)\n");
     uint64_t kinds[4] = { 0 }; /* P-frames by their flags */
     uint64_t mv_context = 0;   /* P-frames with context-coded vectors (2.3) */
+    uint64_t means_context = 0; /* I-frames with context-coded block means (2.3) */
     uint64_t frames = 0, iframes = 0, bytes = 0, payload = 0, damaged = 0, skipped_bytes = 0, offset;
     uint32_t first = 0, last = 0;
     int status = 0;
@@ -143,6 +144,7 @@ int main(int argc, char **argv)
         iframes += f->type == NVC_FRAME_I;
         kinds[f->type == NVC_FRAME_P ? f->flags & 3 : 0] += f->type == NVC_FRAME_P;
         mv_context += (f->flags & NVC_FRAME_MV_CONTEXT) != 0;
+        means_context += (f->flags & NVC_FRAME_MEANS_CONTEXT) != 0;
         bytes += f->header_size + f->payload_size;
         payload += f->payload_size;
         if (!quiet)
@@ -180,6 +182,9 @@ int main(int argc, char **argv)
     if (kinds[0] + kinds[2])
         printf("vectors      %llu of %llu P-frames with motion context-coded\n", (unsigned long long)mv_context,
                (unsigned long long)(kinds[0] + kinds[2]));
+    if (iframes)
+        printf("block means  %llu of %llu I-frames context-coded\n", (unsigned long long)means_context,
+               (unsigned long long)iframes);
     if (h->frame_count != NVC_STREAM_FRAME_COUNT_UNKNOWN && h->frame_count != frames && !damaged) {
         printf("             (the header says %u)\n", h->frame_count);
         status = 1;
