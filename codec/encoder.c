@@ -206,7 +206,8 @@ static int make_packet(nvc_encoder *e, int type, const nvc_frame_coded *fc)
     uint8_t hdr[NVC_STREAM_FRAME_MAX_HEADER_SIZE];
     size_t hlen = 0;
     char msg[256] = "";
-    int err = nvc_stream_write_frame_header(f, nvc_crc32(0, pl, payload), hdr, sizeof hdr, &hlen, msg, sizeof msg);
+    int err = nvc_stream_write_frame_header(NULL, f, nvc_crc32(0, pl, payload), hdr, sizeof hdr, &hlen, msg,
+                                            sizeof msg);
     if (err)
         return fail(e, err, msg);
     uint8_t *start = pl - hlen;

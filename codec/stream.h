@@ -18,12 +18,14 @@
 
 #include "nvc/nvc.h"
 
-/* Format version this code writes; it reads every 2.x (unknown trailing header bytes of a later minor
+/* Format version this code writes; it reads every 2.x and 3.x (unknown trailing header bytes of a later minor
  * version are skipped) and rejects other majors with NVC_EUNSUPPORTED. 2.1 defines the P-frame flags below;
- * 2.2 starts every non-empty substream with its rANS lane count (entropy/rans.h); 2.3 defines the flag
- * NVC_FRAME_MV_CONTEXT; headers keep the 2.0 layout. */
-#define NVC_STREAM_VERSION_MAJOR 2
-#define NVC_STREAM_VERSION_MINOR 3
+ * 2.2 starts every non-empty substream with its rANS lane count (entropy/rans.h); 2.3 defines the flags
+ * NVC_FRAME_MV_CONTEXT and NVC_FRAME_MEANS_CONTEXT; 2.x headers keep the 2.0 layout. 3.0 is 2.3 with compact
+ * frame headers (varint sizes, no payload size, no substreams for a left-out segment, a payload CRC only with a
+ * payload; docs/bitstream.md). */
+#define NVC_STREAM_VERSION_MAJOR 3
+#define NVC_STREAM_VERSION_MINOR 0
 
 /* Limits (docs/bitstream.md, "Limits"). */
 #define NVC_STREAM_MAX_DIM 8192                   /* width, height */
@@ -171,11 +173,12 @@ int nvc_stream_parse_index(nvc_stream_parser *p, const uint8_t *buf, size_t len,
 int nvc_stream_write_header(const nvc_stream_header *h, uint8_t out[NVC_STREAM_HEADER_SIZE], char *msg,
                             size_t msg_size);
 
-/* Validates f's type, quality, frame number, segment counts and substream sizes, computes the offsets,
+/* Validates f's type, quality, flags, frame number, segment counts and substream sizes, computes the offsets,
  * payload size and header size into *f, and writes the frame header for payload CRC `payload_crc` into out
- * (capacity NVC_STREAM_FRAME_MAX_HEADER_SIZE suffices). 0 or NVC_EINVAL. */
-int nvc_stream_write_frame_header(nvc_frame_info *f, uint32_t payload_crc, uint8_t *out, size_t cap,
-                                  size_t *len, char *msg, size_t msg_size);
+ * (capacity NVC_STREAM_FRAME_MAX_HEADER_SIZE suffices) in the layout of h's version (NULL: this code's version;
+ * 2.x: the fixed-width layout, 3.x: the compact one). 0 or NVC_EINVAL. */
+int nvc_stream_write_frame_header(const nvc_stream_header *h, nvc_frame_info *f, uint32_t payload_crc,
+                                  uint8_t *out, size_t cap, size_t *len, char *msg, size_t msg_size);
 
 /* Bytes of an index chunk of `count` entries plus the trailer, and their serialisation (writer). */
 size_t nvc_stream_index_bytes(uint32_t count);

@@ -16,6 +16,59 @@ static const uint8_t trailer_magic[4] = {'N', 'V', 'C', 'E'};
 static void wr16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void wr32(uint8_t *p, uint32_t v) { wr16(p, v); wr16(p + 2, v >> 16); }
 
+/* Unsigned LEB128 (3.x frame headers): 7 bits a byte, low first, the high bit set on every byte but the last. */
+static size_t varint_size(uint32_t v)
+{
+    size_t n = 1;
+    while (v >>= 7)
+        n++;
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint32_t v)
+{
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Reads one varint from [*p, end): at most 5 bytes, a value below 2^32, minimal (no final 0 byte after the
+ * first). 0, or -1 when it is none of these. */
+static int get_varint(const uint8_t **p, const uint8_t *end, uint32_t *v)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 5 && *p < end; i++) {
+        const uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7F) << (7 * i);
+        if (!(b & 0x80)) {
+            if ((i > 0 && b == 0) || x > UINT32_MAX)
+                return -1;
+            *v = (uint32_t)x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Whether a stream header's version has the compact frame headers (3.x) or the fixed-width ones (2.x). */
+static int compact(const nvc_stream_header *h) { return h->version_major >= 3; }
+
+/* Whether the version is one this code knows exactly (2.0 .. 2.3, 3.0 .. this one): its structures have exactly
+ * the sizes the specification gives; a later minor version may append fields. */
+static int known_version(const nvc_stream_header *h)
+{
+    return h->version_major == 2 ? h->version_minor <= 3 : h->version_minor <= NVC_STREAM_VERSION_MINOR;
+}
+
+/* The frame flags a version defines: none in 2.0, NO_MOTION and NO_RESIDUAL in 2.1 and 2.2, all from 2.3 on. */
+static unsigned known_flags(const nvc_stream_header *h)
+{
+    if (h->version_major >= 3 || h->version_minor >= 3)
+        return NVC_FRAME_FLAGS_DEFINED;
+    return h->version_minor >= 1 ? NVC_FRAME_FLAGS_DEFINED_2_1 : 0;
+}
+
 static void fmt_msg(char *msg, size_t size, const char *fmt, va_list ap)
 {
     if (msg && size)
@@ -171,11 +224,11 @@ int nvc_stream_write_header(const nvc_stream_header *h, uint8_t out[NVC_STREAM_H
         return err;
     memset(out, 0, NVC_STREAM_HEADER_SIZE);
     memcpy(out, file_magic, 8);
-    /* A parsed header of an earlier 2.x keeps its version: its frames are in that version's layout (the file
-     * reader hands them to the decoder behind a re-written header). */
-    const int earlier = h->version_major == NVC_STREAM_VERSION_MAJOR && h->version_minor < NVC_STREAM_VERSION_MINOR;
-    wr16(out + 8, NVC_STREAM_VERSION_MAJOR);
-    wr16(out + 10, earlier ? h->version_minor : NVC_STREAM_VERSION_MINOR);
+    /* A parsed header of 2.x keeps its version: its frames are in that version's layout (the file reader hands
+     * them to the decoder behind a re-written header). Any other is written as this code's version. */
+    const int v2 = h->version_major == 2;
+    wr16(out + 8, v2 ? 2 : NVC_STREAM_VERSION_MAJOR);
+    wr16(out + 10, v2 ? (h->version_minor < 3 ? h->version_minor : 3) : NVC_STREAM_VERSION_MINOR);
     wr16(out + 12, NVC_STREAM_HEADER_SIZE);
     wr16(out + 14, 0); /* flags */
     wr16(out + 16, h->width);
@@ -208,11 +261,12 @@ int nvc_stream_parse_header(nvc_stream_parser *p, const uint8_t *buf, size_t len
         return NVC_EAGAIN;
     }
     unsigned major = nvc_le16(buf + 8), minor = nvc_le16(buf + 10), size = nvc_le16(buf + 12), flags = nvc_le16(buf + 14);
-    if (major != NVC_STREAM_VERSION_MAJOR)
-        return fail(p, NVC_EUNSUPPORTED, "stream format version %u.%u: this reader supports %u.x", major, minor,
-                    NVC_STREAM_VERSION_MAJOR);
+    if (major != 2 && major != NVC_STREAM_VERSION_MAJOR)
+        return fail(p, NVC_EUNSUPPORTED, "stream format version %u.%u: this reader supports 2.x and %u.x", major,
+                    minor, NVC_STREAM_VERSION_MAJOR);
+    const nvc_stream_header version = { .version_major = (uint16_t)major, .version_minor = (uint16_t)minor };
     if (size < NVC_STREAM_HEADER_SIZE || size > NVC_STREAM_MAX_HEADER_SIZE ||
-        (minor <= NVC_STREAM_VERSION_MINOR && size != NVC_STREAM_HEADER_SIZE))
+        (known_version(&version) && size != NVC_STREAM_HEADER_SIZE))
         return fail(p, NVC_EINVALDATA, "file header size %u invalid for version %u.%u", size, major, minor);
     if (len < size) {
         *used = size;
@@ -254,14 +308,67 @@ int nvc_stream_parse_header(nvc_stream_parser *p, const uint8_t *buf, size_t len
 
 /* ---- frames ---- */
 
-int nvc_stream_write_frame_header(nvc_frame_info *f, uint32_t payload_crc, uint8_t *out, size_t cap,
-                                  size_t *len, char *msg, size_t msg_size)
+/* A segment a 3.x frame header lists with no substreams: one empty substream here (a 2.x header's way). */
+static int left_out(const nvc_frame_info *f, uint32_t s)
+{
+    return f->nsubstreams[s] == 1 && f->substream_size[f->first_substream[s]] == 0;
+}
+
+/* The compact layout (3.x; docs/bitstream.md): its size, and the header itself when out is not NULL. */
+static size_t write_compact(const nvc_frame_info *f, uint32_t payload_crc, uint8_t *out)
+{
+    size_t size = 10 + varint_size(f->frame_number) + 4 + (f->payload_size ? 4 : 0);
+    for (uint32_t s = 0; s < f->nsegments; s++) {
+        size += varint_size(left_out(f, s) ? 0 : f->nsubstreams[s]);
+        for (uint32_t i = 0; i < f->nsubstreams[s] && !left_out(f, s); i++)
+            size += varint_size(f->substream_size[f->first_substream[s] + i]);
+    }
+    if (!out)
+        return size;
+    memcpy(out, frame_sync, 4);
+    wr16(out + 4, (uint32_t)size);
+    out[6] = f->type;
+    out[7] = f->quality;
+    out[8] = f->flags;
+    out[9] = (uint8_t)f->nsegments;
+    uint8_t *q = put_varint(out + 10, f->frame_number);
+    for (uint32_t s = 0; s < f->nsegments; s++)
+        q = put_varint(q, left_out(f, s) ? 0 : f->nsubstreams[s]);
+    for (uint32_t s = 0; s < f->nsegments; s++)
+        for (uint32_t i = 0; i < f->nsubstreams[s] && !left_out(f, s); i++)
+            q = put_varint(q, f->substream_size[f->first_substream[s] + i]);
+    if (f->payload_size) {
+        wr32(q, payload_crc);
+        q += 4;
+    }
+    wr32(q, nvc_crc32(0, out, size - 4));
+    return size;
+}
+
+int nvc_stream_write_frame_header(const nvc_stream_header *h, nvc_frame_info *f, uint32_t payload_crc,
+                                  uint8_t *out, size_t cap, size_t *len, char *msg, size_t msg_size)
 {
     int err = check_frame_fields(f, NVC_EINVAL, msg, msg_size);
     if (!err)
         err = check_layout(f, NVC_EINVAL, msg, msg_size);
     if (err)
         return err;
+    const nvc_stream_header current = { .version_major = NVC_STREAM_VERSION_MAJOR,
+                                        .version_minor = NVC_STREAM_VERSION_MINOR };
+    if (!h)
+        h = &current;
+    if (f->flags & ~known_flags(h))
+        return fail_msg(msg, msg_size, NVC_EINVAL, "frame %u: flags 0x%02x do not exist in format %u.%u",
+                        f->frame_number, f->flags, h->version_major, h->version_minor);
+    if (compact(h)) {
+        const size_t size = write_compact(f, payload_crc, NULL);
+        if (cap < size)
+            return fail_msg(msg, msg_size, NVC_EINVAL, "frame header needs %zu bytes, buffer has %zu", size, cap);
+        f->header_size = (uint32_t)size;
+        f->payload_crc = payload_crc;
+        *len = write_compact(f, payload_crc, out);
+        return 0;
+    }
     size_t size = NVC_STREAM_FRAME_FIXED_SIZE + 2 * (size_t)f->nsegments + 4 * (size_t)f->total_substreams;
     if (cap < size)
         return fail_msg(msg, msg_size, NVC_EINVAL, "frame header needs %zu bytes, buffer has %zu", size, cap);
@@ -286,11 +393,89 @@ int nvc_stream_write_frame_header(nvc_frame_info *f, uint32_t payload_crc, uint8
     return 0;
 }
 
+/* The flags byte of a frame header: unknown features are NVC_EUNSUPPORTED. */
+static int parse_flags(nvc_stream_parser *p, unsigned flags, nvc_frame_info *f)
+{
+    if (flags & ~known_flags(&p->header))
+        return fail(p, NVC_EUNSUPPORTED, "frame %u: flags 0x%02x: unknown features", f->frame_number, flags);
+    f->flags = (uint8_t)flags;
+    return 0;
+}
+
+/* The compact frame header (3.x) at buf; the sync marker is checked. */
+static int parse_compact(nvc_stream_parser *p, const uint8_t *buf, size_t len, size_t *need, nvc_frame_info *f)
+{
+    if (len < 10) {
+        *need = 10;
+        return NVC_EAGAIN;
+    }
+    const uint32_t size = nvc_le16(buf + 4), nseg = buf[9];
+    if (nseg < 1 || nseg > NVC_STREAM_MAX_SEGMENTS)
+        return fail(p, NVC_EINVALDATA, "frame header: %u segments, allowed 1..%u", nseg, NVC_STREAM_MAX_SEGMENTS);
+    if (size < 15 + nseg || size > NVC_STREAM_FRAME_MAX_HEADER_SIZE + 1024)
+        return fail(p, NVC_EINVALDATA, "frame header size %u out of range", size);
+    if (len < size) {
+        *need = size;
+        return NVC_EAGAIN;
+    }
+    if (nvc_crc32(0, buf, size - 4) != nvc_le32(buf + size - 4))
+        return fail(p, NVC_EINVALDATA, "frame header CRC mismatch (damaged frame)");
+    const uint8_t *q = buf + 10, *end = buf + size - 4;
+    f->header_size = size;
+    f->type = buf[6];
+    f->quality = buf[7];
+    f->nsegments = nseg;
+    f->payload = NULL;
+    f->lanes_signalled = 1;
+    if (get_varint(&q, end, &f->frame_number))
+        return fail(p, NVC_EINVALDATA, "frame header: bad frame number");
+    int err = parse_flags(p, buf[8], f);
+    if (err)
+        return err;
+    uint32_t total = 0, listed[NVC_STREAM_MAX_SEGMENTS];
+    for (uint32_t s = 0; s < nseg; s++) {
+        if (get_varint(&q, end, &listed[s]) || listed[s] > NVC_STREAM_MAX_SUBSTREAMS_PER_SEGMENT)
+            return fail(p, NVC_EINVALDATA, "frame %u segment %u: bad substream count", f->frame_number, s);
+        f->nsubstreams[s] = listed[s] ? listed[s] : 1; /* 0: left out, one empty substream here */
+        total += f->nsubstreams[s];
+    }
+    if (total > NVC_STREAM_MAX_SUBSTREAMS)
+        return fail(p, NVC_EINVALDATA, "frame %u: %u substreams, at most %u per frame", f->frame_number, total,
+                    NVC_STREAM_MAX_SUBSTREAMS);
+    for (uint32_t s = 0, k = 0; s < nseg; s++) {
+        if (!listed[s])
+            f->substream_size[k++] = 0;
+        for (uint32_t i = 0; i < listed[s]; i++)
+            if (get_varint(&q, end, &f->substream_size[k++]) || f->substream_size[k - 1] > NVC_STREAM_MAX_FRAME_BYTES)
+                return fail(p, NVC_EINVALDATA, "frame %u segment %u: bad substream size", f->frame_number, s);
+    }
+    if ((err = check_frame_fields(f, NVC_EINVALDATA, p->error, sizeof p->error)) ||
+        (err = check_layout(f, NVC_EINVALDATA, p->error, sizeof p->error)))
+        return err;
+    for (uint32_t s = 0; s < nseg; s++)
+        if (listed[s] == 1 && f->substream_size[f->first_substream[s]] == 0)
+            return fail(p, NVC_EINVALDATA, "frame %u segment %u: one empty substream (a 3.x header lists 0)",
+                        f->frame_number, s);
+    f->payload_crc = 0;
+    if (f->payload_size) {
+        if (end - q < 4)
+            return fail(p, NVC_EINVALDATA, "frame %u: header too short for its payload CRC", f->frame_number);
+        f->payload_crc = nvc_le32(q);
+        q += 4;
+    }
+    /* exact in the versions this code knows; a later minor version may append fields before the CRC */
+    if (known_version(&p->header) && q != end)
+        return fail(p, NVC_EINVALDATA, "frame %u: header size %u does not match its fields", f->frame_number, size);
+    return 0;
+}
+
 int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size_t len, size_t *need,
                                   nvc_frame_info *f)
 {
     if (len && memcmp(buf, frame_sync, len < 4 ? len : 4) != 0) /* len 0: buf may be NULL */
         return fail(p, NVC_EINVALDATA, "no frame sync marker where a frame should start");
+    if (compact(&p->header))
+        return parse_compact(p, buf, len, need, f);
     if (len < 22) {
         *need = 22;
         return NVC_EAGAIN;
@@ -311,7 +496,7 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
     /* Exact in version 1.0; a later minor version may append fields before the CRC (up to 1 KiB). */
     uint32_t exact = NVC_STREAM_FRAME_FIXED_SIZE + 2 * nseg + 4 * total;
     if (total > NVC_STREAM_MAX_SUBSTREAMS || size < exact || size > exact + 1024 ||
-        (p->header.version_minor <= NVC_STREAM_VERSION_MINOR && size != exact))
+        (known_version(&p->header) && size != exact))
         return fail(p, NVC_EINVALDATA, "frame header size %u does not match its %u segments / %u substreams", size,
                     nseg, total);
     if (len < size) {
@@ -328,18 +513,15 @@ int nvc_stream_parse_frame_header(nvc_stream_parser *p, const uint8_t *buf, size
     f->payload_crc = nvc_le32(buf + 16);
     f->nsegments = nseg;
     f->payload = NULL;
-    /* 2.0 defines no flags, 2.1 and 2.2 NVC_FRAME_FLAGS_DEFINED_2_1, 2.3 NVC_FRAME_FLAGS_DEFINED */
-    const unsigned minor = p->header.version_minor;
-    const unsigned known = minor >= 3 ? NVC_FRAME_FLAGS_DEFINED : minor >= 1 ? NVC_FRAME_FLAGS_DEFINED_2_1 : 0;
-    if (buf[21] & ~known)
-        return fail(p, NVC_EUNSUPPORTED, "frame %u: flags 0x%02x: unknown features", f->frame_number, buf[21]);
-    f->flags = buf[21];
+    int err = parse_flags(p, buf[21], f);
+    if (err)
+        return err;
     f->lanes_signalled = p->header.version_minor >= 2;
     for (uint32_t s = 0; s < nseg; s++)
         f->nsubstreams[s] = nvc_le16(buf + 22 + 2 * s);
     for (uint32_t k = 0; k < total; k++)
         f->substream_size[k] = nvc_le32(buf + 22 + 2 * nseg + 4 * k);
-    int err = check_frame_fields(f, NVC_EINVALDATA, p->error, sizeof p->error);
+    err = check_frame_fields(f, NVC_EINVALDATA, p->error, sizeof p->error);
     if (!err)
         err = check_layout(f, NVC_EINVALDATA, p->error, sizeof p->error);
     if (err)

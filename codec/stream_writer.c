@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "codec/crc32.h"
+#include "codec/le.h"
 
 struct nvc_stream_writer {
     FILE *fp;
@@ -86,6 +87,8 @@ int nvc_stream_writer_open(nvc_stream_writer **out, const char *path, const nvc_
         return NVC_ENOMEM;
     }
     w->header = *h;
+    w->header.version_major = nvc_le16(hdr + 8); /* what was written: the frames follow that layout */
+    w->header.version_minor = nvc_le16(hdr + 10);
     w->to_stdout = strcmp(path, "-") == 0;
     if (w->to_stdout) {
         w->fp = stdout;
@@ -128,7 +131,7 @@ int nvc_stream_writer_frame(nvc_stream_writer *w, nvc_frame_info *f, const uint8
         return w_fail(w, NVC_EINVAL, "too many frames");
     size_t len;
     /* First pass validates and lays out the frame (the CRC needs the substream count), second writes the CRC. */
-    int err = nvc_stream_write_frame_header(f, 0, w->frame_header, sizeof w->frame_header, &len, w->error,
+    int err = nvc_stream_write_frame_header(&w->header, f, 0, w->frame_header, sizeof w->frame_header, &len, w->error,
                                             sizeof w->error);
     if (err)
         return err;
@@ -138,7 +141,7 @@ int nvc_stream_writer_frame(nvc_stream_writer *w, nvc_frame_info *f, const uint8
             return w_fail(w, NVC_EINVAL, "substream %u: no data for %u bytes", k, f->substream_size[k]);
         crc = nvc_crc32(crc, data[k], f->substream_size[k]);
     }
-    nvc_stream_write_frame_header(f, crc, w->frame_header, sizeof w->frame_header, &len, NULL, 0);
+    nvc_stream_write_frame_header(&w->header, f, crc, w->frame_header, sizeof w->frame_header, &len, NULL, 0);
     if (f->type == NVC_FRAME_I) {
         if (w->index.count == w->index_cap) {
             if (w->index_cap >= NVC_STREAM_MAX_INDEX_ENTRIES)

@@ -24,11 +24,11 @@ grep -q "^P-frames     1 full, 2 without motion, 1 without residual, 0 repeats" 
 expect "stdin, quiet" $? 0 "^frames       6 " "$tmp/out"
 ! grep -q "^       7  I " "$tmp/out" || { echo "FAIL quiet: frame lines printed"; fail=1; }
 
-# Damage one payload byte of the third frame (offset 288 + 100).
+# Damage one payload byte of the third frame (offset 233 + 60; its header is 29 bytes).
 cp "$tmp/seed1.nvc" "$tmp/damaged.nvc"
-printf '\377' | dd of="$tmp/damaged.nvc" bs=1 seek=388 conv=notrunc 2>/dev/null
+printf '\377' | dd of="$tmp/damaged.nvc" bs=1 seek=293 conv=notrunc 2>/dev/null
 "$info" "$tmp/damaged.nvc" > "$tmp/out" 2>&1
-expect "damaged stream" $? 1 "^damaged: at offset 288: frame 5: payload CRC mismatch" "$tmp/out"
+expect "damaged stream" $? 1 "^damaged: at offset 233: frame 5: payload CRC mismatch" "$tmp/out"
 grep -q "^frames       5 (2 I, 3 P)" "$tmp/out" || { echo "FAIL damaged: the other 5 frames"; cat "$tmp/out"; fail=1; }
 
 "$info" "$tmp/seed-unfinished.nvc" > "$tmp/out" 2>&1

@@ -113,8 +113,8 @@ then
     run --model "$T/badctx.nvm" --null "$S"; expect_rc 1 "--model (bad context graph)"
     expect_err "p_mv_ctx2" "--model (bad context graph)"
 fi
-patch_header 8 0300 "$T/future.nvc"   # major version 3
-run --null "$T/future.nvc"; expect_rc 1 "(version 3)"; expect_err "another version" "(version 3)"
+patch_header 8 0400 "$T/future.nvc"   # major version 4
+run --null "$T/future.nvc"; expect_rc 1 "(version 4)"; expect_err "another version" "(version 4)"
 
 # Damage: bytes flipped in the middle, or the end cut off: no crash, no hang; reported (exit 3) or harmless (0).
 size=$(wc -c <"$S")

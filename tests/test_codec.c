@@ -168,8 +168,8 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
         c->n_refine += refining;
         CHECK_EQ_INT(rec.frame_type, pkt.frame_type);
         CHECK_EQ_INT(rec.width, W);
-        if (pkt.frame_type == NVC_PICTURE_P && pkt.size > 21)
-            c->n_kind[pkt.data[21] & 3]++; /* frame header byte 21: flags (docs/bitstream.md) */
+        if (pkt.frame_type == NVC_PICTURE_P && pkt.size > 8)
+            c->n_kind[pkt.data[8] & 3]++; /* frame header byte 8: flags (docs/bitstream.md, 3.x layout) */
         /* frame header byte 7: quality; I-frames and refinements at quality + i_quality_offset, clamped */
         const int want_q = pkt.frame_type == NVC_PICTURE_P && !refining ? quality : qk;
         CHECK_EQ_INT(pkt.size > 7 ? pkt.data[7] : -1, want_q);
@@ -572,6 +572,7 @@ static void test_p_modes(void)
         const int flags = type == NVC_FRAME_I ? 0 : run % 4, with_mv = !(flags & NVC_FRAME_NO_MOTION);
         const int allow = type == NVC_FRAME_I ? (run == 13 ? NVC_FRAME_MEANS_CONTEXT : 0)
                                               : mode == 0 && with_mv ? NVC_FRAME_MV_CONTEXT : 0;
+        parser.header.version_major = legacy ? 2 : NVC_STREAM_VERSION_MAJOR;
         parser.header.version_minor = legacy ? 1 : NVC_STREAM_VERSION_MINOR;
         CHECK_EQ_INT(nvc_tensor_copy(&enc, &ref), 0);
         CHECK_EQ_INT(nvc_frame_encode(&m, &g, type, flags | allow, 20, 0, legacy ? NVC_FRAME_LANES_LEGACY : 0,
@@ -604,7 +605,7 @@ static void test_p_modes(void)
             }
         }
         uint8_t hdr[NVC_STREAM_FRAME_MAX_HEADER_SIZE];
-        CHECK_EQ_INT(nvc_stream_write_frame_header(f, nvc_crc32(0, body, payload), hdr, sizeof hdr, &hlen, msg,
+        CHECK_EQ_INT(nvc_stream_write_frame_header(&parser.header, f, nvc_crc32(0, body, payload), hdr, sizeof hdr, &hlen, msg,
                                                    sizeof msg), 0);
         memcpy(body - hlen, hdr, hlen);
         size_t used = 0;

@@ -38,7 +38,8 @@ static void make_packet(packet_bytes *pb, uint32_t n, unsigned long long *seed)
     frame.substream_size[0] = sizes[0];
     frame.substream_size[1] = sizes[1];
     size_t hlen = 0;
-    int err = nvc_stream_write_frame_header(&frame, nvc_crc32(0, payload, total), pb->data, MAXPKT, &hlen, NULL, 0);
+    int err = nvc_stream_write_frame_header(NULL, &frame, nvc_crc32(0, payload, total), pb->data, MAXPKT, &hlen, NULL,
+                                            0);
     CHECK_EQ_INT(err, 0);
     memcpy(pb->data + hlen, payload, total);
     pb->size = hlen + total;

@@ -2,6 +2,7 @@
  * random corruption with resynchronisation, the index and seeking, and the writer's temp-file discipline.
  * `test_stream --write-corpus DIR` writes the seed streams of the fuzz corpus. */
 #include "codec/crc32.h"
+#include "codec/le.h"
 #include "codec/stream.h"
 #include "tests/testutil.h"
 
@@ -281,7 +282,7 @@ static void test_header_bounds(void)
     b[20] ^= 1;
     b[8] = NVC_STREAM_VERSION_MAJOR + 1; /* a later major version */
     CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), NVC_EUNSUPPORTED);
-    b[8] = NVC_STREAM_VERSION_MAJOR - 1; /* 1.0: other substream lane rule (docs/bitstream.md, History) */
+    b[8] = 1; /* 1.0: other substream lane rule (docs/bitstream.md, History) */
     CHECK_EQ_INT(parse_hdr(b, NVC_STREAM_HEADER_SIZE, &p), NVC_EUNSUPPORTED);
     b[8] = NVC_STREAM_VERSION_MAJOR;
     b[14] = 1; /* unknown flag */
@@ -330,6 +331,105 @@ static void test_header_bounds(void)
     }
 }
 
+/* The compact frame header of 3.x (docs/bitstream.md): its bytes for a small frame, left-out segments (no
+ * substreams listed, one empty substream parsed), no payload CRC without a payload, the largest layout, varints
+ * (minimal, at most 5 bytes), short buffers, forged fields. */
+static void test_compact_frame_header(void)
+{
+    nvc_frame_info *f = calloc(1, sizeof *f), *g = calloc(1, sizeof *g);
+    static uint8_t hdr[NVC_STREAM_FRAME_MAX_HEADER_SIZE + 64];
+    size_t len, need = 0;
+    nvc_stream_parser p;
+    nvc_stream_parser_init(&p);
+    p.have_header = 1;
+    p.header = base_header();
+    p.header.version_major = NVC_STREAM_VERSION_MAJOR;
+    p.header.version_minor = NVC_STREAM_VERSION_MINOR;
+
+    /* a P-frame with context-coded vectors and no residual, frame 200: 26 bytes where 2.x took 50 */
+    f->type = NVC_FRAME_P;
+    f->quality = 7;
+    f->flags = NVC_FRAME_MV_CONTEXT | NVC_FRAME_NO_RESIDUAL;
+    f->frame_number = 200;
+    f->nsegments = 4;
+    for (int s = 0; s < 4; s++)
+        f->nsubstreams[s] = 1;
+    f->substream_size[1] = 300;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0xA1B2C3D4u, hdr, sizeof hdr, &len, NULL, 0), 0);
+    static const uint8_t want[] = { 'N', 'V', 'C', 'F', 26, 0, 1, 7, 6, 4, 0xC8, 0x01 /* 200 */, 0, 1, 0, 0,
+                                    0xAC, 0x02 /* 300 */, 0xD4, 0xC3, 0xB2, 0xA1 };
+    CHECK_EQ_INT(len, 26);
+    CHECK_EQ_INT(f->header_size, 26);
+    CHECK(memcmp(hdr, want, sizeof want) == 0);
+    CHECK_EQ_INT(nvc_le32(hdr + 22), nvc_crc32(0, hdr, 22));
+    CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), 0);
+    CHECK(g->frame_number == 200 && g->flags == f->flags && g->nsegments == 4 && g->total_substreams == 4);
+    CHECK(g->nsubstreams[0] == 1 && g->substream_size[0] == 0 && g->substream_size[1] == 300);
+    CHECK(g->payload_size == 300 && g->payload_crc == 0xA1B2C3D4u && g->lanes_signalled);
+    for (size_t n = 0; n < len; n++) { /* short buffers: EAGAIN with a growing need, never beyond the header */
+        need = 0;
+        CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, n, &need, g), NVC_EAGAIN);
+        CHECK(need > n && need <= len);
+    }
+    /* a repeat: every segment left out, no payload, no payload CRC: 20 bytes (19 before frame 128) */
+    f->flags = NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL;
+    f->substream_size[1] = 0;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK_EQ_INT(len, 20);
+    CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), 0);
+    CHECK(g->payload_size == 0 && g->total_substreams == 4);
+    /* forged: a listed segment of one empty substream (the writer lists 0), bytes appended before the CRC, a
+     * missing byte, an overlong varint, a frame number over 32 bits */
+    static const uint8_t one_empty[] = { 'N', 'V', 'C', 'F', 20, 0, 1, 7, 3, 4, 0xC8, 0x01, 1, 0, 0, 0, 0 };
+    static const uint8_t appended[] = { 'N', 'V', 'C', 'F', 20, 0, 1, 7, 3, 4, 0xC8, 0x01, 0, 0, 0, 0, 9 };
+    static const uint8_t missing[] = { 'N', 'V', 'C', 'F', 18, 0, 1, 7, 3, 4, 0xC8, 0x01, 0, 0, 0 };
+    static const uint8_t overlong[] = { 'N', 'V', 'C', 'F', 20, 0, 1, 7, 3, 4, 0xC8, 0x81, 0x00, 0, 0, 0, 0 };
+    static const uint8_t too_big[] = { 'N', 'V', 'C', 'F', 23, 0, 1, 7, 3, 4, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F,
+                                       0, 0, 0, 0, 0 };
+    const struct { const uint8_t *b; size_t n; } forged[] = { { one_empty, sizeof one_empty },
+                                                               { appended, sizeof appended },
+                                                               { missing, sizeof missing },
+                                                               { overlong, sizeof overlong },
+                                                               { too_big, sizeof too_big } };
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        const size_t n = forged[i].n + 4;
+        memcpy(hdr, forged[i].b, forged[i].n);
+        hdr[4] = (uint8_t)n;
+        reseal(hdr, n);
+        CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, n, &need, g), NVC_EINVALDATA);
+    }
+    /* the same bytes as a well-formed repeat parse (the forgeries fail for what they change) */
+    static const uint8_t repeat[] = { 'N', 'V', 'C', 'F', 20, 0, 1, 7, 3, 4, 0xC8, 0x01, 0, 0, 0, 0 };
+    memcpy(hdr, repeat, sizeof repeat);
+    reseal(hdr, 20);
+    CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, 20, &need, g), 0);
+    /* a later minor version may append fields before the CRC */
+    p.header.version_minor = NVC_STREAM_VERSION_MINOR + 1;
+    memcpy(hdr, appended, sizeof appended);
+    hdr[4] = sizeof appended + 4;
+    reseal(hdr, sizeof appended + 4);
+    CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, sizeof appended + 4, &need, g), 0);
+    p.header.version_minor = NVC_STREAM_VERSION_MINOR;
+    /* the largest layout: 8 segments, 2048 substreams of up to 2^26 - 1 bytes (varints of 4 bytes) fit the
+     * buffer size 2.x defined */
+    memset(f, 0, sizeof *f);
+    f->type = NVC_FRAME_P;
+    f->frame_number = 0xFFFFFFFEu;
+    f->nsegments = 8;
+    for (int s = 0; s < 8; s++)
+        f->nsubstreams[s] = s == 0 ? 1024 : 146;
+    f->nsubstreams[7] = 2048 - 1024 - 6 * 146;
+    for (int k = 0; k < 2048; k++)
+        f->substream_size[k] = k == 0 ? (1u << 21) : 1;
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK(len <= NVC_STREAM_FRAME_MAX_HEADER_SIZE);
+    CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), 0);
+    CHECK(g->total_substreams == 2048 && g->frame_number == 0xFFFFFFFEu && g->substream_size[0] == 1u << 21);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, 40, &len, NULL, 0), NVC_EINVAL);
+    free(f);
+    free(g);
+}
+
 /* Frame fields: writer refuses, forged bytes refused by the parser. */
 static void test_frame_bounds(void)
 {
@@ -341,6 +441,8 @@ static void test_frame_bounds(void)
     nvc_stream_parser_init(&p);
     p.have_header = 1;
     p.header = base_header();
+    p.header.version_major = 2; /* the fixed-width layout of 2.x (test_compact_frame_header: 3.x) */
+    p.header.version_minor = 3;
 
     /* Largest legal layout: 8 segments, 2048 substreams in all, 1024 in one. */
     f->type = NVC_FRAME_P;
@@ -352,7 +454,7 @@ static void test_frame_bounds(void)
     f->nsubstreams[7] = 2048 - 1024 - 6 * 146;
     for (int k = 0; k < 2048; k++)
         f->substream_size[k] = 0;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), 0);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), 0);
     CHECK_EQ_INT(len, NVC_STREAM_FRAME_MAX_HEADER_SIZE);
     size_t need = 0;
     CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), 0);
@@ -368,10 +470,10 @@ static void test_frame_bounds(void)
     }
     /* One substream more is too many. */
     f->nsubstreams[7]++;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
     f->nsubstreams[0] = 1025;
     f->nsubstreams[7]--;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
 
     /* A small valid frame to forge from. */
     memset(f, 0, sizeof *f);
@@ -384,7 +486,7 @@ static void test_frame_bounds(void)
     f->substream_size[0] = 3;
     f->substream_size[1] = 0;
     f->substream_size[2] = 7;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), 0);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), 0);
     CHECK_EQ_INT(len, NVC_STREAM_FRAME_FIXED_SIZE + 2 * 2 + 4 * 3);
     CHECK_EQ_INT(f->payload_size, 10);
     CHECK_EQ_INT(f->substream_offset[2], 3);
@@ -400,25 +502,25 @@ static void test_frame_bounds(void)
     /* Writer-side refusals. */
     nvc_frame_info save = *f;
     f->type = 2;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
     *f = save;
     f->quality = 64;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
     *f = save;
     f->nsegments = 0;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
     f->nsegments = 9;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
     *f = save;
     f->nsubstreams[1] = 0;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
     *f = save;
     f->substream_size[2] = NVC_STREAM_MAX_FRAME_BYTES - 2; /* total one byte over the limit */
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), NVC_EINVAL);
     f->substream_size[2] = NVC_STREAM_MAX_FRAME_BYTES - 3; /* exactly the limit */
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), 0);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), 0);
     *f = save;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, 20, &len, msg, sizeof msg), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, 20, &len, msg, sizeof msg), NVC_EINVAL);
 
     /* Parser-side: each field forged into resealed bytes. */
     struct { int offset, value; } forge[] = {
@@ -432,7 +534,7 @@ static void test_frame_bounds(void)
         {22, 0},    /* segment 0 without substreams */
     };
     for (size_t i = 0; i < sizeof forge / sizeof forge[0]; i++) {
-        CHECK_EQ_INT(nvc_stream_write_frame_header(&save, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+        CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, &save, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
         hdr[forge[i].offset] = (uint8_t)forge[i].value;
         reseal(hdr, len);
         int err = nvc_stream_parse_frame_header(&p, hdr, len, &need, g);
@@ -443,7 +545,7 @@ static void test_frame_bounds(void)
     /* Substream layout (2.2): the lane byte is read from 2.2 streams on, not before. */
     for (int minor = 0; minor <= NVC_STREAM_VERSION_MINOR; minor++) {
         p.header.version_minor = (uint16_t)minor;
-        CHECK_EQ_INT(nvc_stream_write_frame_header(&save, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+        CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, &save, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
         CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), 0);
         CHECK_EQ_INT(g->lanes_signalled, minor >= 2);
     }
@@ -456,7 +558,7 @@ static void test_frame_bounds(void)
         p.header.version_minor = (uint16_t)minor;
         const int known = minor >= 3 ? 16 : 4;
         for (int fl = 0; fl < 32; fl++) {
-            CHECK_EQ_INT(nvc_stream_write_frame_header(&pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+            CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, &pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
             hdr[21] = (uint8_t)fl;
             reseal(hdr, len);
             const int p_bad = ((fl & NVC_FRAME_MV_CONTEXT) && (fl & NVC_FRAME_NO_MOTION)) || (fl & NVC_FRAME_FLAGS_I);
@@ -472,35 +574,39 @@ static void test_frame_bounds(void)
         }
     }
     p.header.version_minor = 0;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(&pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, &pframe, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
     hdr[21] = NVC_FRAME_NO_MOTION;
     reseal(hdr, len);
     CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), NVC_EUNSUPPORTED);
+    pframe.flags = NVC_FRAME_NO_MOTION; /* the writer refuses flags the version does not define */
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, &pframe, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    pframe.flags = 0;
+    p.header.version_minor = 3;
     *f = pframe;
     f->flags = NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
     CHECK_EQ_INT(hdr[21], 3);
     f->flags = NVC_FRAME_MV_CONTEXT | NVC_FRAME_NO_RESIDUAL;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
     CHECK_EQ_INT(hdr[21], 6);
     f->flags = NVC_FRAME_MV_CONTEXT | NVC_FRAME_NO_MOTION;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
     f->flags = NVC_FRAME_MEANS_CONTEXT; /* an I-frame flag */
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
     f->flags = 16;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
     f->flags = NVC_FRAME_NO_MOTION;
     f->type = NVC_FRAME_I;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
     f->flags = NVC_FRAME_MEANS_CONTEXT;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
     CHECK_EQ_INT(hdr[21], 8);
     *f = save;
     /* Substream sizes summing past the frame limit (each in range, sum over). */
     f->nsegments = 1;
     f->nsubstreams[0] = 2;
     f->substream_size[0] = f->substream_size[1] = 1;
-    CHECK_EQ_INT(nvc_stream_write_frame_header(f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
+    CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
     uint32_t big = NVC_STREAM_MAX_FRAME_BYTES / 2 + 1;
     for (int k = 0; k < 2; k++)
         for (int j = 0; j < 4; j++)
@@ -709,8 +815,8 @@ static void test_corruption(void)
     memcpy(b, s.bytes, s.size);
     int k = s.nframes - 3;
     size_t at = s.offset[k] + s.frame_bytes[k] - 40; /* in frame k's payload */
-    static const uint8_t fake[24] = {'N', 'V', 'C', 'F', 0xBC, 0x0F /* 4028 */, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                     0, 0, 0, 0, 1 /* 1 segment */, 0, 0xE8, 0x03 /* 1000 substreams */};
+    static const uint8_t fake[13] = {'N', 'V', 'C', 'F', 0xBC, 0x0F /* 4028 */, 0, 0, 0, 1 /* 1 segment */,
+                                     0 /* frame 0 */, 0xE8, 0x07 /* 1000 substreams */}; /* compact layout (3.x) */
     CHECK(s.offset[k] + 26 < at && s.size - at < 4028);
     memcpy(b + at, fake, sizeof fake);
     nvc_stream_parser p;
@@ -1036,6 +1142,7 @@ int main(int argc, char **argv)
     test_empty_input();
     test_header_bounds();
     test_frame_bounds();
+    test_compact_frame_header();
     test_roundtrip_and_truncation();
     test_corruption();
     test_index_and_seek();

@@ -30,7 +30,8 @@ EOF
 
 # Streams of earlier format versions (named *_v<major>.<minor>.nvc) are kept as they are, with their MD5 lines:
 # they prove that the decoder still reads those versions (megamind_256x192_q0_gop8_v2.2.nvc: the stream of that
-# name made by session 13's encoder, format 2.2, motion always hyperprior-coded).
+# name made by session 13's encoder, format 2.2, motion always hyperprior-coded; the _v2.3 one by session 14's, its
+# P-frames with context-coded vectors and I-frames with context-coded block means in the fixed-width headers).
 grep '_v[0-9]*\.[0-9]*\.nvc ' "$DIR/md5.txt" >"$T/md5.txt" || :
 while read -r name src filter frames opts; do
     ffmpeg -nostdin -loglevel error -y -i "$DATA/$src" -frames:v "$frames" -vf "$filter" -pix_fmt yuv420p "$T/$name.y4m"

@@ -45,10 +45,10 @@ static size_t make_frame(uint8_t *buf, size_t payload, nvc_frame_info *f)
         f->substream_size[k] = (uint32_t)(payload / 64);
     uint8_t *frame = buf + NVC_STREAM_HEADER_SIZE;
     size_t len;
-    nvc_stream_write_frame_header(f, 0, frame, NVC_STREAM_FRAME_MAX_HEADER_SIZE, &len, NULL, 0);
+    nvc_stream_write_frame_header(NULL, f, 0, frame, NVC_STREAM_FRAME_MAX_HEADER_SIZE, &len, NULL, 0);
     for (size_t i = 0; i < f->payload_size; i++)
         frame[len + i] = (uint8_t)(i * 2654435761u >> 13);
-    nvc_stream_write_frame_header(f, nvc_crc32(0, frame + len, f->payload_size), frame, len, &len, NULL, 0);
+    nvc_stream_write_frame_header(NULL, f, nvc_crc32(0, frame + len, f->payload_size), frame, len, &len, NULL, 0);
     return NVC_STREAM_HEADER_SIZE;
 }
 

@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len + sizeof hdr + payload > sizeof stream)
             break;
         const uint8_t *pl = data - payload;
-        if (nvc_stream_write_frame_header(&frame, nvc_crc32(0, pl, payload), hdr, sizeof hdr, &hlen, NULL, 0))
+        if (nvc_stream_write_frame_header(NULL, &frame, nvc_crc32(0, pl, payload), hdr, sizeof hdr, &hlen, NULL, 0))
             break;
         memcpy(stream + len, hdr, hlen);
         memcpy(stream + len + hlen, pl, payload);

@@ -27,10 +27,12 @@ static void parse_memory(const uint8_t *data, size_t size)
         if (err == 0) {
             if (used < frame.header_size || frame.payload != data + pos + frame.header_size)
                 abort();
-            if (p.header.version_minor == NVC_STREAM_VERSION_MINOR) {
+            const nvc_stream_header *h = &p.header;
+            if ((h->version_major == 2 && h->version_minor <= 3) ||
+                (h->version_major == NVC_STREAM_VERSION_MAJOR && h->version_minor == NVC_STREAM_VERSION_MINOR)) {
                 size_t len;
                 again = frame;
-                if (nvc_stream_write_frame_header(&again, frame.payload_crc, rewritten, sizeof rewritten, &len,
+                if (nvc_stream_write_frame_header(h, &again, frame.payload_crc, rewritten, sizeof rewritten, &len,
                                                   NULL, 0) != 0 ||
                     len != frame.header_size || memcmp(rewritten, data + pos, len) != 0)
                     abort(); /* the parser accepted something the writer would not produce */
