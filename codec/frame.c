@@ -40,6 +40,11 @@ static const struct {
  * Megamind), 2x -1.0% / -4.5%, 3x -1.0% / -4.0%, 4x -0.7% / -3.2%, 0.5x +0.3% / -0.8%; a third pass at 2x
  * -0.8% / -5.2%). */
 #define MV_SAD_PER_BIT 2
+/* The third pass (format 2.3's context-coded vectors) prices each bit of the context code at this fraction of a
+ * hyperprior bit: the initial tables overstate what an adapted table charges, and the first passes' neighbours
+ * are not the final ones (training footage, 30 frames, against two passes: x0.5 vtest 0.0%, Megamind -2.5%; x1
+ * +0.8% / +1.1%; session 14). */
+#define MV_CONTEXT_PRICE 0.5f
 /* The I path's trade-off above I_TOP_QUALITY (tools/train/model.py lmb_i, since run 20): log-linear from lambda(42)
  * to I_LAMBDA_MAX at q63 */
 #define I_TOP_QUALITY 42
@@ -1185,6 +1190,83 @@ int nvc_frame_mv_penalty(int quality)
     return (int)lround(NVC_BLOCK_MV_PENALTY * sqrt(nvc_frame_lambda(16) / nvc_frame_lambda(quality)));
 }
 
+/* The block search again with each vector priced by `rate` (NULL: the penalty alone); *search becomes its field. */
+static int search_pass(const nvc_tensor *picture, const nvc_tensor *ref, int penalty, const nvc_mv_rate *rate,
+                       nvc_pool *pool, nvc_tensor *search)
+{
+    nvc_tensor next = { 0 };
+    int err = nvc_block_search(picture, ref, BLOCK_MV_RANGE, penalty, rate, pool, &next);
+    if (!err) {
+        nvc_tensor_release(search);
+        *search = next;
+    }
+    return err;
+}
+
+/* Pass 2's rate: the (mean, table) each component of the field's latent would be coded with under the model's
+ * hyperprior (the decoder's, from the field's own hyper-latent). */
+static int hyperprior_pass(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
+                           int penalty, nvc_pool *pool, nvc_tensor *search)
+{
+    const nvc_frame_geom g = { .width = 2 * picture->w, .height = 2 * picture->h, .wp = 2 * picture->w,
+                               .hp = 2 * picture->h };
+    const nvc_tensor in[3] = { *picture, *ref, *search };
+    nvc_tensor lat = { 0 };
+    latent_work w;
+    memset(&w, 0, sizeof w);
+    int err = run_graph(m, "p_mv_enc", in, 3, &lat, 1, quality, pool, NULL, 0);
+    if (!err)
+        err = latent_params(m, NVC_LATENT_MV, &g, quality, &lat, pool, &w, NULL, 0);
+    nvc_tensor_release(&lat);
+    if (!err) {
+        const nvc_mv_rate rate = { .mean = w.mean, .index = w.index, .bits = m->value_bits,
+                                   .sad_per_bit = (float)(MV_SAD_PER_BIT * penalty) };
+        err = search_pass(picture, ref, penalty, &rate, pool, search);
+    }
+    work_free(&w);
+    return err;
+}
+
+/* Pass 3's rate: each component's bits under the context-adaptive code (entropy/ctxplane.h), as the difference
+ * from the prediction its neighbours in the field give, with its class's initial table, x MV_CONTEXT_PRICE. */
+static int context_pass(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
+                        int penalty, nvc_pool *pool, nvc_tensor *search)
+{
+    const nvc_tensor in[3] = { *picture, *ref, *search };
+    nvc_tensor lat = { 0 };
+    int err = run_graph(m, "p_mv_enc", in, 3, &lat, 1, quality, pool, NULL, 0);
+    if (err)
+        return err;
+    const size_t n = (size_t)lat.c * lat.h * lat.w;
+    int16_t *v = tensor_values(&lat), *mean = malloc(n * sizeof *mean);
+    uint8_t *index = malloc(n);
+    float *bits = malloc(NVC_CTXPLANE_CLASSES * 256 * sizeof *bits);
+    if (!v || !mean || !index || !bits)
+        err = NVC_ENOMEM;
+    for (int c = 0; c < lat.c && !err; c++)
+        for (int i = 0; i < lat.h; i++)
+            for (int j = 0; j < lat.w; j++) {
+                const size_t at = ((size_t)c * lat.h + i) * lat.w + j;
+                int pred;
+                index[at] = (uint8_t)nvc_ctxplane_predict(v, lat.h, lat.w, c, i, j, &pred);
+                mean[at] = (int16_t)pred;
+            }
+    if (!err) {
+        nvc_ctxplane_class_bits(bits);
+        for (int k = 0; k < NVC_CTXPLANE_CLASSES * 256; k++)
+            bits[k] *= MV_CONTEXT_PRICE;
+        const nvc_mv_rate rate = { .mean = mean, .index = index, .bits = bits,
+                                   .sad_per_bit = (float)(MV_SAD_PER_BIT * penalty) };
+        err = search_pass(picture, ref, penalty, &rate, pool, search);
+    }
+    nvc_tensor_release(&lat);
+    free(v);
+    free(mean);
+    free(index);
+    free(bits);
+    return err;
+}
+
 int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
                      nvc_pool *pool, nvc_tensor *search)
 {
@@ -1192,30 +1274,10 @@ int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const 
         return nvc_motion_search(picture, ref, pool, search);
     const int penalty = nvc_frame_mv_penalty(quality);
     int err = nvc_block_search(picture, ref, BLOCK_MV_RANGE, penalty, NULL, pool, search);
-    if (err)
-        return err;
-    /* the entropy parameters these vectors would be coded with (the decoder's, from their hyper-latent), then the
-     * search again with each vector's bits under them */
-    const nvc_frame_geom g = { .width = 2 * picture->w, .height = 2 * picture->h, .wp = 2 * picture->w,
-                               .hp = 2 * picture->h };
-    const nvc_tensor in[3] = { *picture, *ref, *search };
-    nvc_tensor lat = { 0 }, next = { 0 };
-    latent_work w;
-    memset(&w, 0, sizeof w);
-    err = run_graph(m, "p_mv_enc", in, 3, &lat, 1, quality, pool, NULL, 0);
     if (!err)
-        err = latent_params(m, NVC_LATENT_MV, &g, quality, &lat, pool, &w, NULL, 0);
-    nvc_tensor_release(&lat);
-    if (!err) {
-        const nvc_mv_rate rate = { .mean = w.mean, .index = w.index, .bits = m->value_bits,
-                                   .sad_per_bit = (float)(MV_SAD_PER_BIT * penalty) };
-        err = nvc_block_search(picture, ref, BLOCK_MV_RANGE, penalty, &rate, pool, &next);
-    }
-    if (!err) {
-        nvc_tensor_release(search);
-        *search = next;
-    }
-    work_free(&w);
+        err = hyperprior_pass(m, picture, ref, quality, penalty, pool, search);
+    if (!err && vectors_codable(m))
+        err = context_pass(m, picture, ref, quality, penalty, pool, search);
     return err;
 }
 

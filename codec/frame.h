@@ -162,9 +162,11 @@ int nvc_frame_mv_penalty(int quality);
 
 /* The encoder's motion search of `picture` against `ref` for the model's p_mv_enc graph (codec/motion_search.h): a
  * 2-channel tensor, zp 128, whose 128 in both channels is no motion. For a block-vector model nvc_block_search
- * twice: with the penalty of the frame's quality, then with each vector priced at the bits the model would code it
- * with given the first pass's field (its hyper-latent's means and scales: a pan's vectors cost little, a noisy
- * vector in a flat area much); else nvc_motion_search. What nvc_frame_encode computes when its `search` is empty. */
+ * three times: with the penalty of the frame's quality; with each vector priced at the bits the model's hyperprior
+ * would code it with given the first pass's field (its hyper-latent's means and scales: a pan's vectors cost
+ * little, a noisy vector in a flat area much); then priced at the context-adaptive code's bits given the second
+ * pass's field (format 2.3: each component's difference from its neighbours' median); else nvc_motion_search.
+ * What nvc_frame_encode computes when its `search` is empty. */
 int nvc_frame_search(const nvc_codec_model *m, const nvc_tensor *picture, const nvc_tensor *ref, int quality,
                      nvc_pool *pool, nvc_tensor *search);
 int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type, int flags, int quality,

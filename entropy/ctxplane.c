@@ -2,6 +2,7 @@
  * rans.h. */
 #include "entropy/ctxplane.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,7 @@
 #define STATE_L (1u << 16)
 #define RANGE 12                   /* |d| <= RANGE: a symbol of its own */
 #define NSYM (2 * RANGE + 3)       /* escape below, -RANGE..RANGE, escape above */
-#define CLASSES 7
+#define CLASSES NVC_CTXPLANE_CLASSES
 #define ADAPT_SHIFT 6
 #define ESCAPE_FREQ 128            /* each escape's initial frequency */
 #define MAX_PREFIX 7               /* Exp-Golomb zeros: |d| - 13 <= 242 < 2^8 - 1 */
@@ -73,8 +74,7 @@ static int median3(int a, int b, int c)
     return c < lo ? lo : c > hi ? hi : c;
 }
 
-/* The prediction of value (ch, i, j) from the values before it, and its class. */
-static int predict(const int16_t *y, int h, int w, int ch, int i, int j, int *pred)
+int nvc_ctxplane_predict(const int16_t *y, int h, int w, int ch, int i, int j, int *pred)
 {
     const int16_t *p = y + (size_t)ch * h * w;
     const int l = j > 0 ? p[(size_t)i * w + j - 1] : 0;
@@ -99,7 +99,26 @@ static int predict(const int16_t *y, int h, int w, int ch, int i, int j, int *pr
 /* The table of value (ch, i, j): its class's, of its channel. */
 static int context(const int16_t *y, int c, int h, int w, int ch, int i, int j, int *pred)
 {
-    return predict(y, h, w, ch, i, j, pred) * c + ch;
+    return nvc_ctxplane_predict(y, h, w, ch, i, j, pred) * c + ch;
+}
+
+void nvc_ctxplane_class_bits(float *bits)
+{
+    for (int k = 0; k < CLASSES; k++) {
+        uint16_t f[NSYM];
+        init_table(k, f);
+        for (int d = -128; d <= 127; d++) {
+            const int s = d < -RANGE ? 0 : d > RANGE ? NSYM - 1 : d + RANGE + 1;
+            double b = log2((double)TOTAL / f[s]);
+            if (s == 0 || s == NSYM - 1) { /* Exp-Golomb of |d| - RANGE: 2 nb + 1 raw bits */
+                unsigned q = (unsigned)abs(d) - RANGE, nb = 0;
+                while (q >> (nb + 1))
+                    nb++;
+                b += 2 * nb + 1;
+            }
+            bits[k * 256 + d + 128] = (float)b;
+        }
+    }
 }
 
 static int check_dims(int c, int h, int w)

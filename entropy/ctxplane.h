@@ -40,6 +40,15 @@
 #include <stdint.h>
 
 #define NVC_CTXPLANE_MAX_CHANNELS 4
+#define NVC_CTXPLANE_CLASSES 7
+
+/* The encoder's rate model (codec/frame.c nvc_frame_search): the prediction of value (ch, i, j) of a plane of h x w
+ * values y from the values before it, in *pred, and its class (0..NVC_CTXPLANE_CLASSES - 1). */
+int nvc_ctxplane_predict(const int16_t *y, int h, int w, int ch, int i, int j, int *pred);
+
+/* bits[k * 256 + d + 128]: the bits of a difference d (-128..127) under class k's initial table, escape bits
+ * included (the tables adapt along a plane: an estimate). */
+void nvc_ctxplane_class_bits(float *bits);
 
 /* Codes the c x h x w values y (each -128..127) into a new malloc'ed buffer *out of *size bytes. 0, NVC_EINVAL
  * (c outside 1..NVC_CTXPLANE_MAX_CHANNELS, h or w < 1, a value out of range) or NVC_ENOMEM. */

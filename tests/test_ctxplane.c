@@ -168,11 +168,42 @@ static void test_damage(void)
     }
 }
 
+/* The encoder's rate model: the prediction and class of the definition (ctxplane.h) on a small field, and class
+ * bits that make 0 the cheapest difference, cheaper where the neighbours agree, escapes dearest. */
+static void test_rate_model(void)
+{
+    /* 1 channel, 3 x 3:  row 0 predicts from the left; below, the median of left, top, top-right */
+    static const int16_t y[9] = { 5, 7, -3, 6, 6, 40, 0, 0, 0 };
+    int pred;
+    CHECK_EQ_INT(nvc_ctxplane_predict(y, 3, 3, 0, 0, 0, &pred), 0); /* L = 0, a = 0 */
+    CHECK_EQ_INT(pred, 0);
+    CHECK_EQ_INT(nvc_ctxplane_predict(y, 3, 3, 0, 0, 1, &pred), 4); /* L = 5, a = 10: class 1 + floor(log2 10) */
+    CHECK_EQ_INT(pred, 5);
+    CHECK_EQ_INT(nvc_ctxplane_predict(y, 3, 3, 0, 1, 1, &pred), 4); /* L 6, T 7, TR -3, TL 5: a = 1 + 10 + 1 */
+    CHECK_EQ_INT(pred, 6);
+    CHECK_EQ_INT(nvc_ctxplane_predict(y, 3, 3, 0, 1, 2, &pred), 4); /* L 6, T -3, TR 0 (outside), TL 7: a = 13 */
+    CHECK_EQ_INT(pred, 0);
+    CHECK_EQ_INT(nvc_ctxplane_predict(y, 3, 3, 0, 2, 0, &pred), 3); /* L 0, T 6, TR 6, TL 0: a = 6 */
+    CHECK_EQ_INT(pred, 6);
+    float bits[NVC_CTXPLANE_CLASSES * 256];
+    nvc_ctxplane_class_bits(bits);
+    for (int k = 0; k < NVC_CTXPLANE_CLASSES; k++) {
+        const float *b = bits + k * 256 + 128;
+        for (int d = -128; d <= 127; d++)
+            CHECK(b[d] >= b[0] && b[d] > 0);
+        CHECK(b[127] > b[13] + 10 && b[-128] > b[-13] + 10); /* escapes carry their Exp-Golomb bits */
+        if (k > 0)
+            CHECK(b[0] > bits[(k - 1) * 256 + 128]); /* 0 is likeliest where the neighbours agree */
+    }
+    CHECK(bits[128] < 0.25f); /* class 0 (a still or panning field): d = 0 almost free (less once adapted) */
+}
+
 int main(void)
 {
     test_round_trips();
     test_sizes();
     test_arguments();
     test_damage();
+    test_rate_model();
     TEST_DONE();
 }
