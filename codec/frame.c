@@ -42,8 +42,8 @@ static const struct {
 #define MV_SAD_PER_BIT 2
 /* The third pass (format 2.3's context-coded vectors) prices each bit of the context code at this fraction of a
  * hyperprior bit: the initial tables overstate what an adapted table charges, and the first passes' neighbours
- * are not the final ones (training footage, 30 frames, against two passes: x0.5 vtest 0.0%, Megamind -2.5%; x1
- * +0.8% / +1.1%; session 14). */
+ * are not the final ones (training footage, 30 frames, against two passes: x0.5 vtest 0.0%, Megamind -2.5%;
+ * x0.35 +0.1% / -2.8%; x0.7 -0.1% / -0.8%; x1 +0.8% / +1.1%; session 14). */
 #define MV_CONTEXT_PRICE 0.5f
 /* The I path's trade-off above I_TOP_QUALITY (tools/train/model.py lmb_i, since run 20): log-linear from lambda(42)
  * to I_LAMBDA_MAX at q63 */
