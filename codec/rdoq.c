@@ -1,6 +1,8 @@
 /* The encoder's rate-distortion optimised quantisation (codec/rdoq.h). */
 #include "codec/rdoq.h"
 
+#include "entropy/ctxplane.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,4 +167,50 @@ static void row_task(void *ctx, int row, int worker)
 void nvc_rdoq_run(const nvc_rdoq_job *j, nvc_pool *pool)
 {
     nvc_pool_run(pool, j->h, row_task, (void *)j);
+}
+
+void nvc_rdoq_planes(const nvc_rdoq_job *j, unsigned planes, const float *class_bits)
+{
+    const nvc_synth_basis *b = j->basis;
+    const int n = b->n;
+    const size_t plane = (size_t)j->h * j->w;
+    const float lambda = (float)j->lambda;
+    for (int i = 0; i < j->h; i++)
+        for (int x = 0; x < j->w; x++) {
+            const size_t pos = (size_t)i * j->w + x;
+            float *e = j->err + pos * n;
+            for (int k = 0; k < b->c && k < 32; k++) {
+                if (!(planes >> k & 1))
+                    continue;
+                int16_t *yk = j->y + k * plane;
+                int pred;
+                const float *bits = class_bits + 256 * nvc_ctxplane_predict(yk, j->h, j->w, 0, i, x, &pred);
+                const int v = yk[pos], d = v - pred;
+                if (!d)
+                    continue;
+                const int16_t *wk = b->w + (size_t)k * n;
+                const float step = b->step[j->quality * b->c + k], norm2 = b->norm2[j->quality * b->c + k];
+                float dot = 0;
+                for (int t = 0; t < n; t++)
+                    dot += e[t] * wk[t];
+                dot *= step;
+                int best_a = 0;
+                float best = 0;
+                for (int cand = 0; cand < (d == 1 || d == -1 ? 1 : 2); cand++) {
+                    const int a = cand == 0 ? (d > 0 ? -1 : 1) : -d;
+                    const int dn = d + a < -128 ? -128 : d + a > 127 ? 127 : d + a, dc = d < -128 ? -128 : d > 127 ? 127 : d;
+                    const float cost = bits[dn + 128] - bits[dc + 128] + lambda * ((float)(a * a) * norm2 - 2 * (float)a * dot);
+                    if (cost < best) {
+                        best = cost;
+                        best_a = a;
+                    }
+                }
+                if (!best_a)
+                    continue;
+                yk[pos] = (int16_t)(v + best_a);
+                const float dd = (float)best_a * step;
+                for (int t = 0; t < n; t++)
+                    e[t] -= dd * wk[t];
+            }
+        }
 }

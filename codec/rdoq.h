@@ -64,6 +64,12 @@ typedef struct nvc_rdoq_job {
     float *err;              /* [h][w][n] picture - reconstruction of each block, updated */
 } nvc_rdoq_job;
 
+/* The channels of `planes` (bit k: channel k), which are coded with the context-adaptive code (entropy/ctxplane.h):
+ * each value, block by block in raster order, moves one step toward its prediction from its neighbours, or onto
+ * it, where class_bits (nvc_ctxplane_class_bits) saved x 1 outweigh lambda x the error added. One thread: the
+ * predictions follow the values already optimised. */
+void nvc_rdoq_planes(const nvc_rdoq_job *j, unsigned planes, const float *class_bits);
+
 /* Optimises channels [c0, c1) of every block (rows of blocks spread over the pool). */
 void nvc_rdoq_run(const nvc_rdoq_job *j, nvc_pool *pool);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "codec/rdoq.h"
+#include "entropy/ctxplane.h"
 #include "entropy/cdf.h"
 #include "entropy/threadpool.h"
 #include "nvc/nvc.h"
@@ -279,6 +280,63 @@ static void test_run(const nvc_cdf_set *set)
     free(blob);
 }
 
+/* The skip mask leaves its channels alone; nvc_rdoq_planes moves only the planes' values, each toward the
+ * prediction its (final) neighbours give, and keeps the error buffer exact. */
+static void test_planes(const nvc_cdf_set *set)
+{
+    size_t size;
+    uint8_t *blob = make_blob(24, 6, 8, 3, &size);
+    nvc_synth_basis b;
+    char msg[160];
+    CHECK_EQ_INT(nvc_synth_basis_load(&b, blob, size, msg, sizeof msg), 0);
+    float *bits = nvc_rdoq_bits_table(set), class_bits[NVC_CTXPLANE_CLASSES * 256];
+    nvc_ctxplane_class_bits(class_bits);
+    const unsigned planes = 0x13; /* channels 0, 1, 4 */
+    problem p0, p1;
+    make_problem(&p0, &b, 6, 9, 2, set->ntables);
+    copy_problem(&p1, &p0, &b);
+    nvc_rdoq_job j = job(&b, set, bits, &p1, 1e-3, 0, 24);
+    j.skip = planes;
+    nvc_rdoq_run(&j, NULL);
+    const size_t plane = (size_t)p0.h * p0.w;
+    int kept = 1;
+    for (int k = 0; k < b.c; k++)
+        if (planes >> k & 1)
+            kept &= !memcmp(p0.y + k * plane, p1.y + k * plane, plane * sizeof *p0.y);
+    CHECK(kept);
+    problem p2;
+    copy_problem(&p2, &p1, &b);
+    j.y = p2.y;
+    j.err = p2.err;
+    j.lambda = 1e-5; /* bits weigh: some values move */
+    nvc_rdoq_planes(&j, planes, class_bits);
+    int moved = 0, toward = 1, others = 1;
+    for (int k = 0; k < b.c; k++)
+        for (size_t pos = 0; pos < plane; pos++) {
+            const int v1 = p1.y[k * plane + pos], v2 = p2.y[k * plane + pos];
+            if (!(planes >> k & 1)) {
+                others &= v1 == v2;
+                continue;
+            }
+            int pred;
+            nvc_ctxplane_predict(p2.y + k * plane, p0.h, p0.w, 0, (int)(pos / p0.w), (int)(pos % p0.w), &pred);
+            moved += v1 != v2;
+            toward &= v1 == v2 || (abs(v2 - pred) < abs(v1 - pred) && (v2 - pred) * (v1 - pred) >= 0);
+        }
+    CHECK(others && toward && moved > 0);
+    printf("block-mean planes: %d of %zu values moved toward their prediction\n", moved, 3 * plane);
+    double max_diff = 0;
+    for (size_t pos = 0; pos < plane; pos++)
+        block_cost(&b, set, &p0, &p2, pos, 0, &max_diff);
+    CHECK(max_diff < 1e-2);
+    free_problem(&p0);
+    free_problem(&p1);
+    free_problem(&p2);
+    free(bits);
+    nvc_synth_basis_free(&b);
+    free(blob);
+}
+
 int main(void)
 {
     nvc_cdf_set *set = NULL;
@@ -287,6 +345,7 @@ int main(void)
     test_load();
     test_symbol_bits(set);
     test_run(set);
+    test_planes(set);
     nvc_cdf_set_free(set);
     TEST_DONE();
 }
