@@ -113,44 +113,51 @@ static float value_bits(const nvc_rdoq_job *j, int t, int v)
     return v >= -128 && v < 128 ? j->bits[t * 256 + v + 128] : (float)nvc_rdoq_symbol_bits(&j->set->table[t], v);
 }
 
-/* One block at latent position pos, e its error (n samples). */
-static void block(const nvc_rdoq_job *j, size_t pos, float *e)
+/* Value y of channel k of a block whose error is e, at distance d != 0 from its target (the mean it is coded
+ * against, or its prediction), costing bits[0] there, bits[1] one step toward the target and bits[2] on it: moves
+ * it to the candidate where bits saved outweigh lambda x the error added, if any, and e follows. With
+ * a = the change in latent units, dD = a^2 norm2 - 2 a <e, step w_k>. */
+static void move_toward(const nvc_rdoq_job *j, int k, float *e, int16_t *y, int d, const float bits[3])
 {
     const nvc_synth_basis *b = j->basis;
     const int n = b->n;
-    const size_t plane = (size_t)j->h * j->w;
+    const int16_t *wk = b->w + (size_t)k * n;
+    const float step = b->step[j->quality * b->c + k], norm2 = b->norm2[j->quality * b->c + k];
     const float lambda = (float)j->lambda;
+    float dot = 0;
+    for (int i = 0; i < n; i++)
+        dot += e[i] * wk[i];
+    dot *= step;
+    int best_a = 0;
+    float best = 0;
+    for (int cand = 0; cand < (d == 1 || d == -1 ? 1 : 2); cand++) {
+        const int a = cand == 0 ? (d > 0 ? -1 : 1) : -d;
+        const float cost = bits[1 + cand] - bits[0] + lambda * ((float)(a * a) * norm2 - 2 * (float)a * dot);
+        if (cost < best) {
+            best = cost;
+            best_a = a;
+        }
+    }
+    if (!best_a)
+        return;
+    *y = (int16_t)(*y + best_a);
+    const float dd = (float)best_a * step;
+    for (int i = 0; i < n; i++)
+        e[i] -= dd * wk[i];
+}
+
+/* One block at latent position pos, e its error (n samples): its values toward their means, last channel first. */
+static void block(const nvc_rdoq_job *j, size_t pos, float *e)
+{
+    const size_t plane = (size_t)j->h * j->w;
     for (int k = j->c1 - 1; k >= j->c0; k--) {
         const size_t at = k * plane + pos;
         const int v = j->y[at] - j->mean[at];
         if (!v || (k < 32 && (j->skip >> k & 1)))
             continue;
-        const int16_t *wk = b->w + (size_t)k * n;
-        const float step = b->step[j->quality * b->c + k], norm2 = b->norm2[j->quality * b->c + k];
-        float dot = 0;
-        for (int i = 0; i < n; i++)
-            dot += e[i] * wk[i];
-        dot *= step;
-        /* candidates: one step toward the mean, and the mean itself; a = the change in latent units:
-         * dD = a^2 norm2 - 2 a dot */
         const int t = j->index[at];
-        const float bits = value_bits(j, t, v);
-        int best_a = 0;
-        float best = 0;
-        for (int cand = 0; cand < (v == 1 || v == -1 ? 1 : 2); cand++) {
-            const int a = cand == 0 ? (v > 0 ? -1 : 1) : -v;
-            const float cost = value_bits(j, t, v + a) - bits + lambda * ((float)(a * a) * norm2 - 2 * (float)a * dot);
-            if (cost < best) {
-                best = cost;
-                best_a = a;
-            }
-        }
-        if (!best_a)
-            continue;
-        j->y[at] = (int16_t)(j->y[at] + best_a);
-        const float d = (float)best_a * step;
-        for (int i = 0; i < n; i++)
-            e[i] -= d * wk[i];
+        const float bits[3] = { value_bits(j, t, v), value_bits(j, t, v > 0 ? v - 1 : v + 1), value_bits(j, t, 0) };
+        move_toward(j, k, e, &j->y[at], v, bits);
     }
 }
 
@@ -169,48 +176,26 @@ void nvc_rdoq_run(const nvc_rdoq_job *j, nvc_pool *pool)
     nvc_pool_run(pool, j->h, row_task, (void *)j);
 }
 
+/* A difference clamped to the -128..127 that class bit tables span. */
+static int table_range(int d) { return d < -128 ? -128 : d > 127 ? 127 : d; }
+
 void nvc_rdoq_planes(const nvc_rdoq_job *j, unsigned planes, const float *class_bits)
 {
-    const nvc_synth_basis *b = j->basis;
-    const int n = b->n;
     const size_t plane = (size_t)j->h * j->w;
-    const float lambda = (float)j->lambda;
     for (int i = 0; i < j->h; i++)
         for (int x = 0; x < j->w; x++) {
             const size_t pos = (size_t)i * j->w + x;
-            float *e = j->err + pos * n;
-            for (int k = 0; k < b->c && k < 32; k++) {
+            for (int k = 0; k < j->basis->c && k < 32; k++) {
                 if (!(planes >> k & 1))
                     continue;
                 int16_t *yk = j->y + k * plane;
                 int pred;
-                const float *bits = class_bits + 256 * nvc_ctxplane_predict(yk, j->h, j->w, 0, i, x, &pred);
-                const int v = yk[pos], d = v - pred;
+                const float *cb = class_bits + 256 * nvc_ctxplane_predict(yk, j->h, j->w, 0, i, x, &pred) + 128;
+                const int d = yk[pos] - pred;
                 if (!d)
                     continue;
-                const int16_t *wk = b->w + (size_t)k * n;
-                const float step = b->step[j->quality * b->c + k], norm2 = b->norm2[j->quality * b->c + k];
-                float dot = 0;
-                for (int t = 0; t < n; t++)
-                    dot += e[t] * wk[t];
-                dot *= step;
-                int best_a = 0;
-                float best = 0;
-                for (int cand = 0; cand < (d == 1 || d == -1 ? 1 : 2); cand++) {
-                    const int a = cand == 0 ? (d > 0 ? -1 : 1) : -d;
-                    const int dn = d + a < -128 ? -128 : d + a > 127 ? 127 : d + a, dc = d < -128 ? -128 : d > 127 ? 127 : d;
-                    const float cost = bits[dn + 128] - bits[dc + 128] + lambda * ((float)(a * a) * norm2 - 2 * (float)a * dot);
-                    if (cost < best) {
-                        best = cost;
-                        best_a = a;
-                    }
-                }
-                if (!best_a)
-                    continue;
-                yk[pos] = (int16_t)(v + best_a);
-                const float dd = (float)best_a * step;
-                for (int t = 0; t < n; t++)
-                    e[t] -= dd * wk[t];
+                const float bits[3] = { cb[table_range(d)], cb[table_range(d > 0 ? d - 1 : d + 1)], cb[0] };
+                move_toward(j, k, j->err + pos * j->basis->n, &yk[pos], d, bits);
             }
         }
 }
