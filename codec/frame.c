@@ -259,8 +259,10 @@ int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, int 
     }
     if (!bad && !err && m->can_encode && !(m->value_bits = nvc_rdoq_bits_table(m->gauss)))
         err = NVC_ENOMEM;
-    if (!bad && !err)
+    if (!bad && !err && m->can_encode) {
         m->block_means = block_mean_channels(m);
+        nvc_ctxplane_class_bits(m->plane_bits);
+    }
     if (bad || err) {
         nvc_codec_model_free(m);
         if (err == NVC_ENOMEM)
@@ -1105,12 +1107,9 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
                                      .y = w.y,
                                      .mean = w.mean, .index = w.index, .h = w.hy, .w = w.wy, .err = rdoq_err };
             nvc_rdoq_run(&j, pool);
-            if (s == 0 && means) { /* the block means, priced by the context code (training footage,
-                                    * 30 frames: vtest -0.3%, Megamind -0.6%; its bits x2: -0.1% / -0.7%) */
-                float bits[NVC_CTXPLANE_CLASSES * 256];
-                nvc_ctxplane_class_bits(bits);
-                nvc_rdoq_planes(&j, means, bits);
-            }
+            if (s == 0 && means) /* the block means, priced by the context code (training footage, 30 frames:
+                                  * vtest -0.3%, Megamind -0.6%; its bits x2: -0.1% / -0.7%) */
+                nvc_rdoq_planes(&j, means, m->plane_bits);
         }
     }
     if (!err && means) { /* the block means as optimised */
@@ -1250,8 +1249,7 @@ static int context_pass(const nvc_codec_model *m, const nvc_tensor *picture, con
     const size_t n = (size_t)lat.c * lat.h * lat.w;
     int16_t *v = tensor_values(&lat), *mean = malloc(n * sizeof *mean);
     uint8_t *index = malloc(n);
-    float *bits = malloc(NVC_CTXPLANE_CLASSES * 256 * sizeof *bits);
-    if (!v || !mean || !index || !bits)
+    if (!v || !mean || !index)
         err = NVC_ENOMEM;
     for (int c = 0; c < lat.c && !err; c++)
         for (int i = 0; i < lat.h; i++)
@@ -1262,18 +1260,14 @@ static int context_pass(const nvc_codec_model *m, const nvc_tensor *picture, con
                 mean[at] = (int16_t)pred;
             }
     if (!err) {
-        nvc_ctxplane_class_bits(bits);
-        for (int k = 0; k < NVC_CTXPLANE_CLASSES * 256; k++)
-            bits[k] *= MV_CONTEXT_PRICE;
-        const nvc_mv_rate rate = { .mean = mean, .index = index, .bits = bits,
-                                   .sad_per_bit = (float)(MV_SAD_PER_BIT * penalty) };
+        const nvc_mv_rate rate = { .mean = mean, .index = index, .bits = m->plane_bits,
+                                   .sad_per_bit = (float)(MV_SAD_PER_BIT * penalty) * MV_CONTEXT_PRICE };
         err = search_pass(picture, ref, penalty, &rate, pool, search);
     }
     nvc_tensor_release(&lat);
     free(v);
     free(mean);
     free(index);
-    free(bits);
     return err;
 }
 

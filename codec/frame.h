@@ -68,6 +68,9 @@ typedef struct nvc_codec_model {
      * synthesis is flat over each packed channel of its block (a mean of Y, U or V); at most
      * NVC_CTXPLANE_MAX_CHANNELS, coded with the context-adaptive code (I-frame flag NVC_FRAME_MEANS_CONTEXT) */
     uint8_t block_means;
+    /* the context-adaptive code's bits per class (nvc_ctxplane_class_bits): the encoder's rate estimate for the
+     * vectors (the search's third pass) and the block means (RDOQ); encoder only */
+    float plane_bits[NVC_CTXPLANE_CLASSES * 256];
     uint64_t id;                            /* the .nvm model id */
     uint32_t stream_id;                     /* what streams carry in their header: the id's low 32 bits */
     char name[NVC_STREAM_MODEL_NAME_LEN + 1]; /* stream header model name: the id in 16 hex digits */
