@@ -17,14 +17,6 @@ static void wr16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v
 static void wr32(uint8_t *p, uint32_t v) { wr16(p, v); wr16(p + 2, v >> 16); }
 
 /* Unsigned LEB128 (3.x frame headers): 7 bits a byte, low first, the high bit set on every byte but the last. */
-static size_t varint_size(uint32_t v)
-{
-    size_t n = 1;
-    while (v >>= 7)
-        n++;
-    return n;
-}
-
 static uint8_t *put_varint(uint8_t *p, uint32_t v)
 {
     for (; v >= 0x80; v >>= 7)
@@ -314,19 +306,11 @@ static int left_out(const nvc_frame_info *f, uint32_t s)
     return f->nsubstreams[s] == 1 && f->substream_size[f->first_substream[s]] == 0;
 }
 
-/* The compact layout (3.x; docs/bitstream.md): its size, and the header itself when out is not NULL. */
+/* The compact layout (3.x; docs/bitstream.md) into out (room for NVC_STREAM_FRAME_MAX_HEADER_SIZE bytes, which
+ * the largest layout check_layout passes fits: 10 + 5 + 8 x 2 + 2048 x 4 + 8); returns its size. */
 static size_t write_compact(const nvc_frame_info *f, uint32_t payload_crc, uint8_t *out)
 {
-    size_t size = 10 + varint_size(f->frame_number) + 4 + (f->payload_size ? 4 : 0);
-    for (uint32_t s = 0; s < f->nsegments; s++) {
-        size += varint_size(left_out(f, s) ? 0 : f->nsubstreams[s]);
-        for (uint32_t i = 0; i < f->nsubstreams[s] && !left_out(f, s); i++)
-            size += varint_size(f->substream_size[f->first_substream[s] + i]);
-    }
-    if (!out)
-        return size;
     memcpy(out, frame_sync, 4);
-    wr16(out + 4, (uint32_t)size);
     out[6] = f->type;
     out[7] = f->quality;
     out[8] = f->flags;
@@ -341,6 +325,8 @@ static size_t write_compact(const nvc_frame_info *f, uint32_t payload_crc, uint8
         wr32(q, payload_crc);
         q += 4;
     }
+    const size_t size = (size_t)(q - out) + 4;
+    wr16(out + 4, (uint32_t)size);
     wr32(q, nvc_crc32(0, out, size - 4));
     return size;
 }
@@ -361,12 +347,14 @@ int nvc_stream_write_frame_header(const nvc_stream_header *h, nvc_frame_info *f,
         return fail_msg(msg, msg_size, NVC_EINVAL, "frame %u: flags 0x%02x do not exist in format %u.%u",
                         f->frame_number, f->flags, h->version_major, h->version_minor);
     if (compact(h)) {
-        const size_t size = write_compact(f, payload_crc, NULL);
+        uint8_t header[NVC_STREAM_FRAME_MAX_HEADER_SIZE];
+        const size_t size = write_compact(f, payload_crc, header);
         if (cap < size)
             return fail_msg(msg, msg_size, NVC_EINVAL, "frame header needs %zu bytes, buffer has %zu", size, cap);
+        memcpy(out, header, size);
         f->header_size = (uint32_t)size;
         f->payload_crc = payload_crc;
-        *len = write_compact(f, payload_crc, out);
+        *len = size;
         return 0;
     }
     size_t size = NVC_STREAM_FRAME_FIXED_SIZE + 2 * (size_t)f->nsegments + 4 * (size_t)f->total_substreams;
