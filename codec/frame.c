@@ -585,7 +585,7 @@ static int stream_lanes(const nvc_frame_info *f)
 
 /* ---- block means (I-frames with NVC_FRAME_MEANS_CONTEXT) ------------------------------------------------- */
 
-static int popcount8(unsigned v)
+static int popcount(unsigned v)
 {
     int n = 0;
     for (; v; v &= v - 1)
@@ -692,16 +692,27 @@ static int check_absent(const nvc_frame_info *f, unsigned seg, unsigned n, const
     return 0;
 }
 
-/* The motion latent's values as their tensor holds them (symbols: value - zero point), c x h x w. */
-static int16_t *tensor_values(const nvc_tensor *t)
+/* The values (symbols: value - zero point) of the channels of `mask` (bit c: channel c < 32) of a latent tensor,
+ * in ascending order, as planes n x h x w (malloc'ed; NULL on ENOMEM). */
+static int16_t *tensor_planes(const nvc_tensor *t, unsigned mask)
 {
-    int16_t *v = malloc((size_t)t->c * t->h * t->w * sizeof *v);
+    int16_t *v = malloc((size_t)popcount(mask) * t->h * t->w * sizeof *v);
     if (v)
-        for (int c = 0; c < t->c; c++)
+        for (int c = 0, n = 0; c < t->c && c < 32; c++) {
+            if (!(mask >> c & 1))
+                continue;
             for (int i = 0; i < t->h; i++)
                 for (int j = 0; j < t->w; j++)
-                    v[((size_t)c * t->h + i) * t->w + j] = (int16_t)(t->data[i * t->rstride + j * t->cstride + c] - t->zp);
+                    v[((size_t)n * t->h + i) * t->w + j] = (int16_t)(t->data[i * t->rstride + j * t->cstride + c] - t->zp);
+            n++;
+        }
     return v;
+}
+
+/* All channels of a motion latent (NVC_CTXPLANE_MAX_CHANNELS at most: vectors_codable). */
+static int16_t *tensor_values(const nvc_tensor *t)
+{
+    return tensor_planes(t, (1u << t->c) - 1);
 }
 
 /* Whether the context-adaptive code can carry the model's motion latent (made for block vectors: 2 channels, one
@@ -754,7 +765,7 @@ static int decode_means(const nvc_codec_model *m, const nvc_frame_geom *g, const
     if (f->nsubstreams[2] != 1 || size < 1)
         FAIL(NVC_EINVALDATA, "I-frame %u: the block means must be one substream of 1 byte or more", f->frame_number);
     *mask = data[0];
-    const int n = popcount8(*mask), slice0 = m->slice_start[NVC_LATENT_I][1];
+    const int n = popcount(*mask), slice0 = m->slice_start[NVC_LATENT_I][1];
     if (n < 1 || n > NVC_CTXPLANE_MAX_CHANNELS || (slice0 < 8 && *mask >> slice0))
         FAIL(NVC_EINVALDATA, "I-frame %u: block-mean channels 0x%02x (1..%d of the first %d)", f->frame_number,
              *mask, NVC_CTXPLANE_MAX_CHANNELS, slice0);
@@ -1023,20 +1034,13 @@ static int code_slices(const nvc_codec_model *m, int kind, const latent_work *w,
  * those channels of the tensor set to 0 (its zero point). NULL on ENOMEM. */
 static int16_t *take_planes(nvc_tensor *t, unsigned means)
 {
-    int16_t *v = malloc((size_t)popcount8(means) * t->h * t->w * sizeof *v);
-    if (!v)
-        return NULL;
-    for (int c = 0, n = 0; c < t->c && c < 8; c++) {
-        if (!(means >> c & 1))
-            continue;
-        for (int i = 0; i < t->h; i++)
-            for (int j = 0; j < t->w; j++) {
-                uint8_t *p = &t->data[i * t->rstride + j * t->cstride + c];
-                v[((size_t)n * t->h + i) * t->w + j] = (int16_t)(*p - t->zp);
-                *p = (uint8_t)t->zp;
-            }
-        n++;
-    }
+    int16_t *v = tensor_planes(t, means);
+    if (v)
+        for (int c = 0; c < t->c && c < 8; c++)
+            if (means >> c & 1)
+                for (int i = 0; i < t->h; i++)
+                    for (int j = 0; j < t->w; j++)
+                        t->data[i * t->rstride + j * t->cstride + c] = (uint8_t)t->zp;
     return v;
 }
 
@@ -1045,7 +1049,7 @@ static int code_means(unsigned means, const int16_t *planes, int h, int w, nvc_s
 {
     uint8_t *code;
     size_t size;
-    int err = nvc_ctxplane_encode(planes, popcount8(means), h, w, &code, &size);
+    int err = nvc_ctxplane_encode(planes, popcount(means), h, w, &code, &size);
     if (err)
         return err == NVC_EINVAL ? NVC_EMODEL : err;
     memset(seg, 0, sizeof *seg);
