@@ -167,6 +167,15 @@ static int frame_quality(const nvc_encoder *e, int type)
     return q < 0 ? 0 : q > NVC_STREAM_MAX_QUALITY ? NVC_STREAM_MAX_QUALITY : q;
 }
 
+/* A candidate's flags with the format 2.3 context codes allowed: an I-frame's block means (used where the model
+ * has them), a P-frame's vectors if it codes motion (used where shorter than the hyperprior; nvc_frame_encode). */
+static int with_context(int type, int flags)
+{
+    if (type == NVC_FRAME_I)
+        return flags | NVC_FRAME_MEANS_CONTEXT;
+    return flags & NVC_FRAME_NO_MOTION ? flags : flags | NVC_FRAME_MV_CONTEXT;
+}
+
 /* Lays out the coded segments as one frame (header + payload) in e->packet. */
 static int make_packet(nvc_encoder *e, int type, const nvc_frame_coded *fc)
 {
@@ -301,10 +310,7 @@ static int choose_frame(nvc_encoder *e, int due, int *type, nvc_frame_coded *fc,
                 snprintf(msg, msg_size, "out of memory");
                 break;
             }
-            const int context = cand[k].type == NVC_FRAME_I                  ? NVC_FRAME_MEANS_CONTEXT
-                                : !(cand[k].flags & NVC_FRAME_NO_MOTION) ? NVC_FRAME_MV_CONTEXT
-                                                                         : 0;
-            err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, cand[k].flags | context,
+            err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, with_context(cand[k].type, cand[k].flags),
                                    frame_quality(e, cand[k].type),
                                    e->s.substreams, e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool,
                                    &e->alt, &search, &c,
@@ -364,8 +370,7 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     nvc_frame_coded fc;
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames && !refine_due))
-        err = nvc_frame_encode(&e->model, &e->geom, type,
-                               type == NVC_FRAME_P ? NVC_FRAME_MV_CONTEXT : NVC_FRAME_MEANS_CONTEXT,
+        err = nvc_frame_encode(&e->model, &e->geom, type, with_context(type, 0),
                                frame_quality(e, type), e->s.substreams,
                                e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool, &e->recon, NULL,
                                &fc, msg, sizeof msg);
