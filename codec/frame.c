@@ -722,6 +722,25 @@ static int vectors_codable(const nvc_codec_model *m)
     return m->cy[NVC_LATENT_MV] <= NVC_CTXPLANE_MAX_CHANNELS;
 }
 
+/* The c planes of latent positions (g's padded size / 16) that data[0..size), of segment seg (`what` it holds, for
+ * messages), codes in the context-adaptive code, into a malloc'ed *v (NULL on failure). */
+static int decode_planes(const uint8_t *data, size_t size, int c, const nvc_frame_geom *g, unsigned seg,
+                         const char *what, int16_t **v, char *msg, size_t msg_size)
+{
+    const int h = g->hp / LATENT_DOWN, w = g->wp / LATENT_DOWN;
+    if (!(*v = malloc((size_t)c * h * w * sizeof **v)))
+        FAIL(NVC_ENOMEM, "out of memory");
+    const int err = nvc_ctxplane_decode(data, size, c, h, w, *v);
+    if (err) {
+        free(*v);
+        *v = NULL;
+        if (err == NVC_EINVALDATA)
+            FAIL(err, "segment %u (%s): corrupt entropy-coded data", seg, what);
+        FAIL(err, "out of memory");
+    }
+    return 0;
+}
+
 /* A P-frame with NVC_FRAME_MV_CONTEXT: segment 0 empty, segment 1 one substream of context-coded vectors
  * (entropy/ctxplane.h). */
 static int decode_vectors(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
@@ -736,18 +755,13 @@ static int decode_vectors(const nvc_codec_model *m, const nvc_frame_geom *g, con
     if (f->nsubstreams[1] != 1)
         FAIL(NVC_EINVALDATA, "P-frame %u: context-coded vectors in %u substreams, not 1", f->frame_number,
              f->nsubstreams[1]);
-    const int c = m->cy[NVC_LATENT_MV], h = g->hp / LATENT_DOWN, w = g->wp / LATENT_DOWN;
-    int16_t *v = malloc((size_t)c * h * w * sizeof *v);
-    if (!v)
-        FAIL(NVC_ENOMEM, "out of memory");
     uint32_t size;
     const uint8_t *data = nvc_frame_substream(f, 1, 0, &size);
-    err = nvc_ctxplane_decode(data, size, c, h, w, v);
-    if (err == NVC_EINVALDATA && msg && msg_size)
-        snprintf(msg, msg_size, "segment 1 (motion vectors): corrupt entropy-coded data");
-    else if (err == NVC_ENOMEM && msg && msg_size)
-        snprintf(msg, msg_size, "out of memory");
-    if (!err && (err = symbols_tensor(v, c, h, w, pool, lat)) && msg && msg_size)
+    const int c = m->cy[NVC_LATENT_MV];
+    int16_t *v;
+    if ((err = decode_planes(data, size, c, g, 1, "motion vectors", &v, msg, msg_size)))
+        return err;
+    if ((err = symbols_tensor(v, c, g->hp / LATENT_DOWN, g->wp / LATENT_DOWN, pool, lat)) && msg && msg_size)
         snprintf(msg, msg_size, "out of memory");
     free(v);
     return err;
@@ -769,16 +783,7 @@ static int decode_means(const nvc_codec_model *m, const nvc_frame_geom *g, const
     if (n < 1 || n > NVC_CTXPLANE_MAX_CHANNELS || (slice0 < 8 && *mask >> slice0))
         FAIL(NVC_EINVALDATA, "I-frame %u: block-mean channels 0x%02x (1..%d of the first %d)", f->frame_number,
              *mask, NVC_CTXPLANE_MAX_CHANNELS, slice0);
-    const int h = g->hp / LATENT_DOWN, w = g->wp / LATENT_DOWN;
-    if (!(*planes = malloc((size_t)n * h * w * sizeof **planes)))
-        FAIL(NVC_ENOMEM, "out of memory");
-    const int err = nvc_ctxplane_decode(data + 1, size - 1, n, h, w, *planes);
-    if (err) {
-        free(*planes);
-        *planes = NULL;
-        FAIL(err, err == NVC_EINVALDATA ? "segment 2 (block means): corrupt entropy-coded data" : "out of memory");
-    }
-    return 0;
+    return decode_planes(data + 1, size - 1, n, g, 2, "block means", planes, msg, msg_size);
 }
 
 int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
