@@ -1049,31 +1049,40 @@ static int16_t *take_planes(nvc_tensor *t, unsigned means)
     return v;
 }
 
+/* *seg := one substream of `size` bytes that owns `bytes` (NULL and 0: an empty one); bytes freed on ENOMEM. */
+static int single_substream(nvc_substreams *seg, uint8_t *bytes, size_t size)
+{
+    memset(seg, 0, sizeof *seg);
+    seg->data = malloc(sizeof *seg->data);
+    seg->size = malloc(sizeof *seg->size);
+    if (!seg->data || !seg->size) {
+        free(bytes);
+        nvc_substreams_free(seg);
+        return NVC_ENOMEM;
+    }
+    seg->bytes = bytes;
+    seg->count = 1;
+    seg->data[0] = bytes;
+    seg->size[0] = (uint32_t)size;
+    seg->total = size;
+    return 0;
+}
+
 /* Segment 2 of an I-frame with NVC_FRAME_MEANS_CONTEXT: one substream, [u8 means][the planes' code]. */
 static int code_means(unsigned means, const int16_t *planes, int h, int w, nvc_substreams *seg)
 {
-    uint8_t *code;
+    uint8_t *code, *bytes;
     size_t size;
     int err = nvc_ctxplane_encode(planes, popcount(means), h, w, &code, &size);
     if (err)
         return err == NVC_EINVAL ? NVC_EMODEL : err;
-    memset(seg, 0, sizeof *seg);
-    seg->data = malloc(sizeof *seg->data);
-    seg->size = malloc(sizeof *seg->size);
-    seg->bytes = malloc(size + 1);
-    if (!seg->data || !seg->size || !seg->bytes) {
-        free(code);
-        nvc_substreams_free(seg);
-        return NVC_ENOMEM;
+    bytes = malloc(size + 1);
+    if (bytes) {
+        bytes[0] = (uint8_t)means;
+        memcpy(bytes + 1, code, size);
     }
-    seg->bytes[0] = (uint8_t)means;
-    memcpy(seg->bytes + 1, code, size);
     free(code);
-    seg->count = 1;
-    seg->data[0] = seg->bytes;
-    seg->size[0] = (uint32_t)(size + 1);
-    seg->total = size + 1;
-    return 0;
+    return bytes ? single_substream(seg, bytes, size + 1) : NVC_ENOMEM;
 }
 
 /* Codes the analysis output `lat` into segments seg[0] (z) and seg[1] (y, its channel slices one after the other),
@@ -1147,15 +1156,8 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
 /* A latent left out by a frame flag: its two segments with one empty substream each. */
 static int empty_segments(nvc_substreams seg[2])
 {
-    for (int s = 0; s < 2; s++) {
-        memset(&seg[s], 0, sizeof seg[s]);
-        seg[s].data = calloc(1, sizeof *seg[s].data);
-        seg[s].size = calloc(1, sizeof *seg[s].size);
-        if (!seg[s].data || !seg[s].size)
-            return NVC_ENOMEM;
-        seg[s].count = 1;
-    }
-    return 0;
+    int err = single_substream(&seg[0], NULL, 0);
+    return err ? err : single_substream(&seg[1], NULL, 0);
 }
 
 /* Replaces the motion segments seg[0..1] (hyperprior-coded) by the context-adaptive code of the same vectors
@@ -1177,15 +1179,12 @@ static int vectors_if_smaller(const nvc_codec_model *m, const nvc_tensor *lat, n
     }
     nvc_substreams_free(&seg[0]);
     nvc_substreams_free(&seg[1]);
-    if ((err = empty_segments(seg))) {
+    if ((err = single_substream(&seg[0], NULL, 0))) {
         free(data);
         return err;
     }
-    free(seg[1].bytes);
-    seg[1].bytes = data;
-    seg[1].data[0] = data;
-    seg[1].size[0] = (uint32_t)size;
-    seg[1].total = size;
+    if ((err = single_substream(&seg[1], data, size)))
+        return err;
     *flags |= NVC_FRAME_MV_CONTEXT;
     return 0;
 }
