@@ -6,11 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "entropy/rans.h"
 #include "nvc/nvc.h"
 
 #define PREC_BITS 15
 #define TOTAL (1u << PREC_BITS)
-#define STATE_L (1u << 16)
+#define STATE_L NVC_RANS_L
 #define RANGE 12                   /* |d| <= RANGE: a symbol of its own */
 #define NSYM (2 * RANGE + 3)       /* escape below, -RANGE..RANGE, escape above */
 #define CLASSES NVC_CTXPLANE_CLASSES
@@ -96,6 +97,18 @@ int nvc_ctxplane_predict(const int16_t *y, int h, int w, int ch, int i, int j, i
     return k;
 }
 
+/* The symbol of difference d: 1..25 for |d| <= RANGE, else an escape (0 below, NSYM - 1 above). */
+static int symbol_of(int d) { return d < -RANGE ? 0 : d > RANGE ? NSYM - 1 : d + RANGE + 1; }
+
+/* An escape's Exp-Golomb prefix length nb for q = |d| - RANGE >= 1: the bits of q below its leading one. */
+static unsigned escape_prefix(unsigned q)
+{
+    unsigned nb = 0;
+    while (q >> (nb + 1))
+        nb++;
+    return nb;
+}
+
 /* The table of value (ch, i, j): its class's, of its channel. */
 static int context(const int16_t *y, int c, int h, int w, int ch, int i, int j, int *pred)
 {
@@ -108,14 +121,10 @@ void nvc_ctxplane_class_bits(float *bits)
         uint16_t f[NSYM];
         init_table(k, f);
         for (int d = -128; d <= 127; d++) {
-            const int s = d < -RANGE ? 0 : d > RANGE ? NSYM - 1 : d + RANGE + 1;
+            const int s = symbol_of(d);
             double b = log2((double)TOTAL / f[s]);
-            if (s == 0 || s == NSYM - 1) { /* Exp-Golomb of |d| - RANGE: 2 nb + 1 raw bits */
-                unsigned q = (unsigned)abs(d) - RANGE, nb = 0;
-                while (q >> (nb + 1))
-                    nb++;
-                b += 2 * nb + 1;
-            }
+            if (s == 0 || s == NSYM - 1) /* Exp-Golomb of |d| - RANGE: 2 nb + 1 raw bits */
+                b += 2 * escape_prefix((unsigned)abs(d) - RANGE) + 1;
             bits[k * 256 + d + 128] = (float)b;
         }
     }
@@ -161,17 +170,14 @@ int nvc_ctxplane_encode(const int16_t *y, int c, int h, int w, uint8_t **out, si
                 int pred;
                 uint16_t *f = t->f[context(y, c, h, w, ch, i, j, &pred)];
                 const int d = y[((size_t)ch * h + i) * w + j] - pred;
-                const int s = d < -RANGE ? 0 : d > RANGE ? NSYM - 1 : d + RANGE + 1;
+                const int s = symbol_of(d);
                 unsigned start = 0;
                 for (int k = 0; k < s; k++)
                     start += f[k];
                 steps[ns++] = (step){ .a = f[s], .b = (uint16_t)start, .raw = 0 };
                 adapt(f, s);
                 if (s == 0 || s == NSYM - 1) {
-                    const unsigned q = (unsigned)abs(d) - RANGE; /* u + 1 */
-                    unsigned nb = 0;
-                    while (q >> (nb + 1))
-                        nb++;
+                    const unsigned q = (unsigned)abs(d) - RANGE, nb = escape_prefix(q); /* q = u + 1 */
                     for (unsigned z = 0; z < nb; z++)
                         steps[ns++] = (step){ .a = 1, .b = 0, .raw = 1 };
                     steps[ns++] = (step){ .a = 1, .b = 1, .raw = 1 };
@@ -206,38 +212,26 @@ int nvc_ctxplane_encode(const int16_t *y, int c, int h, int w, uint8_t **out, si
 
 /* ---- decoder ---- */
 
-typedef struct decoder {
-    uint32_t x;
-    const uint8_t *buf;
-    size_t size, pos;
-} decoder;
+/* The decoder's state and word buffer: rans.h's, lane 0 (its refill rule is this coder's). */
+typedef nvc_rans_dec decoder;
 
-static int refill(decoder *d)
-{
-    if (d->x < STATE_L) {
-        if (d->size - d->pos < 2)
-            return NVC_EINVALDATA;
-        d->x = d->x << 16 | (uint32_t)d->buf[d->pos] | (uint32_t)d->buf[d->pos + 1] << 8;
-        d->pos += 2;
-    }
-    return 0;
-}
+static int refill(decoder *d) { return nvc_rans_dec_refill(d, &d->state[0]); }
 
 static int dec_raw(decoder *d, unsigned b, unsigned *v)
 {
-    *v = d->x & ((1u << b) - 1);
-    d->x >>= b;
+    *v = d->state[0] & ((1u << b) - 1);
+    d->state[0] >>= b;
     return refill(d);
 }
 
 static int dec_symbol(decoder *d, uint16_t *f, int *s)
 {
-    const unsigned slot = d->x & (TOTAL - 1);
+    const unsigned slot = d->state[0] & (TOTAL - 1);
     unsigned start = 0;
     int k = 0;
     while (start + f[k] <= slot) /* the frequencies sum to TOTAL > slot: ends at k < NSYM */
         start += f[k++];
-    d->x = f[k] * (d->x >> PREC_BITS) + slot - start;
+    d->state[0] = f[k] * (d->state[0] >> PREC_BITS) + slot - start;
     *s = k;
     adapt(f, k);
     return refill(d);
@@ -249,9 +243,10 @@ int nvc_ctxplane_decode(const uint8_t *buf, size_t size, int c, int h, int w, in
         return NVC_EINVAL;
     if (size < 4)
         return NVC_EINVALDATA;
-    decoder d = { .x = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 24,
+    decoder d = { .state = { (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
+                             (uint32_t)buf[3] << 24 },
                   .buf = buf, .size = size, .pos = 4 };
-    if (d.x < STATE_L)
+    if (d.state[0] < STATE_L)
         return NVC_EINVALDATA;
     tables *t = malloc(sizeof *t);
     if (!t)
@@ -283,7 +278,7 @@ int nvc_ctxplane_decode(const uint8_t *buf, size_t size, int c, int h, int w, in
                     y[((size_t)ch * h + i) * w + j] = (int16_t)v;
             }
     free(t);
-    if (!err && (d.x != STATE_L || d.pos != d.size))
+    if (!err && (d.state[0] != STATE_L || d.pos != d.size))
         err = NVC_EINVALDATA;
     return err;
 }
