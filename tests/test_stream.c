@@ -331,6 +331,21 @@ static void test_header_bounds(void)
     }
 }
 
+/* The largest legal layout: a P-frame numbered 2^32 - 2 with 8 segments, 2048 substreams in all, 1024 in the first;
+ * substream 0 of size0 bytes, the others of `size` each. */
+static void largest_layout(nvc_frame_info *f, uint32_t size0, uint32_t size)
+{
+    memset(f, 0, sizeof *f);
+    f->type = NVC_FRAME_P;
+    f->frame_number = 0xFFFFFFFEu;
+    f->nsegments = 8;
+    for (int s = 0; s < 8; s++)
+        f->nsubstreams[s] = s == 0 ? 1024 : 146;
+    f->nsubstreams[7] = 2048 - 1024 - 6 * 146;
+    for (int k = 0; k < 2048; k++)
+        f->substream_size[k] = k == 0 ? size0 : size;
+}
+
 /* The compact frame header of 3.x (docs/bitstream.md): its bytes for a small frame, left-out segments (no
  * substreams listed, one empty substream parsed), no payload CRC without a payload, the largest layout, varints
  * (minimal, at most 5 bytes), short buffers, forged fields. */
@@ -412,15 +427,7 @@ static void test_compact_frame_header(void)
     p.header.version_minor = NVC_STREAM_VERSION_MINOR;
     /* the largest layout: 8 segments, 2048 substreams of up to 2^26 - 1 bytes (varints of 4 bytes) fit the
      * buffer size 2.x defined */
-    memset(f, 0, sizeof *f);
-    f->type = NVC_FRAME_P;
-    f->frame_number = 0xFFFFFFFEu;
-    f->nsegments = 8;
-    for (int s = 0; s < 8; s++)
-        f->nsubstreams[s] = s == 0 ? 1024 : 146;
-    f->nsubstreams[7] = 2048 - 1024 - 6 * 146;
-    for (int k = 0; k < 2048; k++)
-        f->substream_size[k] = k == 0 ? (1u << 21) : 1;
+    largest_layout(f, 1u << 21, 1);
     CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), 0);
     CHECK(len <= NVC_STREAM_FRAME_MAX_HEADER_SIZE);
     CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, len, &need, g), 0);
@@ -445,15 +452,8 @@ static void test_frame_bounds(void)
     p.header.version_minor = 3;
 
     /* Largest legal layout: 8 segments, 2048 substreams in all, 1024 in one. */
-    f->type = NVC_FRAME_P;
+    largest_layout(f, 0, 0);
     f->quality = 63;
-    f->frame_number = 0xFFFFFFFEu;
-    f->nsegments = 8;
-    for (int s = 0; s < 8; s++)
-        f->nsubstreams[s] = s == 0 ? 1024 : 146;
-    f->nsubstreams[7] = 2048 - 1024 - 6 * 146;
-    for (int k = 0; k < 2048; k++)
-        f->substream_size[k] = 0;
     CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, msg, sizeof msg), 0);
     CHECK_EQ_INT(len, NVC_STREAM_FRAME_MAX_HEADER_SIZE);
     size_t need = 0;
