@@ -510,6 +510,21 @@ static void test_key_refine(void)
     enc_fixed_gop = 1;
 }
 
+/* A frame info for the decoder's stage 1 on forged layouts: `nseg` segments of one substream each (sizes 0) over
+ * `payload`. */
+static void forged_frame(nvc_frame_info *f, int type, unsigned nseg, const uint8_t *payload)
+{
+    memset(f, 0, sizeof *f);
+    f->payload = payload;
+    f->type = (uint8_t)type;
+    f->nsegments = nseg;
+    f->total_substreams = nseg;
+    for (unsigned s = 0; s < nseg; s++) {
+        f->nsubstreams[s] = 1;
+        f->first_substream[s] = s;
+    }
+}
+
 /* P-frames that leave out their motion, their residual or both: chosen where they cost less, decoded exactly
  * as the encoder reconstructed them, never used with full_p_frames; and a flagged-off latent whose segments
  * are not empty is damage. */
@@ -633,16 +648,8 @@ static void test_p_modes(void)
     nvc_tensor_release(&dec);
 
     /* stage 1 of the decoder on forged layouts: a flagged-off latent's segments must be one empty substream */
-    memset(f, 0, sizeof *f);
     static const uint8_t bytes[8] = { 0 };
-    f->payload = bytes;
-    f->type = NVC_FRAME_P;
-    f->nsegments = 4;
-    for (int s = 0; s < 4; s++) {
-        f->nsubstreams[s] = 1;
-        f->first_substream[s] = (uint32_t)s;
-    }
-    f->total_substreams = 4;
+    forged_frame(f, NVC_FRAME_P, 4, bytes);
     for (int bad = 0; bad < 3; bad++) {
         f->flags = bad == 2 ? NVC_FRAME_NO_RESIDUAL : NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL;
         f->nsubstreams[bad == 2 ? 3 : 0] = bad == 1 ? 2 : 1;
@@ -676,16 +683,8 @@ static void test_p_modes(void)
     static const char *const why[] = { "1 byte or more", "corrupt", "block-mean channels", "block-mean channels",
                                        "corrupt" };
     for (int bad = 0; bad < 5; bad++) {
-        memset(f, 0, sizeof *f);
-        f->payload = forged[bad];
-        f->type = NVC_FRAME_I;
+        forged_frame(f, NVC_FRAME_I, 3, forged[bad]);
         f->flags = NVC_FRAME_MEANS_CONTEXT;
-        f->nsegments = 3;
-        f->total_substreams = 3;
-        for (int s = 0; s < 3; s++) {
-            f->nsubstreams[s] = 1;
-            f->first_substream[s] = (uint32_t)s;
-        }
         f->substream_size[2] = bad == 0 ? 0 : 5; /* 2, 3: five channels, none; 1, 4: a state below L, one
                                                   * that cannot end at L */
         CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), NVC_EINVALDATA);
@@ -695,14 +694,7 @@ static void test_p_modes(void)
     }
     f->nsegments = 2; /* the flag needs the third segment */
     CHECK_EQ_INT(nvc_frame_decode_latents(&m, &g, f, NULL, lat, msg, sizeof msg), NVC_EINVALDATA);
-    memset(f, 0, sizeof *f);
-    f->payload = bytes;
-    f->type = NVC_FRAME_P;
-    f->nsegments = 4;
-    for (int s = 0; s < 4; s++) {
-        f->nsubstreams[s] = 1;
-        f->first_substream[s] = (uint32_t)s;
-    }
+    forged_frame(f, NVC_FRAME_P, 4, bytes);
     /* context-coded vectors (2.3): segment 0 must be one empty substream, segment 1 one substream of valid data */
     for (int bad = 0; bad < 3; bad++) {
         f->flags = NVC_FRAME_MV_CONTEXT | NVC_FRAME_NO_RESIDUAL;
