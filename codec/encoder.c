@@ -167,13 +167,17 @@ static int frame_quality(const nvc_encoder *e, int type)
     return q < 0 ? 0 : q > NVC_STREAM_MAX_QUALITY ? NVC_STREAM_MAX_QUALITY : q;
 }
 
-/* A candidate's flags with the format 2.3 context codes allowed: an I-frame's block means (used where the model
- * has them), a P-frame's vectors if it codes motion (used where shorter than the hyperprior; nvc_frame_encode). */
+/* A candidate's flags with the format 2.3 context codes and 3.1 scale shifts allowed: an I-frame's block means
+ * (used where the model has them), a P-frame's vectors if it codes motion (used where shorter than the
+ * hyperprior), the scale shifts of the I latent or of a P-frame's residual (used where they save more than they
+ * cost; nvc_frame_encode). */
 static int with_context(int type, int flags)
 {
     if (type == NVC_FRAME_I)
-        return flags | NVC_FRAME_MEANS_CONTEXT;
-    return flags & NVC_FRAME_NO_MOTION ? flags : flags | NVC_FRAME_MV_CONTEXT;
+        return flags | NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_SCALE_SHIFT;
+    if (!(flags & NVC_FRAME_NO_MOTION))
+        flags |= NVC_FRAME_MV_CONTEXT;
+    return flags & NVC_FRAME_NO_RESIDUAL ? flags : flags | NVC_FRAME_SCALE_SHIFT;
 }
 
 /* Lays out the coded segments as one frame (header + payload) in e->packet. */

@@ -39,7 +39,7 @@
 
 #define NVC_FRAME_ALIGN 64        /* luma alignment the graphs need (hyper-latent at 1/64) */
 #define NVC_FRAME_MAX_LATENTS 2   /* per frame: I 1, P 2 */
-#define NVC_FRAME_MAX_SEGMENTS 4  /* I 2 (3 with NVC_FRAME_MEANS_CONTEXT), P 4 */
+#define NVC_FRAME_MAX_SEGMENTS 5  /* I 2 (3 with NVC_FRAME_MEANS_CONTEXT), P 4; one more with NVC_FRAME_SCALE_SHIFT */
 #define NVC_FRAME_MAX_SLICES 8    /* channel slices of one latent (context graphs + 1) */
 #define NVC_FRAME_SUBSTREAM_MIN_BYTES 4096 /* automatic substreams: the least a latent's substreams carry each */
 

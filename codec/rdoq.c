@@ -110,7 +110,7 @@ float *nvc_rdoq_error(const nvc_synth_basis *b, const nvc_tensor *picture, const
 /* The bits of value v (any integer) with table t. */
 static float value_bits(const nvc_rdoq_job *j, int t, int v)
 {
-    return v >= -128 && v < 128 ? j->bits[t * 256 + v + 128] : (float)nvc_rdoq_symbol_bits(&j->set->table[t], v);
+    return nvc_rdoq_value_bits(j->bits, j->set, t, v);
 }
 
 /* Value y of channel k of a block whose error is e, at distance d != 0 from its target (the mean it is coded

@@ -49,6 +49,12 @@ double nvc_rdoq_symbol_bits(const nvc_cdf_table *t, int v);
 /* Cost tables of a Gaussian set for nvc_rdoq_run: bits[t * 256 + v + 128] for v in -128..127. NULL on ENOMEM. */
 float *nvc_rdoq_bits_table(const nvc_cdf_set *set);
 
+/* The bits of value v (any integer) with table t of `set`, from its cost table `bits` where it holds v. */
+static inline float nvc_rdoq_value_bits(const float *bits, const nvc_cdf_set *set, int t, int v)
+{
+    return v >= -128 && v < 128 ? bits[t * 256 + v + 128] : (float)nvc_rdoq_symbol_bits(&set->table[t], v);
+}
+
 typedef struct nvc_rdoq_job {
     const nvc_synth_basis *basis;
     const nvc_cdf_set *set;  /* the tables the values are coded with */

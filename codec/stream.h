@@ -23,9 +23,9 @@
  * 2.2 starts every non-empty substream with its rANS lane count (entropy/rans.h); 2.3 defines the flags
  * NVC_FRAME_MV_CONTEXT and NVC_FRAME_MEANS_CONTEXT; 2.x headers keep the 2.0 layout. 3.0 is 2.3 with compact
  * frame headers (varint sizes, no payload size, no substreams for a left-out segment, a payload CRC only with a
- * payload; docs/bitstream.md). */
+ * payload; docs/bitstream.md). 3.1 defines the flag NVC_FRAME_SCALE_SHIFT. */
 #define NVC_STREAM_VERSION_MAJOR 3
-#define NVC_STREAM_VERSION_MINOR 0
+#define NVC_STREAM_VERSION_MINOR 1
 
 /* Limits (docs/bitstream.md, "Limits"). */
 #define NVC_STREAM_MAX_DIM 8192                   /* width, height */
@@ -59,14 +59,19 @@ enum nvc_frame_flag {
                                 * segment 0 (the motion hyper-latent) is empty; not with NVC_FRAME_NO_MOTION */
     NVC_FRAME_MEANS_CONTEXT = 8, /* format 2.3, I-frames: some channels of the latent's first slice (the block
                                   * means) are context-coded in a third segment */
+    NVC_FRAME_SCALE_SHIFT = 16,  /* format 3.1: the table indices of the I latent (I-frames) or of the residual
+                                  * latent (P-frames; not with NVC_FRAME_NO_RESIDUAL) are shifted per group of
+                                  * channels by the frame's last segment (codec/scale_shift.h) */
 };
-#define NVC_FRAME_FLAGS_DEFINED 15u  /* in 2.3 */
-#define NVC_FRAME_FLAGS_I NVC_FRAME_MEANS_CONTEXT /* the flags an I-frame may carry */
+#define NVC_FRAME_FLAGS_DEFINED 31u  /* in 3.1 */
+#define NVC_FRAME_FLAGS_DEFINED_2_3 15u /* in 2.3 and 3.0 */
+#define NVC_FRAME_FLAGS_I (NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_SCALE_SHIFT) /* the flags an I-frame may carry */
+#define NVC_FRAME_FLAGS_P (NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL | NVC_FRAME_MV_CONTEXT | NVC_FRAME_SCALE_SHIFT) /* a P-frame */
 #define NVC_FRAME_FLAGS_DEFINED_2_1 3u /* in 2.1 and 2.2 (2.0 defines none) */
 
 typedef struct nvc_stream_header {
     uint16_t version_major, version_minor; /* set by the parser; the writer writes these when they are an
-                                            * earlier 2.x, else its own version */
+                                            * earlier 2.x or 3.x, else its own version */
     uint16_t header_size;                  /* set by the parser: bytes the file header occupies */
     uint16_t width, height;                /* even, 2..NVC_STREAM_MAX_DIM, width*height <= NVC_STREAM_MAX_PIXELS */
     uint32_t fps_num, fps_den;             /* frame rate fps_num/fps_den, both 1..1000000 */

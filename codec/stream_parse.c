@@ -53,11 +53,14 @@ static int known_version(const nvc_stream_header *h)
     return h->version_major == 2 ? h->version_minor <= 3 : h->version_minor <= NVC_STREAM_VERSION_MINOR;
 }
 
-/* The frame flags a version defines: none in 2.0, NO_MOTION and NO_RESIDUAL in 2.1 and 2.2, all from 2.3 on. */
+/* The frame flags a version defines: none in 2.0, NO_MOTION and NO_RESIDUAL in 2.1 and 2.2, the context codes
+ * from 2.3 on, SCALE_SHIFT from 3.1 on. */
 static unsigned known_flags(const nvc_stream_header *h)
 {
-    if (h->version_major >= 3 || h->version_minor >= 3)
+    if (h->version_major >= 3 && h->version_minor >= 1)
         return NVC_FRAME_FLAGS_DEFINED;
+    if (h->version_major >= 3 || h->version_minor >= 3)
+        return NVC_FRAME_FLAGS_DEFINED_2_3;
     return h->version_minor >= 1 ? NVC_FRAME_FLAGS_DEFINED_2_1 : 0;
 }
 
@@ -197,11 +200,14 @@ static int check_frame_fields(const nvc_frame_info *f, int err_invalid, char *ms
                         NVC_STREAM_MAX_QUALITY);
     if (f->flags & ~NVC_FRAME_FLAGS_DEFINED)
         return fail_msg(msg, size, err_invalid, "frame %u: undefined flags 0x%02x", f->frame_number, f->flags);
-    if (f->type == NVC_FRAME_I ? f->flags & ~NVC_FRAME_FLAGS_I : f->flags & NVC_FRAME_FLAGS_I)
+    if (f->flags & ~(f->type == NVC_FRAME_I ? NVC_FRAME_FLAGS_I : NVC_FRAME_FLAGS_P))
         return fail_msg(msg, size, err_invalid, "frame %u: an %s-frame with flags 0x%02x", f->frame_number,
                         f->type == NVC_FRAME_I ? "I" : "P", f->flags);
     if ((f->flags & NVC_FRAME_MV_CONTEXT) && (f->flags & NVC_FRAME_NO_MOTION))
         return fail_msg(msg, size, err_invalid, "frame %u: flags 0x%02x: context-coded vectors without motion",
+                        f->frame_number, f->flags);
+    if ((f->flags & NVC_FRAME_SCALE_SHIFT) && (f->flags & NVC_FRAME_NO_RESIDUAL))
+        return fail_msg(msg, size, err_invalid, "frame %u: flags 0x%02x: scale shifts without a residual",
                         f->frame_number, f->flags);
     return 0;
 }
@@ -216,11 +222,14 @@ int nvc_stream_write_header(const nvc_stream_header *h, uint8_t out[NVC_STREAM_H
         return err;
     memset(out, 0, NVC_STREAM_HEADER_SIZE);
     memcpy(out, file_magic, 8);
-    /* A parsed header of 2.x keeps its version: its frames are in that version's layout (the file reader hands
-     * them to the decoder behind a re-written header). Any other is written as this code's version. */
-    const int v2 = h->version_major == 2;
+    /* A parsed header of 2.x or of an earlier 3.x keeps its version: its frames are in that version's layout and
+     * use its flags (the file reader hands them to the decoder behind a re-written header). Any other (version 0:
+     * filled in by a writer) is written as this code's version. */
+    const int v2 = h->version_major == 2, v3 = h->version_major == 3;
     wr16(out + 8, v2 ? 2 : NVC_STREAM_VERSION_MAJOR);
-    wr16(out + 10, v2 ? (h->version_minor < 3 ? h->version_minor : 3) : NVC_STREAM_VERSION_MINOR);
+    wr16(out + 10, v2                                           ? (h->version_minor < 3 ? h->version_minor : 3)
+                   : v3 && h->version_minor < NVC_STREAM_VERSION_MINOR ? h->version_minor
+                                                                 : NVC_STREAM_VERSION_MINOR);
     wr16(out + 12, NVC_STREAM_HEADER_SIZE);
     wr16(out + 14, 0); /* flags */
     wr16(out + 16, h->width);

@@ -352,8 +352,9 @@ static void test_round_trip(void)
     static nvc_frame_info fi;
     CHECK_EQ_INT(nvc_stream_parse_header(&p, c_scalar.bytes, c_scalar.size, &used), 0);
     CHECK_EQ_INT(nvc_stream_parse_frame(&p, c_scalar.bytes + used, c_scalar.size - used, &used, &fi), 0);
-    CHECK_EQ_INT(fi.nsegments, 3); /* an I-frame with its block means in segment 2 */
-    CHECK_EQ_INT(fi.flags, NVC_FRAME_MEANS_CONTEXT);
+    /* an I-frame with its block means in segment 2 and its scale shifts in segment 3 */
+    CHECK_EQ_INT(fi.nsegments, 4);
+    CHECK_EQ_INT(fi.flags, NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_SCALE_SHIFT);
     CHECK_EQ_INT(fi.nsubstreams[1], 4);
     free(c_scalar.bytes);
 

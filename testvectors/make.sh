@@ -19,10 +19,10 @@ trap 'rm -rf "$T"' EXIT
 # with motion and residual; the megamind streams use the encoder's defaults: adaptive I-frames and P-frames
 # that leave out motion and/or residual; at q0 they show several P-frame kinds, which ones depends on the model:
 # build/nvcinfo lists them; the tree stream has 32-lane substreams, the widest AVX2 decoding, where the encoder
-# would choose fewer: nvcinfo -v shows them)
+# would choose fewer: nvcinfo -v shows them, and at q52 every frame has scale shifts)
 cat >"$T/list" <<EOF
 vtest_64x64_q20_gop2 vtest.avi crop=64:64:300:200 4 -q 20 --gop 2 --fixed-gop --full-p --substreams 1
-tree_352x288_q44_gop3 tree.avi scale=352:288 5 -q 44 --gop 3 --fixed-gop --full-p --substreams 4 --lanes 32
+tree_352x288_q52_gop3 tree.avi scale=352:288 5 -q 52 --gop 3 --fixed-gop --full-p --substreams 4 --lanes 32
 megamind_720x528_q32_gop4 Megamind.avi null 3 -q 32 --gop 4
 vtest_200x136_q8_gop1 vtest.avi scale=200:150,crop=200:136 3 -q 8 --gop 1 --substreams 2
 megamind_256x192_q0_gop8 Megamind.avi crop=256:192:100:100 6 -q 0 --gop 8
@@ -31,7 +31,8 @@ EOF
 # Streams of earlier format versions (named *_v<major>.<minor>.nvc) are kept as they are, with their MD5 lines:
 # they prove that the decoder still reads those versions (megamind_256x192_q0_gop8_v2.2.nvc: the stream of that
 # name made by session 13's encoder, format 2.2, motion always hyperprior-coded; the _v2.3 one by session 14's, its
-# P-frames with context-coded vectors and I-frames with context-coded block means in the fixed-width headers).
+# P-frames with context-coded vectors and I-frames with context-coded block means in the fixed-width headers; the
+# _v3.0 one by session 14's final encoder, compact headers, no scale shifts).
 grep '_v[0-9]*\.[0-9]*\.nvc ' "$DIR/md5.txt" >"$T/md5.txt" || :
 while read -r name src filter frames opts; do
     ffmpeg -nostdin -loglevel error -y -i "$DATA/$src" -frames:v "$frames" -vf "$filter" -pix_fmt yuv420p "$T/$name.y4m"
