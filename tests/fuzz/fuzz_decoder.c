@@ -1,6 +1,7 @@
 /* libFuzzer target for the decoder behind the container's CRCs: the input is turned into a valid-looking stream
- * (a 64x64 or 200x136 header for the model, then frames whose type, P-frame flags, quality, segment and
- * substream counts and substream bytes come from the input, with correct CRCs), which the public decoder decodes
+ * (a 64x64 or 200x136 header for the model, then frames whose type, flags (every one the format defines, in the
+ * combinations it allows), quality, segment and substream counts and substream bytes come from the input, with
+ * correct CRCs), which the public decoder decodes
  * with 1 or 2 threads in chunks. Garbage latents must give pictures or NVC_EINVALDATA -- never a crash, a hang or a fatal error.
  * The model: $NVC_FUZZ_MODEL, else models/default.nvm (the fuzz build links no embedded model).
  * Build and run: make fuzz-run (run from the repository root). */
@@ -64,10 +65,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(&frame, 0, sizeof frame);
         const uint8_t kind = take(&data, &size);
         frame.type = kind & 1;
-        frame.flags = frame.type ? (kind >> 1) & 3 : 0; /* P-frame flags (format 2.1); left-out segments as given */
+        /* flags (left-out segments as given): the P-frame kinds, context-coded vectors or block means, scale
+         * shifts; the segments they imply */
+        unsigned fl = (unsigned)kind >> 1 & (frame.type ? NVC_FRAME_FLAGS_P : NVC_FRAME_FLAGS_I);
+        if (fl & NVC_FRAME_NO_MOTION)
+            fl &= ~(unsigned)NVC_FRAME_MV_CONTEXT;
+        if (fl & NVC_FRAME_NO_RESIDUAL)
+            fl &= ~(unsigned)NVC_FRAME_SCALE_SHIFT;
+        frame.flags = (uint8_t)fl;
         frame.quality = take(&data, &size) & 63;
         frame.frame_number = number;
-        frame.nsegments = frame.type ? 4 : 2;
+        frame.nsegments = (frame.type ? 4 : 2 + !!(fl & NVC_FRAME_MEANS_CONTEXT)) + !!(fl & NVC_FRAME_SCALE_SHIFT);
         if (take(&data, &size) == 0xFF)
             frame.nsegments = 1 + take(&data, &size) % NVC_STREAM_MAX_SEGMENTS;
         uint32_t k = 0;
