@@ -58,6 +58,8 @@ static const char *check_settings(const nvc_enc_settings *s)
         return "full_p_frames must be 0 or 1";
     if (s->plain_rounding < 0 || s->plain_rounding > 1)
         return "plain_rounding must be 0 or 1";
+    if (s->gaussian_tables < 0 || s->gaussian_tables > 1)
+        return "gaussian_tables must be 0 or 1";
     if (s->i_quality_offset < -NVC_STREAM_MAX_QUALITY || s->i_quality_offset > NVC_STREAM_MAX_QUALITY)
         return "i_quality_offset must be -63..63";
     if (s->key_refine_frames < 0 || s->key_refine_frames > 65535)
@@ -167,17 +169,20 @@ static int frame_quality(const nvc_encoder *e, int type)
     return q < 0 ? 0 : q > NVC_STREAM_MAX_QUALITY ? NVC_STREAM_MAX_QUALITY : q;
 }
 
-/* A candidate's flags with the format 2.3 context codes and 3.1 scale shifts allowed: an I-frame's block means
- * (used where the model has them), a P-frame's vectors if it codes motion (used where shorter than the
- * hyperprior), the scale shifts of the I latent or of a P-frame's residual (used where they save more than they
- * cost; nvc_frame_encode). */
-static int with_context(int type, int flags)
+/* A candidate's flags with the format 2.3 context codes and 3.1 scale shifts and fitted tables allowed: an
+ * I-frame's block means (used where the model has them), a P-frame's vectors if it codes motion (used where
+ * shorter than the hyperprior), the scale shifts of the I latent or of a P-frame's residual (used where they save
+ * more than they cost), the fitted tables for those latents (unless gaussian_tables; used where the model's
+ * Gaussian set is the 64 tables they replace; nvc_frame_encode). */
+static int with_context(const nvc_encoder *e, int type, int flags)
 {
+    if (!e->s.gaussian_tables)
+        flags |= NVC_FRAME_FITTED_TABLES; /* dropped below where the residual is left out */
     if (type == NVC_FRAME_I)
         return flags | NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_SCALE_SHIFT;
     if (!(flags & NVC_FRAME_NO_MOTION))
         flags |= NVC_FRAME_MV_CONTEXT;
-    return flags & NVC_FRAME_NO_RESIDUAL ? flags : flags | NVC_FRAME_SCALE_SHIFT;
+    return flags & NVC_FRAME_NO_RESIDUAL ? flags & ~NVC_FRAME_FITTED_TABLES : flags | NVC_FRAME_SCALE_SHIFT;
 }
 
 /* Lays out the coded segments as one frame (header + payload) in e->packet. */
@@ -314,7 +319,7 @@ static int choose_frame(nvc_encoder *e, int due, int *type, nvc_frame_coded *fc,
                 snprintf(msg, msg_size, "out of memory");
                 break;
             }
-            err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, with_context(cand[k].type, cand[k].flags),
+            err = nvc_frame_encode(&e->model, &e->geom, cand[k].type, with_context(e, cand[k].type, cand[k].flags),
                                    frame_quality(e, cand[k].type),
                                    e->s.substreams, e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool,
                                    &e->alt, &search, &c,
@@ -374,7 +379,7 @@ int nvc_enc_send_picture(nvc_encoder *e, const nvc_picture *pic)
     nvc_frame_coded fc;
     char msg[256] = "";
     if (type == NVC_FRAME_I || (e->s.fixed_gop && e->s.full_p_frames && !refine_due))
-        err = nvc_frame_encode(&e->model, &e->geom, type, with_context(type, 0),
+        err = nvc_frame_encode(&e->model, &e->geom, type, with_context(e, type, 0),
                                frame_quality(e, type), e->s.substreams,
                                e->s.entropy_lanes, !e->s.plain_rounding, &e->picture, e->pool, &e->recon, NULL,
                                &fc, msg, sizeof msg);

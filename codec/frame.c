@@ -12,6 +12,7 @@
 #include "codec/scale_shift.h"
 #include "entropy/rans.h"
 #include "entropy/ctxplane.h"
+#include "entropy/fitted_cdf.h"
 #include "nvc/nvc.h"
 
 /* The graphs and tables of each latent kind (names written by tools/train/export.py). */
@@ -79,6 +80,8 @@ void nvc_codec_model_free(nvc_codec_model *m)
     nvc_cdf_set_free(m->gauss);
     for (int k = 0; k < NVC_LATENT_KINDS; k++) {
         nvc_cdf_set_free(m->hyper[k]);
+        nvc_cdf_set_free(m->fitted[k]);
+        free(m->fitted_bits[k]);
         nvc_block_analysis_free(&m->exact[k]);
         nvc_synth_basis_free(&m->basis[k]);
     }
@@ -256,6 +259,18 @@ int nvc_codec_model_load(nvc_codec_model *m, const void *data, size_t size, int 
             snprintf(tmsg, sizeof tmsg, "%d channels onto %d packed channels at r %d, %d qualities", b->c, b->pc,
                      b->r, b->nq);
             err = NVC_EMODEL;
+        }
+    }
+    if (!bad && !err && m->gauss->ntables == 64) { /* the fitted sets replace a 64-table Gaussian set */
+        const struct { int kind; const uint8_t *data; size_t size; } fit[] = {
+            { NVC_LATENT_I, nvc_fitted_cdf_i, nvc_fitted_cdf_i_size },
+            { NVC_LATENT_RES, nvc_fitted_cdf_res, nvc_fitted_cdf_res_size } };
+        for (int i = 0; i < 2 && !err; i++) {
+            table = "fitted";
+            err = nvc_cdf_set_deserialize(&m->fitted[fit[i].kind], fit[i].data, fit[i].size, tmsg, sizeof tmsg);
+            err = err == NVC_ENOMEM ? err : err ? NVC_EMODEL : 0;
+            if (!err && m->can_encode && !(m->fitted_bits[fit[i].kind] = nvc_rdoq_bits_table(m->fitted[fit[i].kind])))
+                err = NVC_ENOMEM;
         }
     }
     if (!bad && !err && m->can_encode && !(m->value_bits = nvc_rdoq_bits_table(m->gauss)))
@@ -473,6 +488,8 @@ typedef struct latent_work {
     int16_t *y, *z, *mean;
     uint8_t *index;
     int8_t *shift;           /* nvc_shift_groups(cy) scale shifts (codec/scale_shift.h), 0 without the flag */
+    const nvc_cdf_set *set;  /* the tables y is coded with: the Gaussian set, or the kind's fitted set */
+    const float *bits;       /* their cost tables (encoder) */
     nvc_tensor hyper_out[2]; /* the hyper-decoder's mean and scale_idx tensors: the context graphs' inputs */
 } latent_work;
 
@@ -491,6 +508,8 @@ static int work_alloc(latent_work *w, const nvc_codec_model *m, int kind, const 
 {
     memset(w, 0, sizeof *w);
     w->cy = m->cy[kind];
+    w->set = m->gauss;
+    w->bits = m->value_bits;
     w->hy = g->hp / LATENT_DOWN;
     w->wy = g->wp / LATENT_DOWN;
     w->cz = m->cz[kind];
@@ -550,7 +569,7 @@ static nvc_latent y_desc(const nvc_codec_model *m, int kind, int s, const latent
 {
     const size_t off = slice_offset(m, kind, s, w);
     return (nvc_latent){ .channels = m->slice_start[kind][s + 1] - m->slice_start[kind][s], .height = w->hy,
-                         .width = w->wy, .cdf = m->gauss, .mean = w->mean + off, .index = w->index + off,
+                         .width = w->wy, .cdf = w->set, .mean = w->mean + off, .index = w->index + off,
                          .lanes = lanes };
 }
 
@@ -654,16 +673,36 @@ static int decode_shifts(const nvc_frame_info *f, latent_work *w, char *msg, siz
     return 0;
 }
 
-/* Decodes the latent of segments seg, seg + 1 into *lat. means, planes: the channels of the first slice that
- * segment 2 carries (0 and NULL: none), which replace the slice's after it is decoded. shifted: the frame's
- * scale shifts apply to this latent. */
-static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, const nvc_frame_info *f,
-                         unsigned seg, unsigned means, int16_t *planes, int shifted, nvc_pool *pool, nvc_tensor *lat,
-                         char *msg, size_t msg_size)
+/* counts (nvc_frame_count_symbols): + 1 for each value v (clamped to -128..127) coded with table t of a kind's
+ * latent, at counts[(kind * NVC_CDF_MAX_TABLES + t) * 256 + v + 128]; the channels of `means` not counted. */
+static void count_symbols(const latent_work *w, int kind, int c0, int c1, unsigned means, uint64_t *counts)
 {
+    const size_t plane = (size_t)w->hy * w->wy;
+    for (int c = c0; c < c1; c++)
+        if (c >= 32 || !(means >> c & 1))
+            for (size_t i = (size_t)c * plane; i < (size_t)(c + 1) * plane; i++) {
+                const int v = w->y[i] - w->mean[i];
+                counts[((size_t)kind * NVC_CDF_MAX_TABLES + w->index[i]) * 256 + (v < -128 ? 0 : v > 127 ? 255 : v + 128)]++;
+            }
+}
+
+/* Decodes the latent of segments seg, seg + 1 into *lat. means, planes: the channels of the first slice that
+ * segment 2 carries (0 and NULL: none), which replace the slice's after it is decoded. coding: the frame's flags
+ * NVC_FRAME_SCALE_SHIFT and NVC_FRAME_FITTED_TABLES where they apply to this latent, else 0. counts: NULL, or
+ * count_symbols'. */
+static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, const nvc_frame_info *f,
+                         unsigned seg, unsigned means, int16_t *planes, int coding, nvc_pool *pool, nvc_tensor *lat,
+                         uint64_t *counts, char *msg, size_t msg_size)
+{
+    const int shifted = (coding & NVC_FRAME_SCALE_SHIFT) != 0;
+    if ((coding & NVC_FRAME_FITTED_TABLES) && !m->fitted[kind])
+        FAIL(NVC_EINVALDATA, "frame %u: fitted tables, but the model's Gaussian set has %d tables, not 64",
+             f->frame_number, m->gauss->ntables);
     latent_work w;
     if (work_alloc(&w, m, kind, g))
         FAIL(NVC_ENOMEM, "out of memory");
+    if (coding & NVC_FRAME_FITTED_TABLES)
+        w.set = m->fitted[kind];
     const int lanes = stream_lanes(f);
     nvc_latent lz = z_desc(m, kind, &w, lanes);
     int err = shifted ? decode_shifts(f, &w, msg, msg_size) : 0;
@@ -691,6 +730,8 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         if (!err)
             err = decode_segment(&ly, f, seg + 1, first, ns, pool, w.y + slice_offset(m, kind, s, &w),
                                  kinds[kind].what, msg, msg_size);
+        if (!err && counts)
+            count_symbols(&w, kind, m->slice_start[kind][s], m->slice_start[kind][s + 1], means, counts);
         if (!err && s == 0 && means)
             move_planes(w.y, planes, means, w.hy, w.wy, 1);
         first += ns;
@@ -809,10 +850,10 @@ static int decode_means(const nvc_codec_model *m, const nvc_frame_geom *g, const
     return decode_planes(data + 1, size - 1, n, g, 2, "block means", planes, msg, msg_size);
 }
 
-int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
-                             nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], char *msg, size_t msg_size)
+static int decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f, nvc_pool *pool,
+                          nvc_tensor lat[NVC_FRAME_MAX_LATENTS], uint64_t *counts, char *msg, size_t msg_size)
 {
-    const int shifted = (f->flags & NVC_FRAME_SCALE_SHIFT) != 0;
+    const int coding = f->flags & (NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES), shifted = !!(coding & NVC_FRAME_SCALE_SHIFT);
     const unsigned want = (f->type == NVC_FRAME_I ? (f->flags & NVC_FRAME_MEANS_CONTEXT ? 3 : 2) : 4) + shifted;
     if (f->nsegments != want)
         FAIL(NVC_EINVALDATA, "%s-frame %u has %u segments, the model codes %u", f->type == NVC_FRAME_I ? "I" : "P",
@@ -822,19 +863,33 @@ int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, 
         int16_t *planes = NULL;
         int err = f->flags & NVC_FRAME_MEANS_CONTEXT ? decode_means(m, g, f, &means, &planes, msg, msg_size) : 0;
         if (!err)
-            err = decode_latent(m, NVC_LATENT_I, g, f, 0, means, planes, shifted, pool, &lat[0], msg, msg_size);
+            err = decode_latent(m, NVC_LATENT_I, g, f, 0, means, planes, coding, pool, &lat[0], counts, msg,
+                                msg_size);
         free(planes);
         return err;
     }
     int err = f->flags & NVC_FRAME_NO_MOTION    ? check_absent(f, 0, 2, "motion", msg, msg_size)
               : f->flags & NVC_FRAME_MV_CONTEXT ? decode_vectors(m, g, f, pool, &lat[0], msg, msg_size)
                                                 : decode_latent(m, NVC_LATENT_MV, g, f, 0, 0, NULL, 0, pool,
-                                                                &lat[0], msg, msg_size);
+                                                                &lat[0], counts, msg, msg_size);
     if (err)
         return err;
     return f->flags & NVC_FRAME_NO_RESIDUAL ? check_absent(f, 2, 2, "residual", msg, msg_size)
-                                            : decode_latent(m, NVC_LATENT_RES, g, f, 2, 0, NULL, shifted, pool,
-                                                            &lat[1], msg, msg_size);
+                                            : decode_latent(m, NVC_LATENT_RES, g, f, 2, 0, NULL, coding, pool,
+                                                            &lat[1], counts, msg, msg_size);
+}
+
+int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
+                             nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], char *msg, size_t msg_size)
+{
+    return decode_latents(m, g, f, pool, lat, NULL, msg, msg_size);
+}
+
+int nvc_frame_count_symbols(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
+                            nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], uint64_t *counts, char *msg,
+                            size_t msg_size)
+{
+    return decode_latents(m, g, f, pool, lat, counts, msg, msg_size);
 }
 
 /* ---- synthesis ------------------------------------------------------------------------------------------ */
@@ -1122,7 +1177,7 @@ static int code_means(unsigned means, const int16_t *planes, int h, int w, nvc_s
  * shift_seg: NULL, or where the scale shifts (codec/scale_shift.h) go when they save more than they cost (each
  * slice's chosen for its values before RDOQ and again after it; count 0 when not used). */
 static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams,
-                         int lanes, nvc_pool *pool, nvc_tensor *lat, unsigned means, nvc_substreams *seg,
+                         int lanes, nvc_pool *pool, nvc_tensor *lat, unsigned means, int fitted, nvc_substreams *seg,
                          nvc_substreams *shift_seg, float *rdoq_err, char *msg, size_t msg_size)
 {
     latent_work w;
@@ -1132,6 +1187,10 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     if (means && !(planes = take_planes(lat, means)))
         FAIL(NVC_ENOMEM, "out of memory");
     int err = latent_params(m, kind, g, quality, lat, pool, &w, msg, msg_size);
+    if (fitted) { /* fitted: the frame has NVC_FRAME_FITTED_TABLES (m->fitted[kind] exists) */
+        w.set = m->fitted[kind];
+        w.bits = m->fitted_bits[kind];
+    }
     const size_t plane = (size_t)w.hy * w.wy;
     if (!err && shift_seg && !(orig = malloc((size_t)w.cy * plane)))
         err = NVC_ENOMEM;
@@ -1150,7 +1209,7 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         if (s > 0)
             err = context_indices(m, kind, s, &w, quality, pool, msg, msg_size);
         if (!err && rdoq_err) {
-            const nvc_rdoq_job j = { .basis = &m->basis[kind], .set = m->gauss, .bits = m->value_bits,
+            const nvc_rdoq_job j = { .basis = &m->basis[kind], .set = w.set, .bits = w.bits,
                                      .quality = quality, .lambda = rdoq_lambda(kind, quality),
                                      .c0 = m->slice_start[kind][s], .c1 = m->slice_start[kind][s + 1], .skip = means,
                                      .y = w.y,
@@ -1166,7 +1225,7 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         const int c0 = m->slice_start[kind][s], c1 = m->slice_start[kind][s + 1];
         if (!err && orig) {
             memcpy(orig + c0 * plane, w.index + c0 * plane, (size_t)(c1 - c0) * plane);
-            saved += nvc_shift_choose(w.y, w.mean, orig, c0, c1, plane, means, m->value_bits, m->gauss, w.shift);
+            saved += nvc_shift_choose(w.y, w.mean, orig, c0, c1, plane, means, w.bits, w.set, w.shift);
             nvc_shift_apply(w.index, orig, c0, c1, plane, means, w.shift, m->gauss->ntables);
         }
     }
@@ -1378,14 +1437,16 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
         FAIL(NVC_EMODEL, "model: this model has no encoder graphs");
     if ((unsigned)flags & ~NVC_FRAME_FLAGS_DEFINED ||
         (flags & ~(type == NVC_FRAME_I ? NVC_FRAME_FLAGS_I : NVC_FRAME_FLAGS_P)) ||
-        ((flags & (NVC_FRAME_MV_CONTEXT | NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_SCALE_SHIFT)) &&
+        ((flags & (NVC_FRAME_MV_CONTEXT | NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES)) &&
          lanes == NVC_FRAME_LANES_LEGACY) ||
         ((flags & NVC_FRAME_MV_CONTEXT) && (flags & NVC_FRAME_NO_MOTION)) ||
-        ((flags & NVC_FRAME_SCALE_SHIFT) && (flags & NVC_FRAME_NO_RESIDUAL)))
+        ((flags & (NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES)) && (flags & NVC_FRAME_NO_RESIDUAL)))
         FAIL(NVC_EINVAL, "frame flags 0x%02x are not valid for this frame type", (unsigned)flags);
     if (lanes < NVC_FRAME_LANES_LEGACY || lanes > NVC_RANS_LANES)
         FAIL(NVC_EINVAL, "%d rANS lanes: 0 (the encoder's choice) or 1..%d", lanes, NVC_RANS_LANES);
     out->flags = flags & ~(NVC_FRAME_MV_CONTEXT | NVC_FRAME_SCALE_SHIFT);
+    if ((flags & NVC_FRAME_FITTED_TABLES) && !m->fitted[type == NVC_FRAME_I ? NVC_LATENT_I : NVC_LATENT_RES])
+        out->flags &= ~NVC_FRAME_FITTED_TABLES; /* a model whose tables they cannot replace: the Gaussian set */
     lanes = lanes == NVC_FRAME_LANES_LEGACY ? NVC_RANS_LANES_DERIVED : lanes ? lanes : NVC_RANS_LANES_CHOSEN;
     nvc_tensor lat[NVC_FRAME_MAX_LATENTS] = { { 0 } }, own_search = { 0 };
     nvc_substreams shifts = { 0 }; /* the scale shifts, if used */
@@ -1396,12 +1457,14 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
     if (type == NVC_FRAME_I) {
         const unsigned means = flags & NVC_FRAME_MEANS_CONTEXT ? m->block_means : 0;
         out->nsegments = means ? 3 : 2;
-        out->flags = means ? NVC_FRAME_MEANS_CONTEXT : 0; /* NVC_FRAME_SCALE_SHIFT added where used */
+        out->flags = (means ? NVC_FRAME_MEANS_CONTEXT : 0) | (out->flags & NVC_FRAME_FITTED_TABLES); /* and
+                                                                            * NVC_FRAME_SCALE_SHIFT where used */
         err = analysis(m, NVC_LATENT_I, picture, 1, quality, pool, &lat[0], msg, msg_size);
         if (!err)
             err = rdoq_error(m, rdoq, NVC_LATENT_I, quality, picture, &lat[0], NULL, pool, &err_i, msg, msg_size);
         if (!err)
-            err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, lanes, pool, &lat[0], means, &out->seg[0],
+            err = encode_latent(m, NVC_LATENT_I, g, quality, substreams, lanes, pool, &lat[0], means,
+                                !!(out->flags & NVC_FRAME_FITTED_TABLES), &out->seg[0],
                                 flags & NVC_FRAME_SCALE_SHIFT ? &shifts : NULL, err_i, msg, msg_size);
     } else {
         out->nsegments = 4;
@@ -1416,8 +1479,8 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
                 err = run_graph(m, "p_mv_enc", in, 3, &lat[0], 1, quality, pool, msg, msg_size);
             }
             if (!err)
-                err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, lanes, pool, &lat[0], 0, &out->seg[0],
-                                    NULL, NULL, msg, msg_size);
+                err = encode_latent(m, NVC_LATENT_MV, g, quality, substreams, lanes, pool, &lat[0], 0, 0,
+                                    &out->seg[0], NULL, NULL, msg, msg_size);
             if (!err && (flags & NVC_FRAME_MV_CONTEXT) && (err = vectors_if_smaller(m, &lat[0], &out->seg[0],
                                                                                   &out->flags)) && msg && msg_size)
                 snprintf(msg, msg_size, "out of memory");
@@ -1434,7 +1497,8 @@ int nvc_frame_encode(const nvc_codec_model *m, const nvc_frame_geom *g, int type
                 err = rdoq_error(m, rdoq, NVC_LATENT_RES, quality, picture, &lat[1], pred, pool, &err_res, msg,
                                  msg_size);
             if (!err)
-                err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, lanes, pool, &lat[1], 0, &out->seg[2],
+                err = encode_latent(m, NVC_LATENT_RES, g, quality, substreams, lanes, pool, &lat[1], 0,
+                                    !!(out->flags & NVC_FRAME_FITTED_TABLES), &out->seg[2],
                                     flags & NVC_FRAME_SCALE_SHIFT ? &shifts : NULL, err_res, msg, msg_size);
         }
         if (!err) /* the reconstruction, by the decoder's own stage 2 */

@@ -49,6 +49,9 @@ enum nvc_latent_kind { NVC_LATENT_I = 0, NVC_LATENT_MV = 1, NVC_LATENT_RES = 2, 
 typedef struct nvc_codec_model {
     nvc_model *net;
     nvc_cdf_set *gauss;                     /* Gaussian-conditional tables of every latent y */
+    /* format 3.1's fitted sets (entropy/fitted_cdf.h) of the I and residual latents, for frames with
+     * NVC_FRAME_FITTED_TABLES; NULL for the motion latent, or where the model's Gaussian set is not 64 tables */
+    nvc_cdf_set *fitted[NVC_LATENT_KINDS];
     nvc_cdf_set *hyper[NVC_LATENT_KINDS];   /* factorized tables of each hyper-latent z, one per channel */
     int cy[NVC_LATENT_KINDS], cz[NVC_LATENT_KINDS]; /* channels of y and z */
     int nslices[NVC_LATENT_KINDS];          /* channel slices of y (1: no context graphs) */
@@ -63,6 +66,7 @@ typedef struct nvc_codec_model {
     /* the bits of every value of every Gaussian table (nvc_rdoq_bits_table), the encoder's rate estimates (rdoq,
      * the motion search); NULL where the model cannot encode */
     float *value_bits;
+    float *fitted_bits[NVC_LATENT_KINDS];  /* the same for the fitted sets (encoder only) */
     int block_mv;                           /* p_mv_enc takes "block_mv" (nvc_block_search), not "search_mv" */
     /* the encoder's block-mean channels of the I latent: bit k = channel k, in the first channel slice, whose
      * synthesis is flat over each packed channel of its block (a mean of Y, U or V); at most
@@ -103,6 +107,14 @@ int nvc_frame_split(int n, int channels, int rows, int *tile_rows, int *groups);
  * NVC_ENOMEM for failures that are not the stream's fault. */
 int nvc_frame_decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
                              nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], char *msg, size_t msg_size);
+
+/* nvc_frame_decode_latents that also counts the Gaussian-conditional values it decodes (statistics for fitting
+ * tables: tools/symbol_stats.c): counts[(kind * NVC_CDF_MAX_TABLES + table) * 256 + value + 128] += 1 for each
+ * value - mean (clamped to -128..127) of kind's latent coded with that table (the block means of MEANS_CONTEXT
+ * not counted); counts has NVC_LATENT_KINDS * NVC_CDF_MAX_TABLES * 256 entries. */
+int nvc_frame_count_symbols(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f,
+                            nvc_pool *pool, nvc_tensor lat[NVC_FRAME_MAX_LATENTS], uint64_t *counts, char *msg,
+                            size_t msg_size);
 
 /* Decoding stage 2 (also the encoder's reconstruction): runs the synthesis graphs on the latents of a frame of
  * `type`, `flags` (enum nvc_frame_flag: latents left out are not read) and `quality`. *recon: in, the previous

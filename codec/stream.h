@@ -23,7 +23,8 @@
  * 2.2 starts every non-empty substream with its rANS lane count (entropy/rans.h); 2.3 defines the flags
  * NVC_FRAME_MV_CONTEXT and NVC_FRAME_MEANS_CONTEXT; 2.x headers keep the 2.0 layout. 3.0 is 2.3 with compact
  * frame headers (varint sizes, no payload size, no substreams for a left-out segment, a payload CRC only with a
- * payload; docs/bitstream.md). 3.1 defines the flag NVC_FRAME_SCALE_SHIFT. */
+ * payload; docs/bitstream.md). 3.1 defines the flags NVC_FRAME_SCALE_SHIFT and
+ * NVC_FRAME_FITTED_TABLES. */
 #define NVC_STREAM_VERSION_MAJOR 3
 #define NVC_STREAM_VERSION_MINOR 1
 
@@ -62,11 +63,16 @@ enum nvc_frame_flag {
     NVC_FRAME_SCALE_SHIFT = 16,  /* format 3.1: the table indices of the I latent (I-frames) or of the residual
                                   * latent (P-frames; not with NVC_FRAME_NO_RESIDUAL) are shifted per group of
                                   * channels by the frame's last segment (codec/scale_shift.h) */
+    NVC_FRAME_FITTED_TABLES = 32, /* format 3.1: the I latent (I-frames) or the residual latent (P-frames; not with
+                                   * NVC_FRAME_NO_RESIDUAL) is coded with the format's fitted table set for it
+                                   * (entropy/fitted_cdf.h) instead of the Gaussian set */
 };
-#define NVC_FRAME_FLAGS_DEFINED 31u  /* in 3.1 */
+#define NVC_FRAME_FLAGS_DEFINED 63u  /* in 3.1 */
 #define NVC_FRAME_FLAGS_DEFINED_2_3 15u /* in 2.3 and 3.0 */
-#define NVC_FRAME_FLAGS_I (NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_SCALE_SHIFT) /* the flags an I-frame may carry */
-#define NVC_FRAME_FLAGS_P (NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL | NVC_FRAME_MV_CONTEXT | NVC_FRAME_SCALE_SHIFT) /* a P-frame */
+#define NVC_FRAME_FLAGS_I (NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES) /* an I-frame's */
+#define NVC_FRAME_FLAGS_P                                                                                    \
+    (NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL | NVC_FRAME_MV_CONTEXT | NVC_FRAME_SCALE_SHIFT |            \
+     NVC_FRAME_FITTED_TABLES) /* a P-frame's */
 #define NVC_FRAME_FLAGS_DEFINED_2_1 3u /* in 2.1 and 2.2 (2.0 defines none) */
 
 typedef struct nvc_stream_header {

@@ -54,7 +54,7 @@ static int known_version(const nvc_stream_header *h)
 }
 
 /* The frame flags a version defines: none in 2.0, NO_MOTION and NO_RESIDUAL in 2.1 and 2.2, the context codes
- * from 2.3 on, SCALE_SHIFT from 3.1 on. */
+ * from 2.3 on, SCALE_SHIFT and FITTED_TABLES from 3.1 on. */
 static unsigned known_flags(const nvc_stream_header *h)
 {
     if (h->version_major >= 3 && h->version_minor >= 1)
@@ -206,8 +206,8 @@ static int check_frame_fields(const nvc_frame_info *f, int err_invalid, char *ms
     if ((f->flags & NVC_FRAME_MV_CONTEXT) && (f->flags & NVC_FRAME_NO_MOTION))
         return fail_msg(msg, size, err_invalid, "frame %u: flags 0x%02x: context-coded vectors without motion",
                         f->frame_number, f->flags);
-    if ((f->flags & NVC_FRAME_SCALE_SHIFT) && (f->flags & NVC_FRAME_NO_RESIDUAL))
-        return fail_msg(msg, size, err_invalid, "frame %u: flags 0x%02x: scale shifts without a residual",
+    if ((f->flags & (NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES)) && (f->flags & NVC_FRAME_NO_RESIDUAL))
+        return fail_msg(msg, size, err_invalid, "frame %u: flags 0x%02x: scale shifts or fitted tables without a residual",
                         f->frame_number, f->flags);
     return 0;
 }

@@ -20,7 +20,7 @@ for path in sys.argv[1:]:
     assert (major == 2 and minor <= 3 or major == 3 and minor <= 1) and (hsize, flags) == (64, 0), "version/size/flags"
     # P-frame flags: 2.1 bits 0, 1; 2.3 bit 2. I-frame flag: 2.3 bit 3 (block means, segment 2). Both: 3.1 bit 4
     # (scale shifts, the last segment)
-    shift = 16 if (major, minor) >= (3, 1) else 0
+    shift = 48 if (major, minor) >= (3, 1) else 0   # bits 4, 5: scale shifts, fitted tables
     known = (7 if (major, minor) >= (2, 3) else 3 if minor >= 1 else 0) | shift
     known_i = (8 if (major, minor) >= (2, 3) else 0) | shift
     assert zlib.crc32(b[:hsize - 4]) == u('I', b, hsize - 4)[0], 'header crc'
@@ -75,7 +75,7 @@ for path in sys.argv[1:]:
                 qq += 4
             assert qq == end, 'frame header size'
         assert ftype in (0, 1) and q <= 63 and 1 <= nseg <= 8
-        assert fflags == 0 or (ftype == 1 and fflags & ~known == 0 and fflags & 5 != 5 and fflags & 18 != 18) or \
+        assert fflags == 0 or (ftype == 1 and fflags & ~known == 0 and fflags & 5 != 5 and not (fflags & 2 and fflags & 48)) or \
             (ftype == 0 and fflags & ~known_i == 0), 'frame flags'
         extra = 1 if fflags & 16 else 0
         if fflags & 16:   # scale shifts: the last segment, one substream of at least 1 byte

@@ -75,6 +75,7 @@ typedef struct coded {
     int n_intra;                      /* I-frames (adaptive GOP) */
     int n_due, n_refine;              /* P-frames that may be refinements (key_refine_frames), those that are */
     int n_kind[4];                    /* P-frames by their header flags (enum nvc_frame_flag) */
+    int n_fitted;                     /* frames with NVC_FRAME_FITTED_TABLES */
 } coded;
 
 static void append(coded *c, const void *p, size_t n)
@@ -99,6 +100,7 @@ static int enc_full_p = 0;   /* nvc_enc_settings.full_p_frames */
 static int enc_static = 0;   /* every picture is the clip's first: a still scene */
 static int enc_key_refine = 0; /* nvc_enc_settings.key_refine_frames */
 static int enc_i_offset = 45; /* nvc_enc_settings.i_quality_offset */
+static int enc_gaussian = 0;  /* nvc_enc_settings.gaussian_tables */
 
 static int encode(coded *c, int quality, int gop, int substreams, int threads, uint32_t model_id_xor)
 {
@@ -114,6 +116,7 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
     s.full_p_frames = enc_full_p;
     s.key_refine_frames = enc_key_refine;
     s.i_quality_offset = enc_i_offset;
+    s.gaussian_tables = enc_gaussian;
     s.substreams = substreams;
     s.n_threads = threads;
     s.model_data = model_data;
@@ -170,6 +173,7 @@ static int encode(coded *c, int quality, int gop, int substreams, int threads, u
         CHECK_EQ_INT(rec.width, W);
         if (pkt.frame_type == NVC_PICTURE_P && pkt.size > 8)
             c->n_kind[pkt.data[8] & 3]++; /* frame header byte 8: flags (docs/bitstream.md, 3.x layout) */
+        c->n_fitted += pkt.size > 8 && (pkt.data[8] & NVC_FRAME_FITTED_TABLES);
         /* frame header byte 7: quality; I-frames and refinements at quality + i_quality_offset, clamped */
         const int want_q = pkt.frame_type == NVC_PICTURE_P && !refining ? quality : qk;
         CHECK_EQ_INT(pkt.size > 7 ? pkt.data[7] : -1, want_q);
@@ -352,10 +356,21 @@ static void test_round_trip(void)
     static nvc_frame_info fi;
     CHECK_EQ_INT(nvc_stream_parse_header(&p, c_scalar.bytes, c_scalar.size, &used), 0);
     CHECK_EQ_INT(nvc_stream_parse_frame(&p, c_scalar.bytes + used, c_scalar.size - used, &used, &fi), 0);
-    /* an I-frame with its block means in segment 2 and its scale shifts in segment 3 */
-    CHECK_EQ_INT(fi.nsegments, 4);
-    CHECK_EQ_INT(fi.flags, NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_SCALE_SHIFT);
+    /* an I-frame with its block means in segment 2, the fitted tables, and scale shifts in segment 3 where the
+     * encoder found them worth it */
+    CHECK_EQ_INT(fi.flags & ~NVC_FRAME_SCALE_SHIFT, NVC_FRAME_MEANS_CONTEXT | NVC_FRAME_FITTED_TABLES);
+    CHECK_EQ_INT(fi.nsegments, 3 + !!(fi.flags & NVC_FRAME_SCALE_SHIFT));
     CHECK_EQ_INT(fi.nsubstreams[1], 4);
+    CHECK(c_scalar.n_fitted >= 1);
+    free(c_scalar.bytes);
+    /* the same with the Gaussian set (gaussian_tables): no frame uses the fitted sets, and the decoder still gives
+     * the encoder's reconstruction */
+    enc_gaussian = 1;
+    CHECK_EQ_INT(encode(&c_scalar, 10, 2, 4, 2, 0), 0);
+    enc_gaussian = 0;
+    CHECK_EQ_INT(c_scalar.n_fitted, 0);
+    decode(c_scalar.bytes, c_scalar.size, 2, 0, 999, &o);
+    check_all_frames(&c_scalar, &o, "Gaussian tables, q10, gop 2");
     free(c_scalar.bytes);
 
     /* ---- damage: a flipped payload byte in frame 1 (P): frame 0, one error, frame 2 dropped (its

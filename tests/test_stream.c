@@ -418,13 +418,13 @@ static void test_compact_frame_header(void)
     memcpy(hdr, repeat, sizeof repeat);
     reseal(hdr, 20);
     CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, 20, &need, g), 0);
-    /* flags: 3.0 defines those of 2.3 (bits 0..3), 3.1 SCALE_SHIFT (bit 4) on I- and P-frames, not with
-     * NO_RESIDUAL; undefined ones are unsupported, the other type's invalid, and the writer refuses what the
-     * version does not define */
+    /* flags: 3.0 defines those of 2.3 (bits 0..3), 3.1 SCALE_SHIFT and FITTED_TABLES (bits 4, 5) on I- and
+     * P-frames, not with NO_RESIDUAL; undefined ones are unsupported, the other type's invalid, and the writer
+     * refuses what the version does not define */
     for (int minor = 0; minor <= NVC_STREAM_VERSION_MINOR; minor++) {
         p.header.version_minor = (uint16_t)minor;
-        const int known = minor >= 1 ? 32 : 16;
-        for (int fl = 0; fl < 64; fl++)
+        const int known = minor >= 1 ? 64 : 16;
+        for (int fl = 0; fl < 128; fl++)
             for (int type = NVC_FRAME_I; type <= NVC_FRAME_P; type++) {
                 memcpy(hdr, repeat, sizeof repeat);
                 hdr[6] = (uint8_t)type;
@@ -433,7 +433,8 @@ static void test_compact_frame_header(void)
                 const int bad = type == NVC_FRAME_I ? (fl & ~NVC_FRAME_FLAGS_I) != 0
                                                     : (fl & NVC_FRAME_MEANS_CONTEXT) ||
                                                           ((fl & NVC_FRAME_MV_CONTEXT) && (fl & NVC_FRAME_NO_MOTION)) ||
-                                                          ((fl & NVC_FRAME_SCALE_SHIFT) && (fl & NVC_FRAME_NO_RESIDUAL));
+                                                          ((fl & (NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES)) &&
+                                                           (fl & NVC_FRAME_NO_RESIDUAL));
                 CHECK_EQ_INT(nvc_stream_parse_frame_header(&p, hdr, 20, &need, g),
                              fl >= known ? NVC_EUNSUPPORTED : bad ? NVC_EINVALDATA : 0);
             }
@@ -441,8 +442,13 @@ static void test_compact_frame_header(void)
         f->flags = NVC_FRAME_SCALE_SHIFT;
         CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0),
                      minor >= 1 ? 0 : NVC_EINVAL);
+        f->flags = NVC_FRAME_FITTED_TABLES;
+        CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0),
+                     minor >= 1 ? 0 : NVC_EINVAL);
         f->type = NVC_FRAME_P;
         f->flags = NVC_FRAME_SCALE_SHIFT | NVC_FRAME_NO_RESIDUAL;
+        CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
+        f->flags = NVC_FRAME_FITTED_TABLES | NVC_FRAME_NO_RESIDUAL;
         CHECK_EQ_INT(nvc_stream_write_frame_header(&p.header, f, 0, hdr, sizeof hdr, &len, NULL, 0), NVC_EINVAL);
     }
     f->flags = NVC_FRAME_NO_MOTION | NVC_FRAME_NO_RESIDUAL;

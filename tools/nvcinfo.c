@@ -113,6 +113,7 @@ int main(int argc, char **argv)
     uint64_t mv_context = 0;   /* P-frames with context-coded vectors (2.3) */
     uint64_t means_context = 0; /* I-frames with context-coded block means (2.3) */
     uint64_t shifted[2] = { 0 }; /* I- and P-frames with scale shifts (3.1) */
+    uint64_t fitted[2] = { 0 };  /* I- and P-frames with fitted tables (3.1) */
     uint64_t frames = 0, iframes = 0, bytes = 0, payload = 0, damaged = 0, skipped_bytes = 0, offset;
     uint32_t first = 0, last = 0;
     int status = 0;
@@ -147,6 +148,7 @@ int main(int argc, char **argv)
         mv_context += (f->flags & NVC_FRAME_MV_CONTEXT) != 0;
         means_context += (f->flags & NVC_FRAME_MEANS_CONTEXT) != 0;
         shifted[f->type == NVC_FRAME_P] += (f->flags & NVC_FRAME_SCALE_SHIFT) != 0;
+        fitted[f->type == NVC_FRAME_P] += (f->flags & NVC_FRAME_FITTED_TABLES) != 0;
         bytes += f->header_size + f->payload_size;
         payload += f->payload_size;
         if (!quiet)
@@ -187,10 +189,14 @@ int main(int argc, char **argv)
     if (iframes)
         printf("block means  %llu of %llu I-frames context-coded\n", (unsigned long long)means_context,
                (unsigned long long)iframes);
-    if (frames)
+    if (frames) {
         printf("scale shifts %llu of %llu I-frames, %llu of %llu P-frames with a residual\n",
                (unsigned long long)shifted[0], (unsigned long long)iframes, (unsigned long long)shifted[1],
                (unsigned long long)(kinds[0] + kinds[1]));
+        printf("fitted tabs  %llu of %llu I-frames, %llu of %llu P-frames with a residual\n",
+               (unsigned long long)fitted[0], (unsigned long long)iframes, (unsigned long long)fitted[1],
+               (unsigned long long)(kinds[0] + kinds[1]));
+    }
     if (h->frame_count != NVC_STREAM_FRAME_COUNT_UNKNOWN && h->frame_count != frames && !damaged) {
         printf("             (the header says %u)\n", h->frame_count);
         status = 1;

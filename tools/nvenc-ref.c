@@ -26,7 +26,7 @@
 typedef struct options {
     const char *input, *output, *recon, *model;
     long quality, gop, substreams, lanes, threads, i_offset, key_refine;
-    int quiet, fixed_gop, full_p, plain_rounding;
+    int quiet, fixed_gop, full_p, plain_rounding, gaussian_tables;
     long frames; /* -1 = all */
 } options;
 
@@ -44,6 +44,8 @@ static void usage(FILE *f)
             "                        either or both out where that costs less)\n"
             "      --plain-rounding  latents rounded to the nearest integer (by default a value moves toward\n"
             "                        its mean where the bits saved are worth more than the error added)\n"
+            "      --gaussian-tables the latents with the Gaussian table set only (as before format 3.1;\n"
+            "                        for fitting the fitted sets: tools/train/fit_tables.sh)\n"
             "      --i-offset N      I-frames at quality q + N (-63..63, clamped to 0..63), default 45\n"
             "      --key-refine N    the first N P-frames after each I-frame at the I-frame's quality (they\n"
             "                        refine the GOP's reference beyond the model's best I-frame) where that\n"
@@ -99,6 +101,7 @@ static int parse_args(int argc, char **argv, options *o)
                     : !strcmp(a, "--fixed-gop") ? &o->fixed_gop
                     : !strcmp(a, "--full-p")    ? &o->full_p
                     : !strcmp(a, "--plain-rounding") ? &o->plain_rounding
+                    : !strcmp(a, "--gaussian-tables") ? &o->gaussian_tables
                                                 : NULL;
         if (flag) {
             *flag = 1;
@@ -413,6 +416,7 @@ int main(int argc, char **argv)
     es.fixed_gop = o.fixed_gop;
     es.full_p_frames = o.full_p;
     es.plain_rounding = o.plain_rounding;
+    es.gaussian_tables = o.gaussian_tables;
     es.i_quality_offset = (int)o.i_offset;
     es.key_refine_frames = (int)o.key_refine;
     es.substreams = o.substreams;

@@ -311,7 +311,10 @@ typedef struct nvc_enc_settings {
                                    * mean where the bits it saves are worth more than the error it adds, in the
                                    * model's measure: codec/rdoq.h); 1: every value is the analysis rounded to the
                                    * nearest integer */
-    int reserved[10];
+    int gaussian_tables;          /* 0 (default): the I and residual latents are coded with format 3.1's fitted
+                                   * table sets; 1: with the Gaussian set, as before 3.1 (what
+                                   * tools/train/fit_tables.sh measures to fit the sets) */
+    int reserved[9];
 } nvc_enc_settings;
 
 /* Fills *s with the defaults (width/height 0: the caller must set them). */

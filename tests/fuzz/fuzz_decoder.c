@@ -66,12 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t kind = take(&data, &size);
         frame.type = kind & 1;
         /* flags (left-out segments as given): the P-frame kinds, context-coded vectors or block means, scale
-         * shifts; the segments they imply */
+         * shifts, fitted tables; the segments they imply */
         unsigned fl = (unsigned)kind >> 1 & (frame.type ? NVC_FRAME_FLAGS_P : NVC_FRAME_FLAGS_I);
         if (fl & NVC_FRAME_NO_MOTION)
             fl &= ~(unsigned)NVC_FRAME_MV_CONTEXT;
         if (fl & NVC_FRAME_NO_RESIDUAL)
-            fl &= ~(unsigned)NVC_FRAME_SCALE_SHIFT;
+            fl &= ~(unsigned)(NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES);
         frame.flags = (uint8_t)fl;
         frame.quality = take(&data, &size) & 63;
         frame.frame_number = number;
