@@ -681,8 +681,8 @@ static void count_symbols(const latent_work *w, int kind, int c0, int c1, unsign
     for (int c = c0; c < c1; c++)
         if (c >= 32 || !(means >> c & 1))
             for (size_t i = (size_t)c * plane; i < (size_t)(c + 1) * plane; i++) {
-                const int v = w->y[i] - w->mean[i];
-                counts[((size_t)kind * NVC_CDF_MAX_TABLES + w->index[i]) * 256 + (v < -128 ? 0 : v > 127 ? 255 : v + 128)]++;
+                const int v = w->y[i] - w->mean[i], b = v < -128 ? 0 : v > 127 ? 255 : v + 128;
+                counts[((size_t)kind * NVC_CDF_MAX_TABLES + w->index[i]) * 256 + b]++;
             }
 }
 
@@ -853,7 +853,8 @@ static int decode_means(const nvc_codec_model *m, const nvc_frame_geom *g, const
 static int decode_latents(const nvc_codec_model *m, const nvc_frame_geom *g, const nvc_frame_info *f, nvc_pool *pool,
                           nvc_tensor lat[NVC_FRAME_MAX_LATENTS], uint64_t *counts, char *msg, size_t msg_size)
 {
-    const int coding = f->flags & (NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES), shifted = !!(coding & NVC_FRAME_SCALE_SHIFT);
+    const int coding = f->flags & (NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES);
+    const int shifted = (coding & NVC_FRAME_SCALE_SHIFT) != 0;
     const unsigned want = (f->type == NVC_FRAME_I ? (f->flags & NVC_FRAME_MEANS_CONTEXT ? 3 : 2) : 4) + shifted;
     if (f->nsegments != want)
         FAIL(NVC_EINVALDATA, "%s-frame %u has %u segments, the model codes %u", f->type == NVC_FRAME_I ? "I" : "P",
@@ -1174,8 +1175,9 @@ static int code_means(unsigned means, const int16_t *planes, int h, int w, nvc_s
  * nvc_frame_substreams' count, or fewer where that leaves substreams of less than NVC_FRAME_SUBSTREAM_MIN_BYTES:
  * each costs its rANS lanes' states (~33 bytes with the 8 lanes of a large substream, entropy/rans.h) whatever
  * it holds, and a low-rate latent is mostly zeros that decode as fast in one substream as in many.
- * shift_seg: NULL, or where the scale shifts (codec/scale_shift.h) go when they save more than they cost (each
- * slice's chosen for its values before RDOQ and again after it; count 0 when not used). */
+ * fitted: code y with the kind's fitted set (NVC_FRAME_FITTED_TABLES; m->fitted[kind] exists), else the Gaussian
+ * set. shift_seg: NULL, or where the scale shifts (codec/scale_shift.h) go when they save more than they cost
+ * (each slice's chosen for its values after its RDOQ; count 0 when not used). */
 static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geom *g, int quality, int substreams,
                          int lanes, nvc_pool *pool, nvc_tensor *lat, unsigned means, int fitted, nvc_substreams *seg,
                          nvc_substreams *shift_seg, float *rdoq_err, char *msg, size_t msg_size)
@@ -1187,7 +1189,7 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     if (means && !(planes = take_planes(lat, means)))
         FAIL(NVC_ENOMEM, "out of memory");
     int err = latent_params(m, kind, g, quality, lat, pool, &w, msg, msg_size);
-    if (fitted) { /* fitted: the frame has NVC_FRAME_FITTED_TABLES (m->fitted[kind] exists) */
+    if (fitted) {
         w.set = m->fitted[kind];
         w.bits = m->fitted_bits[kind];
     }
@@ -1219,9 +1221,9 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
                                   * vtest -0.3%, Megamind -0.6%; its bits x2: -0.1% / -0.7%) */
                 nvc_rdoq_planes(&j, means, m->plane_bits);
         }
-        /* the shifts for the values as optimised with the hyperprior's tables (choosing them before RDOQ, which
-         * then optimises with the shifted tables: training footage vtest -1.9%, Megamind +0.9%; after it: -2.2%,
-         * -0.6%) */
+        /* the shifts for the values as optimised with the unshifted tables (choosing them before RDOQ, which then
+         * optimises with the shifted tables: training footage vtest -1.9%, Megamind +0.9%; after it: -2.2%,
+         * -0.6%; Gaussian set) */
         const int c0 = m->slice_start[kind][s], c1 = m->slice_start[kind][s + 1];
         if (!err && orig) {
             memcpy(orig + c0 * plane, w.index + c0 * plane, (size_t)(c1 - c0) * plane);

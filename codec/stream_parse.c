@@ -207,8 +207,9 @@ static int check_frame_fields(const nvc_frame_info *f, int err_invalid, char *ms
         return fail_msg(msg, size, err_invalid, "frame %u: flags 0x%02x: context-coded vectors without motion",
                         f->frame_number, f->flags);
     if ((f->flags & (NVC_FRAME_SCALE_SHIFT | NVC_FRAME_FITTED_TABLES)) && (f->flags & NVC_FRAME_NO_RESIDUAL))
-        return fail_msg(msg, size, err_invalid, "frame %u: flags 0x%02x: scale shifts or fitted tables without a residual",
-                        f->frame_number, f->flags);
+        return fail_msg(msg, size, err_invalid,
+                        "frame %u: flags 0x%02x: scale shifts or fitted tables without a residual", f->frame_number,
+                        f->flags);
     return 0;
 }
 
