@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "codec/cpu.h"
 #include "nvc/nvc.h"
 
 #define R NVC_MOTION_SEARCH_RANGE
@@ -97,6 +98,7 @@ typedef struct block_job {
     int w, h, range, pad, penalty;
     const nvc_mv_rate *rate;
     nvc_tensor *out;
+    int (*sad)(const uint8_t *, ptrdiff_t, const uint8_t *, ptrdiff_t); /* nvc_sad16x16_c or _avx2 */
 } block_job;
 
 #define MAX_V (4 * NVC_BLOCK_MV_MAX_RANGE + 3) /* the largest vector component the search reaches, quarter pels */
@@ -136,12 +138,12 @@ static void luma_plane(const nvc_tensor *t, uint8_t *dst, int border)
     }
 }
 
-static int block_sad_int(const uint8_t *c, ptrdiff_t cs, const uint8_t *r, ptrdiff_t rs)
+int nvc_sad16x16_c(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs)
 {
     int sad = 0;
     for (int y = 0; y < BLOCK; y++)
         for (int x = 0; x < BLOCK; x++)
-            sad += abs((int)c[y * cs + x] - (int)r[y * rs + x]);
+            sad += abs((int)a[y * as + x] - (int)b[y * bs + x]);
     return sad;
 }
 
@@ -175,7 +177,7 @@ static void block_row(void *ctx, int by, int worker)
         int best = INT32_MAX, vx = 0, vy = 0;
         for (int dy = -j->range; dy <= j->range; dy++)
             for (int dx = -j->range; dx <= j->range; dx++) {
-                const int cost = block_sad_int(c, j->w, r + (ptrdiff_t)dy * rs + dx, rs) + cost_x[4 * dx + MAX_V] +
+                const int cost = j->sad(c, j->w, r + (ptrdiff_t)dy * rs + dx, rs) + cost_x[4 * dx + MAX_V] +
                                  cost_y[4 * dy + MAX_V];
                 if (cost < best) {
                     best = cost;
@@ -227,7 +229,8 @@ int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, in
     }
     luma_plane(cur, c, 0);
     luma_plane(ref, r, pad);
-    block_job job = { c, r, W, H, range, pad, penalty, rate, out };
+    block_job job = { c, r, W, H, range, pad, penalty, rate, out,
+                      nvc_cpu_flags() & NVC_CPU_AVX2 ? nvc_sad16x16_avx2 : nvc_sad16x16_c };
     nvc_pool_run(pool, H / BLOCK, block_row, &job);
     free(c);
     free(r);

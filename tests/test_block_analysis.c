@@ -1,6 +1,7 @@
 /* The encoder's block analysis (codec/block_analysis.h): the AVX2 dot products equal the C reference and a
  * plain int64 sum, at the extremes of the weights and inputs; whole analyses agree across kernels and thread
- * counts; the loader rejects malformed blobs. With arguments DIR BLOB it checks a case written by
+ * counts; the loader rejects malformed blobs. The block search's 16x16 SAD (codec/motion_search.h): AVX2 equals
+ * C on random, extreme and unaligned blocks of any stride. With arguments DIR BLOB it checks a case written by
  *   /usr/bin/python3 tools/train/nvcint.py --analysis-case MODEL BLOB HxW DIR SEED
  * (DIR/case.nvm, DIR/case.bin): the C analysis equals the Python mirror (tests/model_mirror.sh runs it). */
 #include <math.h>
@@ -11,6 +12,7 @@
 
 #include "codec/block_analysis.h"
 #include "codec/cpu.h"
+#include "codec/motion_search.h"
 #include "network/model.h"
 #include "nvc/nvc.h"
 #include "testutil.h"
@@ -243,10 +245,48 @@ static int check_case(const char *dir, const char *name)
     TEST_DONE();
 }
 
+static void test_sad(void)
+{
+    static uint8_t a[48 * 40], b[48 * 40];
+    int compared = 0;
+    for (int run = 0; run < 3000; run++) {
+        const int kind = run % 4; /* random, all 0 against all 255 (the largest SAD), equal, one pel apart */
+        for (size_t i = 0; i < sizeof a; i++) {
+            a[i] = kind == 1 ? 0 : (uint8_t)test_rand(&seed);
+            b[i] = kind == 1 ? 255 : kind == 2 ? a[i] : (uint8_t)test_rand(&seed);
+        }
+        if (kind == 3)
+            b[(size_t)(test_rand(&seed) % sizeof b)] ^= 0x80;
+        const ptrdiff_t as = 16 + (ptrdiff_t)(test_rand(&seed) % 25);
+        const ptrdiff_t bs = kind == 2 ? as : 16 + (ptrdiff_t)(test_rand(&seed) % 25);
+        const size_t oa = test_rand(&seed) % 7, ob = kind == 2 ? oa : test_rand(&seed) % 7; /* any alignment */
+        const uint8_t *pa = a + oa, *pb = b + ob;
+        const int ref = nvc_sad16x16_c(pa, as, pb, bs);
+        long long plain = 0;
+        for (int y = 0; y < 16; y++)
+            for (int x = 0; x < 16; x++)
+                plain += abs(pa[y * as + x] - pb[y * bs + x]);
+        CHECK_EQ_INT(ref, plain);
+        if (kind == 1)
+            CHECK_EQ_INT(ref, 256 * 255);
+        if (kind == 2)
+            CHECK_EQ_INT(ref, 0);
+        if (nvc_cpu_flags() & NVC_CPU_AVX2) {
+            CHECK_EQ_INT(nvc_sad16x16_avx2(pa, as, pb, bs), ref);
+            compared++;
+        }
+    }
+    if (!(nvc_cpu_flags() & NVC_CPU_AVX2))
+        printf("sad: no AVX2 here, C reference only\n");
+    else
+        CHECK_EQ_INT(compared, 3000);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3)
         return check_case(argv[1], argv[2]);
+    test_sad();
     test_dot();
     test_run();
     test_load();
