@@ -98,7 +98,7 @@ typedef struct block_job {
     int w, h, range, pad, penalty;
     const nvc_mv_rate *rate;
     nvc_tensor *out;
-    int (*sad)(const uint8_t *, ptrdiff_t, const uint8_t *, ptrdiff_t); /* nvc_sad16x16_c or _avx2 */
+    void (*sad_row)(const uint8_t *, ptrdiff_t, const uint8_t *, ptrdiff_t, int, int *); /* _c or _avx2 */
 } block_job;
 
 #define MAX_V (4 * NVC_BLOCK_MV_MAX_RANGE + 3) /* the largest vector component the search reaches, quarter pels */
@@ -138,13 +138,15 @@ static void luma_plane(const nvc_tensor *t, uint8_t *dst, int border)
     }
 }
 
-int nvc_sad16x16_c(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs)
+void nvc_sad16x16_row_c(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs, int n, int *sad)
 {
-    int sad = 0;
-    for (int y = 0; y < BLOCK; y++)
-        for (int x = 0; x < BLOCK; x++)
-            sad += abs((int)a[y * as + x] - (int)b[y * bs + x]);
-    return sad;
+    for (int k = 0; k < n; k++) {
+        int s = 0;
+        for (int y = 0; y < BLOCK; y++)
+            for (int x = 0; x < BLOCK; x++)
+                s += abs((int)a[y * as + x] - (int)b[y * bs + x + k]);
+        sad[k] = s;
+    }
 }
 
 /* SAD against the reference sampled at quarter-pel vector (vx, vy); r points at the block's own position. */
@@ -175,16 +177,18 @@ static void block_row(void *ctx, int by, int worker)
         component_costs(j, by, bx, 0, cost_x);
         component_costs(j, by, bx, 1, cost_y);
         int best = INT32_MAX, vx = 0, vy = 0;
-        for (int dy = -j->range; dy <= j->range; dy++)
+        for (int dy = -j->range; dy <= j->range; dy++) {
+            int sad[2 * NVC_BLOCK_MV_MAX_RANGE + 1];
+            j->sad_row(c, j->w, r + (ptrdiff_t)dy * rs - j->range, rs, 2 * j->range + 1, sad);
             for (int dx = -j->range; dx <= j->range; dx++) {
-                const int cost = j->sad(c, j->w, r + (ptrdiff_t)dy * rs + dx, rs) + cost_x[4 * dx + MAX_V] +
-                                 cost_y[4 * dy + MAX_V];
+                const int cost = sad[dx + j->range] + cost_x[4 * dx + MAX_V] + cost_y[4 * dy + MAX_V];
                 if (cost < best) {
                     best = cost;
                     vx = 4 * dx;
                     vy = 4 * dy;
                 }
             }
+        }
         for (int step = 2; step >= 1; step--) {
             const int cx = vx, cy = vy;
             for (int dy = -step; dy <= step; dy += step)
@@ -230,7 +234,7 @@ int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, in
     luma_plane(cur, c, 0);
     luma_plane(ref, r, pad);
     block_job job = { c, r, W, H, range, pad, penalty, rate, out,
-                      nvc_cpu_flags() & NVC_CPU_AVX2 ? nvc_sad16x16_avx2 : nvc_sad16x16_c };
+                      nvc_cpu_flags() & NVC_CPU_AVX2 ? nvc_sad16x16_row_avx2 : nvc_sad16x16_row_c };
     nvc_pool_run(pool, H / BLOCK, block_row, &job);
     free(c);
     free(r);

@@ -45,11 +45,12 @@ typedef struct nvc_mv_rate {
 int nvc_block_search(const nvc_tensor *cur, const nvc_tensor *ref, int range, int penalty, const nvc_mv_rate *rate,
                      nvc_pool *pool, nvc_tensor *out);
 
-/* The sum of absolute differences of two 16x16 blocks of bytes (strides in bytes): the block search's integer
- * stage, ~96% of its SADs. The C reference and the AVX2 kernel (vpsadbw, codec/x86/motion_search_avx2.c) give
- * the same value (exact integer arithmetic; tests/test_block_analysis.c compares them); nvc_block_search uses
- * the AVX2 one where nvc_cpu_flags() has AVX2. */
-int nvc_sad16x16_c(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs);
-int nvc_sad16x16_avx2(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs);
+/* Sums of absolute differences of a 16x16 block of bytes a against the n blocks b + k, k = 0..n-1 (n 1..64;
+ * strides in bytes) into sad[k]: one row of the block search's integer stage, ~96% of its SADs. The C reference
+ * and the AVX2 kernel (vpsadbw with a's rows kept in registers, codec/x86/motion_search_avx2.c) give the same
+ * values (exact integer arithmetic; tests/test_block_analysis.c compares them); nvc_block_search uses the AVX2
+ * one where nvc_cpu_flags() has AVX2. */
+void nvc_sad16x16_row_c(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs, int n, int *sad);
+void nvc_sad16x16_row_avx2(const uint8_t *a, ptrdiff_t as, const uint8_t *b, ptrdiff_t bs, int n, int *sad);
 
 #endif
