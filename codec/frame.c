@@ -1227,7 +1227,7 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         const int c0 = m->slice_start[kind][s], c1 = m->slice_start[kind][s + 1];
         if (!err && orig) {
             memcpy(orig + c0 * plane, w.index + c0 * plane, (size_t)(c1 - c0) * plane);
-            saved += nvc_shift_choose(w.y, w.mean, orig, c0, c1, plane, means, w.bits, w.set, w.shift);
+            saved += nvc_shift_choose(w.y, w.mean, orig, c0, c1, plane, means, w.bits, w.set, w.shift, pool);
             nvc_shift_apply(w.index, orig, c0, c1, plane, means, w.shift, m->gauss->ntables);
         }
     }

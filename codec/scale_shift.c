@@ -45,26 +45,52 @@ static double group_bits(const int16_t *y, const int16_t *mean, const uint8_t *o
     return total;
 }
 
+typedef struct choose_job {
+    const int16_t *y, *mean;
+    const uint8_t *orig;
+    int g0, c1;
+    size_t plane;
+    unsigned skip;
+    const float *bits;
+    const nvc_cdf_set *set;
+    int8_t *shift;
+    double saved[256 / NVC_SHIFT_GROUP]; /* per group, summed in order afterwards */
+} choose_job;
+
+/* Group j->g0 + i: the bits are close to convex in the shift, so walk from 0 in the direction that saves, while
+ * it does. */
+static void choose_group(void *ctx, int i, int worker)
+{
+    (void)worker;
+    choose_job *j = ctx;
+    const int g = j->g0 + i, a = g * NVC_SHIFT_GROUP, b = a + NVC_SHIFT_GROUP < j->c1 ? a + NVC_SHIFT_GROUP : j->c1;
+    const double at0 = group_bits(j->y, j->mean, j->orig, a, b, j->plane, j->skip, j->bits, j->set, 0);
+    double best = at0;
+    int s = 0;
+    for (int dir = 1; dir >= -1 && s == 0; dir -= 2)
+        for (int t = dir; t >= -NVC_SHIFT_MAX && t <= NVC_SHIFT_MAX; t += dir) {
+            const double cost = group_bits(j->y, j->mean, j->orig, a, b, j->plane, j->skip, j->bits, j->set, t);
+            if (cost >= best)
+                break;
+            best = cost;
+            s = t;
+        }
+    j->shift[g] = (int8_t)s;
+    j->saved[i] = at0 - best;
+}
+
 double nvc_shift_choose(const int16_t *y, const int16_t *mean, const uint8_t *orig, int c0, int c1, size_t plane,
-                        unsigned skip, const float *bits, const nvc_cdf_set *set, int8_t *shift)
+                        unsigned skip, const float *bits, const nvc_cdf_set *set, int8_t *shift, nvc_pool *pool)
 {
     double saved = 0;
-    for (int g = (c0 + NVC_SHIFT_GROUP - 1) / NVC_SHIFT_GROUP; g * NVC_SHIFT_GROUP < c1; g++) {
-        const int a = g * NVC_SHIFT_GROUP, b = a + NVC_SHIFT_GROUP < c1 ? a + NVC_SHIFT_GROUP : c1;
-        /* the bits are close to convex in the shift: walk from 0 in the direction that saves, while it does */
-        const double at0 = group_bits(y, mean, orig, a, b, plane, skip, bits, set, 0);
-        double best = at0;
-        int s = 0;
-        for (int dir = 1; dir >= -1 && s == 0; dir -= 2)
-            for (int t = dir; t >= -NVC_SHIFT_MAX && t <= NVC_SHIFT_MAX; t += dir) {
-                const double cost = group_bits(y, mean, orig, a, b, plane, skip, bits, set, t);
-                if (cost >= best)
-                    break;
-                best = cost;
-                s = t;
-            }
-        shift[g] = (int8_t)s;
-        saved += at0 - best;
+    const int g0 = (c0 + NVC_SHIFT_GROUP - 1) / NVC_SHIFT_GROUP, g1 = (c1 + NVC_SHIFT_GROUP - 1) / NVC_SHIFT_GROUP;
+    for (int g = g0; g < g1;) { /* at most 32 groups (256 channels) a pool run */
+        const int n = g1 - g < 256 / NVC_SHIFT_GROUP ? g1 - g : 256 / NVC_SHIFT_GROUP;
+        choose_job j = { y, mean, orig, g, c1, plane, skip, bits, set, shift, { 0 } };
+        nvc_pool_run(pool, n, choose_group, &j);
+        for (int i = 0; i < n; i++)
+            saved += j.saved[i];
+        g += n;
     }
     return saved;
 }

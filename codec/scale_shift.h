@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "entropy/cdf.h"
+#include "entropy/threadpool.h"
 
 #define NVC_SHIFT_GROUP 8 /* channels per shift: channel c has shift[c / NVC_SHIFT_GROUP] */
 #define NVC_SHIFT_MAX 7
@@ -38,9 +39,9 @@ void nvc_shift_apply(uint8_t *index, const uint8_t *orig, int c0, int c1, size_t
 /* Encoder: for each group whose first channel is in [c0, c1), the shift of least total bits for the values
  * v = y - mean of its channels in [c0, c1) not in `skip`, coded with table orig + shift (bits: the cost table of
  * nvc_rdoq_bits_table, set its table set; ties keep the smaller |shift|), written to shift[group]. Returns the
- * bits this saves against no shift. */
+ * bits this saves against no shift. Groups run on the pool (NULL: inline); the result does not depend on it. */
 double nvc_shift_choose(const int16_t *y, const int16_t *mean, const uint8_t *orig, int c0, int c1, size_t plane,
-                        unsigned skip, const float *bits, const nvc_cdf_set *set, int8_t *shift);
+                        unsigned skip, const float *bits, const nvc_cdf_set *set, int8_t *shift, nvc_pool *pool);
 
 /* Bytes of the code of n shifts. */
 size_t nvc_shift_code_size(const int8_t *shift, int n);

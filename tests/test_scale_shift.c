@@ -152,7 +152,13 @@ static void test_choose(void)
             y[i] = (int16_t)(v < -128 ? -128 : v > 127 ? 127 : v);
         }
     int8_t shift[3] = { 9, 9, 9 };
-    const double saved = nvc_shift_choose(y, mean, orig, 0, C, P, 0, bits, set, shift);
+    const double saved = nvc_shift_choose(y, mean, orig, 0, C, P, 0, bits, set, shift, NULL);
+    nvc_pool *pool = nvc_pool_create(3); /* the same on a pool */
+    int8_t pooled[3] = { 9, 9, 9 };
+    CHECK(pool != NULL);
+    CHECK(nvc_shift_choose(y, mean, orig, 0, C, P, 0, bits, set, pooled, pool) == saved);
+    CHECK(memcmp(pooled, shift, 3) == 0);
+    nvc_pool_destroy(pool);
     for (int g = 0; g < 3; g++)
         CHECK(shift[g] >= truth[g] - 1 && shift[g] <= truth[g] + 1);
     CHECK(shift[0] > 0 && shift[2] < 0);
@@ -169,7 +175,7 @@ static void test_choose(void)
     /* a slice that starts inside the first group decides only the groups that start in it; skipped channels
      * (here all of group 1) count for nothing: no shift */
     int8_t part[3] = { 9, 9, 9 };
-    nvc_shift_choose(y, mean, orig, 4, C, P, 0xFF00u, bits, set, part);
+    nvc_shift_choose(y, mean, orig, 4, C, P, 0xFF00u, bits, set, part, NULL);
     CHECK_EQ_INT(part[0], 9);
     CHECK_EQ_INT(part[1], 0);
     CHECK(part[2] < 0);
