@@ -493,6 +493,14 @@ typedef struct latent_work {
     nvc_tensor hyper_out[2]; /* the hyper-decoder's mean and scale_idx tensors: the context graphs' inputs */
 } latent_work;
 
+/* The latent is coded with the kind's fitted set (NVC_FRAME_FITTED_TABLES; the caller checked it exists), and
+ * the encoder prices it with that set's cost tables. */
+static void use_fitted(latent_work *w, const nvc_codec_model *m, int kind)
+{
+    w->set = m->fitted[kind];
+    w->bits = m->fitted_bits[kind];
+}
+
 static void work_free(latent_work *w)
 {
     free(w->y);
@@ -702,7 +710,7 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     if (work_alloc(&w, m, kind, g))
         FAIL(NVC_ENOMEM, "out of memory");
     if (coding & NVC_FRAME_FITTED_TABLES)
-        w.set = m->fitted[kind];
+        use_fitted(&w, m, kind);
     const int lanes = stream_lanes(f);
     nvc_latent lz = z_desc(m, kind, &w, lanes);
     int err = shifted ? decode_shifts(f, &w, msg, msg_size) : 0;
@@ -724,7 +732,7 @@ static int decode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
             err = context_indices(m, kind, s, &w, f->quality, pool, msg, msg_size);
         if (!err && shifted)
             nvc_shift_apply(w.index, w.index, m->slice_start[kind][s], m->slice_start[kind][s + 1],
-                            (size_t)w.hy * w.wy, means, w.shift, m->gauss->ntables);
+                            (size_t)w.hy * w.wy, means, w.shift, w.set->ntables);
         nvc_latent ly = y_desc(m, kind, s, &w, lanes);
         const int ns = nvc_frame_slice_substreams(m, kind, n, s);
         if (!err)
@@ -1189,10 +1197,8 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
     if (means && !(planes = take_planes(lat, means)))
         FAIL(NVC_ENOMEM, "out of memory");
     int err = latent_params(m, kind, g, quality, lat, pool, &w, msg, msg_size);
-    if (fitted) {
-        w.set = m->fitted[kind];
-        w.bits = m->fitted_bits[kind];
-    }
+    if (fitted)
+        use_fitted(&w, m, kind);
     const size_t plane = (size_t)w.hy * w.wy;
     if (!err && shift_seg && !(orig = malloc((size_t)w.cy * plane)))
         err = NVC_ENOMEM;
@@ -1228,7 +1234,7 @@ static int encode_latent(const nvc_codec_model *m, int kind, const nvc_frame_geo
         if (!err && orig) {
             memcpy(orig + c0 * plane, w.index + c0 * plane, (size_t)(c1 - c0) * plane);
             saved += nvc_shift_choose(w.y, w.mean, orig, c0, c1, plane, means, w.bits, w.set, w.shift, pool);
-            nvc_shift_apply(w.index, orig, c0, c1, plane, means, w.shift, m->gauss->ntables);
+            nvc_shift_apply(w.index, orig, c0, c1, plane, means, w.shift, w.set->ntables);
         }
     }
     if (!err && orig) { /* worth it: the code and its segment's header entry (a count and a size, ~2 bytes) */
