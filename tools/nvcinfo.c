@@ -70,6 +70,13 @@ static void print_frame(const nvc_frame_info *f, uint64_t offset, int verbose)
         }
 }
 
+/* A format 3.1 coding option's use: n[0] of the I-frames, n[1] of the P-frames with a residual. */
+static void print_with_residual(const char *label, const uint64_t n[2], uint64_t iframes, uint64_t residual)
+{
+    printf("%s %llu of %llu I-frames, %llu of %llu P-frames with a residual\n", label, (unsigned long long)n[0],
+           (unsigned long long)iframes, (unsigned long long)n[1], (unsigned long long)residual);
+}
+
 int main(int argc, char **argv)
 {
     int quiet = 0, verbose = 0;
@@ -190,12 +197,8 @@ int main(int argc, char **argv)
         printf("block means  %llu of %llu I-frames context-coded\n", (unsigned long long)means_context,
                (unsigned long long)iframes);
     if (frames) {
-        printf("scale shifts %llu of %llu I-frames, %llu of %llu P-frames with a residual\n",
-               (unsigned long long)shifted[0], (unsigned long long)iframes, (unsigned long long)shifted[1],
-               (unsigned long long)(kinds[0] + kinds[1]));
-        printf("fitted tabs  %llu of %llu I-frames, %llu of %llu P-frames with a residual\n",
-               (unsigned long long)fitted[0], (unsigned long long)iframes, (unsigned long long)fitted[1],
-               (unsigned long long)(kinds[0] + kinds[1]));
+        print_with_residual("scale shifts", shifted, iframes, kinds[0] + kinds[1]);
+        print_with_residual("fitted tabs ", fitted, iframes, kinds[0] + kinds[1]);
     }
     if (h->frame_count != NVC_STREAM_FRAME_COUNT_UNKNOWN && h->frame_count != frames && !damaged) {
         printf("             (the header says %u)\n", h->frame_count);
